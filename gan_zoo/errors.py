@@ -1,0 +1,31 @@
+"""User-facing errors: each names the problem and the fix; the CLI prints them without a traceback."""
+
+
+class GanZooError(Exception):
+    """Base class for errors the CLI reports as a short message with exit code 2."""
+
+    exit_code = 2
+
+
+class ConfigError(GanZooError, ValueError):
+    """A config value is invalid (wrong type, out of range, incompatible)."""
+
+
+class DatasetNotFoundError(GanZooError, FileNotFoundError):
+    """A dataset's files are missing; the message says where we looked and how to provide them."""
+
+
+class CorruptDataError(GanZooError):
+    """Files in a dataset could not be decoded (strict mode)."""
+
+
+class DivergenceError(GanZooError):
+    """A loss became NaN/inf; training stopped before the bad update was applied."""
+
+    exit_code = 3
+
+
+def require(cond: bool, message: str) -> None:
+    """Raise ConfigError(message) unless cond holds."""
+    if not cond:
+        raise ConfigError(message)

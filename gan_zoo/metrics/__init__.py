@@ -1,0 +1,1 @@
+"""Metrics used during training: domain-feature FID (+ class coverage) and 2D mixture mode coverage."""

@@ -1,0 +1,5 @@
+"""LightningModules: the shared GAN schedule; game-changing variants subclass it."""
+
+from gan_zoo.models.gan import GAN
+
+__all__ = ["GAN"]

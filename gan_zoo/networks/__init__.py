@@ -1,0 +1,1 @@
+"""Plain nn.Modules: no loss, optimizer, AMP or DDP code lives here."""

@@ -1,0 +1,181 @@
+"""Train a GAN. Real launch commands:
+
+    gan-zoo train                                          # default: DCGAN on 5,000 offline MNIST digits
+    gan-zoo train experiment=wgan_gp_grid25 seed=1         # one experiment, another seed
+    gan-zoo train experiment=cgan_mnist hardware=bf16      # bf16 autocast (CPU or GPU)
+    gan-zoo train experiment=wgan_gp_mnist hardware=ddp hardware.devices=4      # one node, 4 GPUs
+    gan-zoo train experiment=wgan_gp_ring8 hardware=ddp_sim                    # DDP on 2 CPU processes
+    gan-zoo train -m experiment=wgan_gp_ring8,wgan_gp_grid25 seed=0,1,2         # Hydra multirun sweep
+    gan-zoo train experiment=dcgan_mnist run_id=r1         # kill it, run the same line again: it resumes
+    srun --ntasks-per-node=4 gan-zoo train hardware=ddp hardware.devices=4 hardware.num_nodes=2  # SLURM
+
+Budgets: `trainer.max_epochs`, or `trainer.max_g_steps` in generator steps (see gan_zoo.models.gan for
+how those relate to Lightning's global_step).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from gan_zoo.build import build_evaluator, build_gan, data_facts
+from gan_zoo.callbacks import AtomicCheckpointIO
+from gan_zoo.errors import ConfigError, GanZooError, require
+
+log = logging.getLogger("gan_zoo")
+CONFIG_DIR = str(Path(__file__).parent / "conf")
+
+
+def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
+    """`null` -> fresh; `auto` -> this run dir's last.ckpt if present; a run dir or a .ckpt path."""
+    if resume in (None, "", "null", "never"):
+        return None
+    if resume == "auto":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.exists() else None
+    p = Path(resume)
+    if p.is_dir():
+        p = p / "checkpoints" / "last.ckpt"
+    if not p.is_file():
+        raise ConfigError(f"resume={resume}: no checkpoint at {p}. Give a .ckpt file or a run directory "
+                          "that has checkpoints/last.ckpt, or resume=auto.")
+    return str(p)
+
+
+def check_launch(cfg: DictConfig) -> None:
+    """Refuse Hydra multirun + a DDP strategy that re-executes the script (each rank would replay the sweep)."""
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    if hc is None or hc.mode != RunMode.MULTIRUN:
+        return
+    strategy = str(cfg.hardware.get("strategy", "auto"))
+    procs = int(cfg.hardware.get("devices", 1) or 1) * int(cfg.hardware.get("num_nodes", 1) or 1)
+    basic = "BasicLauncher" in str(hc.launcher.get("_target_", ""))
+    if procs > 1 and "ddp" in strategy and "spawn" not in strategy and basic and "LOCAL_RANK" not in os.environ:
+        raise ConfigError(
+            f"Hydra multirun (-m) with hardware.strategy={strategy} is unsafe: Lightning's DDP launcher re-runs the "
+            "command for every rank, so each rank would replay the whole sweep (Lightning #15737). Use "
+            "hardware.strategy=ddp_spawn for sweeps, launch ranks outside Lightning (srun / the submitit launcher "
+            "with tasks_per_node = devices), or run the configs one at a time.")
+
+
+def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, output_dir: Path) -> L.Trainer:
+    """Trainer from `cfg.trainer` + `cfg.hardware`, with callbacks and budgets in generator steps."""
+    t = OmegaConf.to_container(cfg.trainer, resolve=True)
+    max_g_steps = t.pop("max_g_steps", None)
+    require(max_g_steps is None or max_g_steps > 0, f"trainer.max_g_steps must be > 0 or null, got {max_g_steps}")
+    require(t.get("max_epochs") is None or t["max_epochs"] > 0 or t["max_epochs"] == -1,
+            f"trainer.max_epochs must be > 0 (or -1 for no limit), got {t.get('max_epochs')}")
+    if max_g_steps:
+        # Lightning's global_step counts optimizer steps: n_critic critic steps + 1 generator step each.
+        t["max_steps"] = max_g_steps * (gan.n_critic + 1)
+        t["max_epochs"] = -1 if t.get("max_epochs") is None else t["max_epochs"]
+    callbacks = []
+    for name, cb_cfg in (cfg.get("callbacks") or {}).items():
+        if cb_cfg is None:
+            continue
+        if name == "checkpoint":
+            kwargs = {"monitor": evaluator.monitor, "mode": evaluator.mode} if evaluator is not None else {}
+            callbacks.append(hydra.utils.instantiate(cb_cfg, **kwargs))
+        else:
+            callbacks.append(hydra.utils.instantiate(cb_cfg))
+    hw = OmegaConf.to_container(cfg.hardware, resolve=True)
+    return L.Trainer(**hw, **t, logger=loggers or False, callbacks=callbacks, default_root_dir=str(output_dir),
+                     plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train per `cfg`; returns where everything was written and the final metrics."""
+    check_launch(cfg)
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    facts = data_facts(datamodule)
+    gan = build_gan(cfg, facts)
+    evaluator = build_evaluator(cfg, datamodule) if cfg.metrics.kind != "none" else None
+    gan.set_evaluator(evaluator)
+    gan.run_info = {"config": OmegaConf.to_container(cfg, resolve=True), "data": facts}
+    if evaluator is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / "metrics_protocol.json").write_text(json.dumps(evaluator.protocol(), indent=2, default=str))
+    loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
+    ckpt_path = resolve_resume(cfg.get("resume"), output_dir)
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+    trainer = build_trainer(cfg, gan, evaluator, loggers, output_dir)
+    try:
+        trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
+    finally:
+        _finish_wandb(loggers)
+    return summarize(trainer, gan, output_dir)
+
+
+def _finish_wandb(loggers: list) -> None:
+    """WandbLogger.finalize() does not end the run; without this every multirun job lands in one W&B run."""
+    if any(type(lg).__name__ == "WandbLogger" for lg in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+def summarize(trainer: L.Trainer, gan: Any, output_dir: Path) -> dict[str, Any]:
+    """Collect output paths and final metrics; print them on rank 0."""
+    ckpt = trainer.checkpoint_callback
+    samples = sorted((output_dir / "samples").glob("*.png"))
+    wandb_dirs = sorted((output_dir / "wandb").glob("*run-*")) if (output_dir / "wandb").exists() else []
+    out = {
+        "run_dir": str(output_dir),
+        "config": str(output_dir / ".hydra" / "config.yaml"),
+        "last_checkpoint": str(Path(ckpt.dirpath) / "last.ckpt") if ckpt else None,
+        "best_checkpoint": ckpt.best_model_path if ckpt else None,
+        "best_score": float(ckpt.best_model_score) if ckpt and ckpt.best_model_score is not None else None,
+        "samples": str(samples[-1]) if samples else None,
+        "metrics_csv": str(output_dir / "csv" / "metrics.csv"),
+        "wandb_run": str(wandb_dirs[-1]) if wandb_dirs else None,
+        "generator_steps": gan.g_steps,
+        "final_metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
+    }
+    if trainer.is_global_zero:
+        lines = [f"  {k:16s} {v}" for k, v in out.items() if k != "final_metrics"]
+        lines += [f"  {k:16s} {v:.4f}" for k, v in out["final_metrics"].items()]
+        print("\ngan_zoo run finished. Outputs:\n" + "\n".join(lines), flush=True)
+        (output_dir / "summary.json").write_text(json.dumps(out, indent=2))
+    return out
+
+
+def user_error(e: BaseException) -> GanZooError | None:
+    """Our error behind `e` (Hydra wraps errors raised while instantiating a `_target_`), or None."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, GanZooError):
+            return e
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> Any:
+    """Hydra entry point (the `gan-zoo train` command)."""
+    try:
+        out = run(cfg)
+    except Exception as e:  # noqa: BLE001 - only our own errors are turned into a short message
+        err = user_error(e)
+        if err is None:
+            raise
+        log.error("%s", err)
+        print(f"gan-zoo: error: {err}", flush=True)
+        raise SystemExit(err.exit_code) from None
+    monitor = out["final_metrics"]
+    return next(iter(monitor.values()), None)  # a value for Hydra sweepers to optimise
+
+
+if __name__ == "__main__":
+    main()
