@@ -80,6 +80,19 @@ def _suggest_key(cfg: DictConfig, dotted: str) -> str:
             f"To add a new key on purpose, write +{dotted}=VALUE.")
 
 
+def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """Dotted keys whose value is '???', found without resolving interpolations."""
+    out = []
+    for key in node.keys():
+        if OmegaConf.is_missing(node, key):
+            out.append(f"{prefix}{key}")
+            continue
+        child = node._get_node(key)
+        if isinstance(child, DictConfig) and not OmegaConf.is_interpolation(node, key):
+            out += _missing_keys(child, f"{prefix}{key}.")
+    return out
+
+
 def check_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
     """Compose the config with these overrides; return a user-facing message if that fails."""
     from hydra import compose, initialize_config_module
@@ -104,7 +117,7 @@ def check_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
                         base = compose(config_name, overrides=[o for o in plain if not o.startswith(bad + "=")])
                         return _suggest_key(base, bad)
                 return f"{msg} {cause}".strip()
-            missing = [k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra")]
+            missing = _missing_keys(cfg)
             if missing:
                 return ("these keys must be set: " + ", ".join(missing) + " (e.g. " +
                         " ".join(f"{k}=..." for k in missing) + ")")
