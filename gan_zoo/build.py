@@ -65,7 +65,11 @@ def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
         raise ConfigError(f"metrics=domain_fid trains a classifier on the data's labels, but the data ({datamodule.dataset_id}) has "
                           "none; use metrics=none until an unlabelled extractor (issue 3) is available")
     classifier, info = load_or_train_extractor(datamodule, cfg.paths.cache_dir, epochs=cfg.metrics.extractor_epochs)
-    return DomainImageEvaluator(classifier, info, num_fake=cfg.metrics.num_fake, num_classes=datamodule.num_classes)
+    g = torch.Generator().manual_seed(0)  # a fixed subset of the training split for the real-vs-real floor
+    train_x = datamodule.train_set.tensors[0]
+    floor = train_x[torch.randperm(len(train_x), generator=g)[: cfg.metrics.num_fake]]
+    return DomainImageEvaluator(classifier, info, num_fake=cfg.metrics.num_fake, num_classes=datamodule.num_classes,
+                                floor_images=floor)
 
 
 def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:

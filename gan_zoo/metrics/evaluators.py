@@ -35,7 +35,7 @@ class DomainImageEvaluator(nn.Module):
     """
 
     def __init__(self, classifier: nn.Module, info: dict, num_fake: int, num_classes: int,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, floor_images: torch.Tensor | None = None) -> None:
         super().__init__()
         require(num_fake >= 2, f"metrics.num_fake must be >= 2, got {num_fake}")
         self.classifier = classifier.eval().requires_grad_(False)
@@ -44,6 +44,9 @@ class DomainImageEvaluator(nn.Module):
         self.fid_key = f"val/fid_domain_{count_tag(num_fake)}"
         self.monitor, self.mode = self.fid_key, "min"
         self.num_real = 0
+        # Real-vs-real floor: `num_fake` training images in place of the samples, same protocol.
+        self.floor_images = floor_images[:num_fake] if floor_images is not None else None
+        self.floor: float | None = None
 
     def reset(self) -> None:
         """Forget the previous evaluation's statistics."""
@@ -77,6 +80,10 @@ class DomainImageEvaluator(nn.Module):
         covered, min_share = class_coverage(counts, self.num_classes)
         out = {self.fid_key: float(self.fid.compute()), "val/classes_covered": float(covered),
                "val/min_class_share": min_share}
+        if self.floor_images is not None:
+            if self.floor is None:
+                self.floor = self.real_floor(gan.device)
+            out[self.fid_key + "_real_floor"] = self.floor
         if labels:  # conditional: does the sample show the digit it was asked for?
             hits = torch.stack([(torch.cat(preds) == torch.cat(labels)).sum(), torch.tensor(sum(map(len, labels)))])
             if world > 1:
@@ -84,10 +91,28 @@ class DomainImageEvaluator(nn.Module):
             out["val/cond_accuracy"] = float(hits[0] / hits[1])
         return out
 
+    def real_floor(self, device: torch.device) -> float:
+        """FID of `num_fake` real training images against the reference split (the best a GAN can expect).
+
+        Uses the real statistics already accumulated this evaluation; the fake statistics are restored.
+        """
+        saved = {k: getattr(self.fid, k).clone() for k in ("fake_features_sum", "fake_features_cov_sum",
+                                                          "fake_features_num_samples")}
+        for k, v in saved.items():
+            setattr(self.fid, k, torch.zeros_like(v))
+        for start in range(0, len(self.floor_images), self.batch_size):
+            x = self.floor_images[start:start + self.batch_size].to(device)
+            self.fid.update(x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x.float(), real=False)
+        value = float(self.fid.compute())
+        for k, v in saved.items():
+            setattr(self.fid, k, v)
+        return value
+
     def protocol(self) -> dict[str, Any]:
         """What every value above was measured with."""
         return {"metric": self.fid_key, "implementation": "torchmetrics.FrechetInceptionDistance(feature=module)",
                 "extractor": self.info, "num_fake": self.num_fake, "num_real": "whole reference split",
+                "real_floor": f"{self.fid_key}_real_floor: {self.num_fake} training images vs the reference split",
                 "fake_sampling": "eval mode, EMA generator if any, seed eval_seed + offset, balanced labels"}
 
 
