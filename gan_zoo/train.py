@@ -128,15 +128,16 @@ def _finish_wandb(loggers: list) -> None:
 
 def summarize(trainer: L.Trainer, gan: Any, output_dir: Path) -> dict[str, Any]:
     """Collect output paths and final metrics; print them on rank 0."""
-    ckpt = trainer.checkpoint_callback
+    ckpts = {Path(c.filename or "").name: c for c in trainer.checkpoint_callbacks}
+    best, last = ckpts.get("best"), ckpts.get("last")
     samples = sorted((output_dir / "samples").glob("*.png"))
     wandb_dirs = sorted((output_dir / "wandb").glob("*run-*")) if (output_dir / "wandb").exists() else []
     out = {
         "run_dir": str(output_dir),
         "config": str(output_dir / ".hydra" / "config.yaml"),
-        "last_checkpoint": str(Path(ckpt.dirpath) / "last.ckpt") if ckpt else None,
-        "best_checkpoint": ckpt.best_model_path if ckpt else None,
-        "best_score": float(ckpt.best_model_score) if ckpt and ckpt.best_model_score is not None else None,
+        "last_checkpoint": last.best_model_path if last else None,
+        "best_checkpoint": best.best_model_path if best else None,
+        "best_score": float(best.best_model_score) if best and best.best_model_score is not None else None,
         "samples": str(samples[-1]) if samples else None,
         "metrics_csv": str(output_dir / "csv" / "metrics.csv"),
         "wandb_run": str(wandb_dirs[-1]) if wandb_dirs else None,

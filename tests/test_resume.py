@@ -1,0 +1,80 @@
+"""Interrupted + resumed runs end with the same weights as uninterrupted ones; checkpoints are atomic."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import tiny_overrides
+from gan_zoo.train import run
+
+ROOT = Path(__file__).parents[1]
+
+
+def weights(ckpt: str) -> dict:
+    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+
+
+def assert_same_weights(a: str, b: str) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6), k
+
+
+def test_resume_in_process_matches_uninterrupted(make_cfg, tmp_path):
+    base = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=6", "model.ema_decay=0.99", "resume=null"]
+    full = run(make_cfg(base + ["trainer.max_epochs=3"]))
+    part_cfg = make_cfg(base + ["trainer.max_epochs=1"])
+    part_cfg.paths.output_dir = str(tmp_path / "part")
+    first = run(part_cfg)
+    resumed_cfg = make_cfg(base + ["trainer.max_epochs=3", f"resume={first['last_checkpoint']}"])
+    resumed_cfg.paths.output_dir = str(tmp_path / "part")
+    resumed = run(resumed_cfg)
+    assert resumed["generator_steps"] == full["generator_steps"] == 3
+    assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])
+    blob = torch.load(resumed["last_checkpoint"], map_location="cpu", weights_only=False)
+    assert blob["optimizer_states"] and "rng" in blob["gan_zoo"] and blob["gan_zoo"]["d_steps"] == 18
+
+
+def _train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(cwd / "c")}
+    return subprocess.run([sys.executable, "-m", "gan_zoo.cli", "train", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_sigkill_then_rerun_resumes_to_the_same_weights(tmp_path):
+    args = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=6", "trainer.max_epochs=3"]
+    ref = _train(args + ["run_id=ref"], tmp_path)
+    assert ref.returncode == 0, ref.stdout + ref.stderr
+    killed = _train(args + ["run_id=victim", "+callbacks.killer._target_=helpers.SigkillAfterEpoch",
+                            "+callbacks.killer.epoch=1"], tmp_path)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    run_dir = tmp_path / "outputs" / "train" / "wgan_gp_ring8"
+    assert (run_dir / "victim" / "checkpoints" / "last.ckpt").is_file()
+    assert not list((run_dir / "victim" / "checkpoints").glob(".*tmp*"))  # no half-written leftovers
+    again = _train(args + ["run_id=victim"], tmp_path)  # the same command line: resume=auto picks it up
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "resuming from" in again.stdout + again.stderr
+    assert_same_weights(str(run_dir / "ref" / "checkpoints" / "last.ckpt"),
+                        str(run_dir / "victim" / "checkpoints" / "last.ckpt"))
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    from gan_zoo.metrics.domain import atomic_torch_save
+
+    path = tmp_path / "last.ckpt"
+    atomic_torch_save({"v": 1}, path)
+
+    def broken_save(obj, f):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        atomic_torch_save({"v": 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path)["v"] == 1
