@@ -146,11 +146,11 @@ class GAN(L.LightningModule):
         if self.num_classes and y is None:
             y = torch.arange(n, device=self.device) % self.num_classes
         net = self.sampling_generator
+        z = self.noise(n, g)  # drawn at once: the samples do not depend on batch_size
         out = []
         with eval_mode(net), torch.autocast(self.device.type, enabled=False):
             for i in range(0, n, batch_size):
-                z = self.noise(min(batch_size, n - i), g)
-                out.append(net(z, None if y is None else y[i:i + len(z)]))
+                out.append(net(z[i:i + batch_size], None if y is None else y[i:i + batch_size]))
         return torch.cat(out), y
 
     @torch.no_grad()
