@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,12 @@ from gan_zoo.callbacks import AtomicCheckpointIO
 from gan_zoo.errors import ConfigError, GanZooError, require
 
 log = logging.getLogger("gan_zoo")
+# The EMA generator is in eval mode on purpose (it is never trained); Lightning warns about it.
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+# Lightning 2.6 internals against torch 2.14: not actionable here.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+# An advertisement Lightning prints at every start.
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
 CONFIG_DIR = str(Path(__file__).parent / "conf")
 
 

@@ -1,0 +1,42 @@
+"""Long checks (`-m slow`): DDP on two CPU processes, and the mode-coverage bars of the 2D mixtures."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+def train(args: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(cwd / "cache")}
+    return subprocess.run([sys.executable, "-m", "gan_zoo.cli", "train", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_ddp_sim_trains_wgan_gp_on_two_processes(tmp_path):
+    r = train(["experiment=wgan_gp_ring8", "hardware=ddp_sim", "logger=csv", "callbacks.progress=null",
+               "trainer.max_g_steps=10", "trainer.limit_train_batches=25", "data.num_train=8192",
+               "metrics.num_samples=500", "run_id=ddp"], tmp_path, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = tmp_path / "outputs" / "train" / "wgan_gp_ring8" / "ddp"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["generator_steps"] == 10
+    assert "val/modes_500" in summary["final_metrics"]
+    assert (out / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment,min_modes,num_modes", [("wgan_gp_ring8", 8, 8), ("wgan_gp_grid25", 23, 25)])
+def test_mixture_bars(experiment, min_modes, num_modes, tmp_path):
+    r = train([f"experiment={experiment}", "logger=csv", "callbacks.progress=null", "run_id=bar"], tmp_path,
+              timeout=2400)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = json.loads((tmp_path / "outputs" / "train" / experiment / "bar" / "summary.json").read_text())
+    m = summary["final_metrics"]
+    assert m["val/modes_2500"] >= min_modes
+    assert m["val/hq_fraction_2500"] >= 0.8
