@@ -129,6 +129,7 @@ def check_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `gan-zoo` console script."""
     import importlib
+    import importlib.util
 
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
@@ -146,7 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"gan-zoo {cmd}: error: {problem}", file=sys.stderr)
             return 2
     module = importlib.import_module(module_name)
-    # Lightning's DDP launcher re-executes sys.argv per rank: point it at the module file, not this CLI.
+    # Lightning's DDP launcher re-executes `python -m <__main__'s module> sys.argv[1:]` for every rank:
+    # make that `python -m gan_zoo.train <overrides>`, not this dispatcher (which needs the command word).
+    main_module = sys.modules["__main__"]
+    main_module.__spec__ = importlib.util.find_spec(module_name)
     sys.argv = [module.__file__, *rest]
     module.main()
     return 0

@@ -120,9 +120,25 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     trainer = build_trainer(cfg, gan, evaluator, loggers, output_dir)
     try:
         trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
+        finish_budget(trainer, gan, datamodule)
     finally:
         _finish_wandb(loggers)
     return summarize(trainer, gan, output_dir)
+
+
+def finish_budget(trainer: L.Trainer, gan: Any, datamodule: Any) -> None:
+    """A generator-step budget can end mid-epoch, where Lightning neither validates nor checkpoints:
+    evaluate the final weights and write them to last.ckpt, so the run's numbers and files agree.
+    """
+    if trainer.interrupted or gan.g_steps == gan.last_eval_g_step or gan.g_steps == 0:
+        return
+    if gan.evaluator is not None:
+        trainer.validate(gan, datamodule=datamodule, verbose=False)
+    last = next((c for c in trainer.checkpoint_callbacks if Path(c.filename or "").name == "last"), None)
+    if last is not None:
+        path = Path(last.dirpath) / "last.ckpt"
+        trainer.save_checkpoint(path)
+        last.best_model_path = str(path)
 
 
 def _finish_wandb(loggers: list) -> None:

@@ -58,6 +58,10 @@ def test_budget_in_generator_steps(make_cfg):
                                                       "trainer.max_epochs=-1"])
     out = run(cfg)
     assert out["generator_steps"] == 3  # = Lightning global_step 3 * (5 + 1) = 18 optimizer steps
+    # the budget ended mid-epoch (8 batches per epoch, 15 used): the final weights are still scored and saved
+    assert "val/modes_500" in out["final_metrics"]
+    _, info = load_checkpoint_gan(out["last_checkpoint"])
+    assert info["g_steps"] == 3 and info["d_steps"] == 15
 
 
 def test_bf16_autocast_trains_wgan_gp(make_cfg):

@@ -20,7 +20,7 @@ def train(args: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProce
 @pytest.mark.slow
 def test_ddp_sim_trains_wgan_gp_on_two_processes(tmp_path):
     r = train(["experiment=wgan_gp_ring8", "hardware=ddp_sim", "logger=csv", "callbacks.progress=null",
-               "trainer.max_g_steps=10", "trainer.limit_train_batches=25", "data.num_train=8192",
+               "trainer.max_g_steps=10", "trainer.limit_train_batches=25", "trainer.check_val_every_n_epoch=1", "data.num_train=8192",
                "metrics.num_samples=500", "run_id=ddp"], tmp_path, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = tmp_path / "outputs" / "train" / "wgan_gp_ring8" / "ddp"

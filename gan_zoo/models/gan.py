@@ -93,6 +93,7 @@ class GAN(L.LightningModule):
         self.generator_ema = copy.deepcopy(generator).requires_grad_(False).eval() if ema_decay else None
         self.d_steps = 0
         self.g_steps = 0
+        self.last_eval_g_step = -1  # the generator step of the latest validation
         # Fixed evaluation noise (a buffer, so it survives checkpoints and follows the device).
         # Conditional grids hold one z per row and one class per column: the label's effect at fixed z.
         g = torch.Generator().manual_seed(eval_seed)
@@ -270,6 +271,7 @@ class GAN(L.LightningModule):
             values = self.evaluator.compute(self)
         self.log_dict(values, prog_bar=True, sync_dist=False)  # evaluator values are already global
         self.log("val/g_step", float(self.g_steps))
+        self.last_eval_g_step = self.g_steps
 
     # ----------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
