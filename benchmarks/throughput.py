@@ -1,0 +1,68 @@
+"""Training throughput of an experiment through the real Trainer (generator steps/s and images/s).
+
+    python benchmarks/throughput.py experiment=dcgan_mnist hardware=cpu
+    python benchmarks/throughput.py experiment=dcgan_mnist hardware=bf16 hardware.accelerator=cpu
+
+Times `trainer.limit_train_batches` batches after one warm-up epoch, validation off, logger off.
+Results are recorded by hand in benchmarks/RESULTS.md with the command and the machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+from hydra import compose, initialize_config_module
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import open_dict
+
+from gan_zoo.build import build_gan, data_facts
+
+
+class Timer(L.Callback):
+    """Wall time of each training epoch."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self.times.append(time.perf_counter() - self.t0)
+
+
+def main(overrides: list[str]) -> None:
+    """Compose the config, train 2 epochs of `limit_train_batches` batches, report the second."""
+    with initialize_config_module("gan_zoo.conf", version_base="1.3"):
+        cfg = compose("train", overrides=["trainer.limit_train_batches=50", *overrides], return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+        cfg.paths.output_dir = tempfile.mkdtemp()
+    L.seed_everything(0, verbose=False)
+    dm = hydra.utils.instantiate(cfg.data)
+    gan = build_gan(cfg, data_facts(dm))
+    timer = Timer()
+    hw = dict(cfg.hardware)
+    trainer = L.Trainer(**hw, max_epochs=2, limit_train_batches=cfg.trainer.limit_train_batches, limit_val_batches=0,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[timer],
+                        enable_model_summary=False)
+    trainer.fit(gan, datamodule=dm)
+    batches = int(cfg.trainer.limit_train_batches)
+    t = timer.times[-1]
+    bs = dm.batch_size
+    g_steps = batches // gan.n_critic
+    print(f"{cfg.name} precision={cfg.hardware.precision} threads={torch.get_num_threads()} batch={bs}: "
+          f"{batches / t:.1f} batches/s, {g_steps / t:.1f} generator steps/s, {batches * bs / t:.0f} real images/s, "
+          f"{t / batches * 1000:.1f} ms/batch; a {len(dm.train_set)}-image epoch takes "
+          f"{len(dm.train_set) / bs * t / batches:.1f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
