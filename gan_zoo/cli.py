@@ -35,8 +35,22 @@ def usage() -> str:
     return USAGE.format(commands="\n".join(f"  {k:8s} {v[2]}" for k, v in COMMANDS.items()))
 
 
-def _is_hydra_flag(arg: str) -> bool:
-    return arg.startswith("-")
+# Hydra flags that take a value (`--cfg job`, `-cn train`): the value is not an override.
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
+                     "--config-dir", "-cd", "--experimental-rerun"}
+
+
+def _overrides_only(args: Sequence[str]) -> list[str]:
+    """The KEY=VALUE overrides among the command-line arguments (flags and their values dropped)."""
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _FLAGS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            out.append(arg)
+    return out
 
 
 def _first_values(overrides: Sequence[str]) -> list[str]:
@@ -99,7 +113,7 @@ def check_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
-    plain = _first_values([o for o in overrides if not _is_hydra_flag(o)])
+    plain = _first_values(_overrides_only(overrides))
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module("gan_zoo.conf", version_base="1.3"):

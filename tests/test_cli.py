@@ -80,3 +80,8 @@ def test_multirun_with_script_ddp_is_refused(tmp_path):
     r = cli("train", "-m", "experiment=wgan_gp_ring8", "hardware=ddp_sim", "seed=0,1", "logger=csv", cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Hydra multirun (-m) with hardware.strategy=ddp_find_unused_parameters_true is unsafe" in r.stdout
+
+
+def test_flags_with_values_are_not_overrides():
+    assert check_overrides("train", ["--cfg", "job", "experiment=cgan_mnist"]) is None
+    assert check_overrides("train", ["-c", "job", "model.n_critc=2"]) is not None

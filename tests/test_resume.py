@@ -64,7 +64,7 @@ def test_sigkill_then_rerun_resumes_to_the_same_weights(tmp_path):
 
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    from gan_zoo.metrics.domain import atomic_torch_save
+    from gan_zoo.utils.io import atomic_torch_save
 
     path = tmp_path / "last.ckpt"
     atomic_torch_save({"v": 1}, path)
@@ -78,3 +78,4 @@ def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch
         atomic_torch_save({"v": 2}, path)
     monkeypatch.undo()
     assert torch.load(path)["v"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]  # the temporary file is cleaned up

@@ -12,7 +12,7 @@ from typing import Any
 
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from gan_zoo.metrics.domain import atomic_torch_save
+from gan_zoo.utils.io import atomic_torch_save
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -7,10 +7,8 @@ good digits from bad ones. Every value computed with it names the file's sha256 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +18,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from gan_zoo.networks.classifier import SmallCNN
+from gan_zoo.utils.io import atomic_torch_save, sha256_file
 
 log = logging.getLogger(__name__)
 EXTRACTOR_VERSION = "smallcnn-v1"
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class DomainFeatures(nn.Module):
