@@ -114,6 +114,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics_protocol.json").write_text(json.dumps(evaluator.protocol(), indent=2, default=str))
     loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
+    for lg in loggers:  # the resolved config + data facts, so dashboards can group and filter runs by them
+        lg.log_hyperparams({**gan.run_info["config"], "data_facts": facts,
+                            "protocol": evaluator.protocol() if evaluator is not None else None})
     ckpt_path = resolve_resume(cfg.get("resume"), output_dir)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)

@@ -41,6 +41,7 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg):
     assert Path(out["last_checkpoint"]).is_file() and Path(out["best_checkpoint"]).is_file()
     assert out["samples"] and Path(out["samples"]).is_file()
     assert (run_dir / "csv" / "metrics.csv").is_file() and (run_dir / "metrics_protocol.json").is_file()
+    assert "n_critic" in (run_dir / "csv" / "hparams.yaml").read_text()  # the config reaches the loggers
     assert out["generator_steps"] == 4 // cfg.model.n_critic
     metrics = out["final_metrics"]
     if experiment.endswith(("ring8", "grid25")):
