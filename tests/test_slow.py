@@ -40,3 +40,18 @@ def test_mixture_bars(experiment, min_modes, num_modes, tmp_path):
     m = summary["final_metrics"]
     assert m["val/modes_2500"] >= min_modes
     assert m["val/hq_fraction_2500"] >= 0.8
+
+
+@pytest.mark.slow
+def test_ddp_sim_image_metrics_are_gathered_across_ranks(tmp_path):
+    """Each rank scores its share of the samples; FID states and class counts are combined once."""
+    r = train(["experiment=wgan_gp_mnist", "hardware=ddp_sim", "logger=csv", "callbacks.progress=null",
+               "trainer.max_epochs=1", "trainer.limit_train_batches=10", "model.generator.base_channels=8",
+               "model.discriminator.base_channels=8", "metrics.num_fake=1000", "metrics.extractor_epochs=1",
+               "run_id=ddp"], tmp_path, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    summary = json.loads((tmp_path / "outputs" / "train" / "wgan_gp_mnist" / "ddp" / "summary.json").read_text())
+    m = summary["final_metrics"]
+    assert summary["generator_steps"] == 2  # 10 batches per rank, 5 critic steps per generator step
+    assert m["val/fid_domain_1k"] > m["val/fid_domain_1k_real_floor"] > 0
+    assert 1 <= m["val/classes_covered"] <= 10
