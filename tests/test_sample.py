@@ -52,3 +52,21 @@ def test_vector_samples(make_cfg, tmp_path):
     assert set(d.files) == {"samples"} and d["samples"].dtype == np.float32 and d["samples"].shape == (100, 2)
     with pytest.raises(ConfigError, match="unconditional"):
         sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), label=1))
+
+
+def test_sample_command_end_to_end(cgan_run, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "cli.npz"
+    r = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "sample", f"checkpoint={cgan_run['run_dir']}", "num=20",
+                        f"out={out}", "label=7"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                       env={**os.environ, "WANDB_MODE": "disabled"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    d = np.load(out)
+    assert d["images"].shape == (20, 1, 32, 32) and (d["labels"] == 7).all()
+    assert not (tmp_path / "outputs").exists()  # sampling leaves no Hydra run folders behind
+    bad = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "sample", "num=3"], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=300)
+    assert bad.returncode == 2 and "checkpoint" in bad.stderr
