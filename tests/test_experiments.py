@@ -70,3 +70,11 @@ def test_bf16_autocast_trains_wgan_gp(make_cfg):
     cfg = make_cfg(tiny_overrides("wgan_gp_mnist") + ["hardware=bf16", "hardware.accelerator=cpu"])
     out = run(cfg)
     assert np.isfinite(out["final_metrics"]["val/fid_domain_200"])
+
+
+def test_metrics_must_fit_the_data(make_cfg):
+    from gan_zoo.errors import ConfigError
+
+    cfg = make_cfg(["experiment=dcgan_mnist", "data=ring8", "model=mlp", "logger=csv"])
+    with pytest.raises(ConfigError, match="use metrics=mixture"):
+        run(cfg)

@@ -201,7 +201,7 @@ class ImageFolderDataModule(ImageTensorDataModule):
             for p in sorted(d.rglob("*")):
                 if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS:
                     files.append(p)
-                    labels.append(max(label, 0) if subdirs else -1)
+                    labels.append(label)
         if not files:
             raise DatasetNotFoundError(
                 f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}. Set data.root to a "
