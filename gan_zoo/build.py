@@ -5,16 +5,46 @@ Shared by `train`, `sample` and the tests, so a checkpoint is always rebuilt the
 
 from __future__ import annotations
 
+import inspect
+import re
 from typing import Any
 
 import hydra
 import torch
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError
 
 # Keys of the model group that configure the build rather than the GAN module's constructor.
 _BUILD_KEYS = ("_target_", "generator", "discriminator", "conditional", "g_optimizer", "d_optimizer")
+
+
+def instantiate_checked(node: DictConfig, where: str, **kwargs: Any) -> Any:
+    """hydra.utils.instantiate, with a key the target does not accept reported as a ConfigError.
+
+    Typical cause: an experiment sets `model.generator.base_channels` (a DCGAN key) and the user
+    swaps in `model=mlp`; Hydra would only say "unexpected keyword argument".
+    """
+    target = hydra.utils.get_class(node._target_) if "_target_" in node else None
+    if target is not None:
+        params = inspect.signature(target.__init__).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            valid = [n for n in params if n != "self"]
+            unknown = [k for k in node if not str(k).startswith("_") and k not in valid]
+            if unknown:
+                raise ConfigError(
+                    f"{where}.{unknown[0]} is not a parameter of {node._target_} (valid: {', '.join(valid)}). "
+                    "If an experiment set it for another network, choose a matching experiment or remove the key "
+                    f"with ~{where}.{unknown[0]}.")
+    try:
+        return hydra.utils.instantiate(node, **kwargs)
+    except InstantiationException as e:  # **kwargs chains: the key is only known when the call fails
+        match = re.search(r"unexpected keyword argument '(\w+)'", str(e.__cause__ or e))
+        if match is None:
+            raise
+        raise ConfigError(f"{where}.{match.group(1)} is not a parameter of {node._target_}. If an experiment set it "
+                          f"for another option of this group, remove it with ~{where}.{match.group(1)}.") from None
 
 
 def data_facts(datamodule: Any) -> dict[str, Any]:
@@ -37,9 +67,10 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
         raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
                           "classes; pick a labelled dataset or set model.conditional=false")
     shape = tuple(facts["shape"])
-    generator = hydra.utils.instantiate(m.generator, latent_dim=m.latent_dim, out_shape=shape,
+    generator = instantiate_checked(m.generator, "model.generator", latent_dim=m.latent_dim, out_shape=shape,
+                                    num_classes=num_classes)
+    discriminator = instantiate_checked(m.discriminator, "model.discriminator", in_shape=shape,
                                         num_classes=num_classes)
-    discriminator = hydra.utils.instantiate(m.discriminator, in_shape=shape, num_classes=num_classes)
     loss = hydra.utils.instantiate(cfg.loss)
     rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in _BUILD_KEYS}
     cls = hydra.utils.get_class(m._target_)

@@ -28,7 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan_zoo.build import build_evaluator, build_gan, data_facts
+from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.callbacks import AtomicCheckpointIO
 from gan_zoo.errors import ConfigError, GanZooError, require
 
@@ -104,7 +104,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_launch(cfg)
     output_dir = Path(cfg.paths.output_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule = instantiate_checked(cfg.data, "data")
     facts = data_facts(datamodule)
     gan = build_gan(cfg, facts)
     evaluator = build_evaluator(cfg, datamodule) if cfg.metrics.kind != "none" else None

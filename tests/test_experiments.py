@@ -75,6 +75,15 @@ def test_bf16_autocast_trains_wgan_gp(make_cfg):
 def test_metrics_must_fit_the_data(make_cfg):
     from gan_zoo.errors import ConfigError
 
-    cfg = make_cfg(["experiment=dcgan_mnist", "data=ring8", "model=mlp", "logger=csv"])
-    with pytest.raises(ConfigError, match="use metrics=mixture"):
+    with pytest.raises(ConfigError, match="use metrics=domain_fid"):
+        run(make_cfg(["experiment=dcgan_mnist", "metrics=mixture", "logger=csv"]))
+    with pytest.raises(ConfigError, match=r"data.num_train is not a parameter of .*MNISTMiniDataModule"):
+        run(make_cfg(["experiment=wgan_gp_ring8", "data=mnist_mini", "logger=csv"]))
+
+
+def test_a_key_for_another_network_is_named(make_cfg):
+    from gan_zoo.errors import ConfigError
+
+    cfg = make_cfg(["experiment=dcgan_mnist", "model=mlp", "logger=csv"])  # dcgan_mnist sets base_channels
+    with pytest.raises(ConfigError, match=r"model.generator.base_channels is not a parameter of .*MLPGenerator"):
         run(cfg)
