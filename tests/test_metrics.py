@@ -56,3 +56,19 @@ def test_domain_fid_of_real_vs_itself_is_zero_and_vs_noise_is_large():
     ev.update_real(real, torch.zeros(300))
     ev.fid.update(torch.zeros(300, 1, 16, 16), real=False)
     assert ev.fid.compute().item() > 1e-2
+
+
+def test_training_the_extractor_leaves_the_global_rng_alone(tmp_path):
+    """A run that trains the extractor must train the GAN exactly like one that finds it cached."""
+    from gan_zoo.data import DigitsDataModule
+    from gan_zoo.metrics.domain import load_or_train_extractor
+
+    dm = DigitsDataModule()
+    dm.setup()
+    torch.manual_seed(42)
+    before = torch.get_rng_state().clone()
+    _, info = load_or_train_extractor(dm, tmp_path, epochs=1)
+    assert torch.equal(before, torch.get_rng_state())
+    _, again = load_or_train_extractor(dm, tmp_path, epochs=1)  # cached: same file, same hash
+    assert again["sha256"] == info["sha256"] and 0.0 <= info["val_accuracy"] <= 1.0
+    assert torch.equal(before, torch.get_rng_state())

@@ -76,7 +76,8 @@ def train_classifier(datamodule: Any, epochs: int = 6, seed: int = 0) -> tuple[S
                 loss.backward()
                 opt.step()
                 sched.step()
-    acc = _evaluate(model, DataLoader(datamodule.val_set, batch_size=512))
+        # Inside the fork too: every DataLoader iterator draws a base seed from the global RNG.
+        acc = _evaluate(model, DataLoader(datamodule.val_set, batch_size=512))
     return model.eval(), acc
 
 
@@ -95,7 +96,8 @@ def load_or_train_extractor(datamodule: Any, cache_dir: str | Path, epochs: int 
         atomic_torch_save({"state_dict": model.state_dict(), "info": info}, path)
     blob = torch.load(path, map_location="cpu", weights_only=False)
     info = dict(blob["info"])
-    model = SmallCNN(info["in_channels"], info["num_classes"])
+    with torch.random.fork_rng():  # weight init before load_state_dict must not advance the caller's RNG
+        model = SmallCNN(info["in_channels"], info["num_classes"])
     model.load_state_dict(blob["state_dict"])
     info.update(path=str(path), sha256=sha256_file(path))
     log.info("domain extractor %s: sha256 %s..., held-out accuracy %.4f", path.name, info["sha256"][:12],
