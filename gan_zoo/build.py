@@ -26,11 +26,11 @@ def instantiate_checked(node: DictConfig, where: str, **kwargs: Any) -> Any:
     Typical cause: an experiment sets `model.generator.base_channels` (a DCGAN key) and the user
     swaps in `model=mlp`; Hydra would only say "unexpected keyword argument".
     """
-    target = hydra.utils.get_class(node._target_) if "_target_" in node else None
+    target = hydra.utils.get_object(node._target_) if "_target_" in node else None
     if target is not None:
-        params = inspect.signature(target.__init__).parameters
+        params = inspect.signature(target).parameters  # a class's __init__ or a (loss) function
         if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-            valid = [n for n in params if n != "self"]
+            valid = list(params)
             unknown = [k for k in node if not str(k).startswith("_") and k not in valid]
             if unknown:
                 raise ConfigError(
@@ -71,7 +71,8 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
                                     num_classes=num_classes)
     discriminator = instantiate_checked(m.discriminator, "model.discriminator", in_shape=shape,
                                         num_classes=num_classes)
-    loss = hydra.utils.instantiate(cfg.loss)
+    loss = {k: instantiate_checked(v, f"loss.{k}") if isinstance(v, DictConfig) and "_target_" in v else v
+            for k, v in cfg.loss.items()}
     rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in _BUILD_KEYS}
     cls = hydra.utils.get_class(m._target_)
     return cls(generator=generator, discriminator=discriminator,
@@ -105,8 +106,14 @@ def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
 
 def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """Rebuild the GAN stored in a gan_zoo checkpoint; returns (module in eval mode, run info)."""
-    blob = torch.load(path, map_location=map_location, weights_only=False)
-    info = blob.get("gan_zoo", {})
+    if str(map_location).startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={map_location} but no CUDA device is visible; use device=cpu")
+    try:
+        blob = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
+        raise ConfigError(f"cannot read {path} as a checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+                          "Give a gan_zoo .ckpt file (checkpoints/last.ckpt or best.ckpt) or a run directory.") from None
+    info = blob.get("gan_zoo", {}) if isinstance(blob, dict) else {}
     if "config" not in info:
         raise ConfigError(f"{path} is not a gan_zoo checkpoint (no 'gan_zoo.config' entry)")
     cfg = OmegaConf.create(info["config"])

@@ -84,7 +84,7 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
     if max_g_steps:
         # Lightning's global_step counts optimizer steps: n_critic critic steps + 1 generator step each.
         t["max_steps"] = max_g_steps * (gan.n_critic + 1)
-        t["max_epochs"] = -1 if t.get("max_epochs") is None else t["max_epochs"]
+        t["max_epochs"] = -1  # the generator-step budget replaces the epoch budget
     callbacks = []
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None:
@@ -122,7 +122,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log.info("resuming from %s", ckpt_path)
     trainer = build_trainer(cfg, gan, evaluator, loggers, output_dir)
     try:
-        trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
+        except RuntimeError as e:
+            if ckpt_path and "state_dict" in str(e):
+                raise ConfigError(f"the checkpoint {ckpt_path} does not fit this config (the networks differ: "
+                                  f"{str(e).splitlines()[0]}). Start a new run with another run_id, or resume=null "
+                                  "to overwrite this one.") from None
+            raise
         finish_budget(trainer, gan, datamodule)
     finally:
         _finish_wandb(loggers)

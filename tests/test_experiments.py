@@ -56,8 +56,8 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg):
 
 
 def test_budget_in_generator_steps(make_cfg):
-    cfg = make_cfg(tiny_overrides("wgan_gp_ring8") + ["trainer.max_g_steps=3", "trainer.limit_train_batches=1.0",
-                                                      "trainer.max_epochs=-1"])
+    # max_epochs stays at 1 (from the shrink): the generator-step budget must replace it
+    cfg = make_cfg(tiny_overrides("wgan_gp_ring8") + ["trainer.max_g_steps=3", "trainer.limit_train_batches=1.0"])
     out = run(cfg)
     assert out["generator_steps"] == 3  # = Lightning global_step 3 * (5 + 1) = 18 optimizer steps
     # the budget ended mid-epoch (8 batches per epoch, 15 used): the final weights are still scored and saved
@@ -87,3 +87,20 @@ def test_a_key_for_another_network_is_named(make_cfg):
     cfg = make_cfg(["experiment=dcgan_mnist", "model=mlp", "logger=csv"])  # dcgan_mnist sets base_channels
     with pytest.raises(ConfigError, match=r"model.generator.base_channels is not a parameter of .*MLPGenerator"):
         run(cfg)
+
+
+def test_a_loss_key_for_another_loss_is_named(make_cfg):
+    from gan_zoo.errors import ConfigError
+
+    cfg = make_cfg(tiny_overrides("dcgan_mnist") + ["loss=hinge"])  # dcgan_mnist sets d_loss.label_noise
+    with pytest.raises(ConfigError, match=r"loss.d_loss.label_noise is not a parameter of .*d_hinge"):
+        run(cfg)
+
+
+def test_resuming_into_a_changed_network_is_a_clear_error(make_cfg):
+    from gan_zoo.errors import ConfigError
+
+    run(make_cfg(tiny_overrides("wgan_gp_ring8")))
+    changed = make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]", "trainer.max_epochs=2"])
+    with pytest.raises(ConfigError, match="does not fit this config"):
+        run(changed)

@@ -176,3 +176,13 @@ def test_eval_mode_restores():
     with eval_mode(m):
         assert not m.training
     assert m.training
+
+
+def test_fp16_penalty_overflow_is_left_to_the_grad_scaler():
+    """Under fp16 the scaled penalty can overflow on the first steps; the GradScaler skips those steps."""
+    gan = fake_trainer_gan(regularizer=lambda *a, **k: torch.tensor(float("inf")), reg_weight=1.0)
+    gan._grad_scale = lambda: 65536.0
+    gan.critic_step(torch.randn(8, 2), None)  # no DivergenceError
+    gan._grad_scale = lambda: 1.0
+    with pytest.raises(DivergenceError, match="regulariser"):
+        gan.critic_step(torch.randn(8, 2), None)

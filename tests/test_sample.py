@@ -70,3 +70,10 @@ def test_sample_command_end_to_end(cgan_run, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "sample", "num=3"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
     assert bad.returncode == 2 and "checkpoint" in bad.stderr
+
+
+def test_a_file_that_is_not_a_checkpoint(tmp_path):
+    bogus = tmp_path / "s.npz"
+    np.savez(bogus, images=np.zeros((2, 1, 4, 4), np.uint8))
+    with pytest.raises(ConfigError, match="cannot read .* as a checkpoint"):
+        sample_to_npz(sample_cfg(checkpoint=str(bogus)))

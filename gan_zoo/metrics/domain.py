@@ -7,7 +7,6 @@ good digits from bad ones. Every value computed with it names the file's sha256 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from gan_zoo.data.images import to_float_images
 from gan_zoo.networks.classifier import SmallCNN
 from gan_zoo.utils.io import atomic_torch_save, sha256_file
 
@@ -44,13 +44,9 @@ def _evaluate(model: nn.Module, loader: DataLoader) -> float:
     correct = total = 0
     with torch.no_grad():
         for x, y in loader:
-            correct += (model(_to_float(x)).argmax(1) == y).sum().item()
+            correct += (model(to_float_images(x)).argmax(1) == y).sum().item()
             total += len(y)
     return correct / max(total, 1)
-
-
-def _to_float(x: torch.Tensor) -> torch.Tensor:
-    return x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x
 
 
 def train_classifier(datamodule: Any, epochs: int = 6, seed: int = 0) -> tuple[SmallCNN, float]:
@@ -67,7 +63,7 @@ def train_classifier(datamodule: Any, epochs: int = 6, seed: int = 0) -> tuple[S
         for _ in range(epochs):
             model.train()
             for x, y in loader:
-                x = _to_float(x)
+                x = to_float_images(x)
                 # light augmentation (shifts of up to 2 px) so features do not memorise the train split
                 dx, dy = torch.randint(-2, 3, (2,)).tolist()
                 x = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
@@ -103,8 +99,3 @@ def load_or_train_extractor(datamodule: Any, cache_dir: str | Path, epochs: int 
     log.info("domain extractor %s: sha256 %s..., held-out accuracy %.4f", path.name, info["sha256"][:12],
              info["val_accuracy"])
     return model.eval(), info
-
-
-def describe(info: dict) -> str:
-    """One-line JSON of an extractor's protocol info."""
-    return json.dumps({k: info[k] for k in ("arch", "dataset_id", "sha256", "val_accuracy") if k in info})

@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 
+from gan_zoo.data.images import to_float_images
 from gan_zoo.errors import require
 from gan_zoo.metrics.domain import DomainFeatures
 
@@ -43,7 +44,6 @@ class DomainImageEvaluator(nn.Module):
         self.info, self.num_fake, self.num_classes, self.batch_size = info, num_fake, num_classes, batch_size
         self.fid_key = f"val/fid_domain_{count_tag(num_fake)}"
         self.monitor, self.mode = self.fid_key, "min"
-        self.num_real = 0
         # Real-vs-real floor: `num_fake` training images in place of the samples, same protocol.
         self.floor_images = floor_images[:num_fake] if floor_images is not None else None
         self.floor: float | None = None
@@ -51,12 +51,10 @@ class DomainImageEvaluator(nn.Module):
     def reset(self) -> None:
         """Forget the previous evaluation's statistics."""
         self.fid.reset()
-        self.num_real = 0
 
     def update_real(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """Add a batch of reference images in [-1, 1]."""
         self.fid.update(x.float(), real=True)
-        self.num_real += len(x)
 
     @torch.no_grad()
     def compute(self, gan: Any) -> dict[str, float]:
@@ -102,7 +100,7 @@ class DomainImageEvaluator(nn.Module):
             setattr(self.fid, k, torch.zeros_like(v))
         for start in range(0, len(self.floor_images), self.batch_size):
             x = self.floor_images[start:start + self.batch_size].to(device)
-            self.fid.update(x.float().div(127.5).sub(1.0) if x.dtype == torch.uint8 else x.float(), real=False)
+            self.fid.update(to_float_images(x) if x.dtype == torch.uint8 else x.float(), real=False)
         value = float(self.fid.compute())
         for k, v in saved.items():
             setattr(self.fid, k, v)

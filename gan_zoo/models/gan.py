@@ -162,8 +162,14 @@ class GAN(L.LightningModule):
             return net(self.fixed_z, self.fixed_y if self.num_classes else None)
 
     # ----------------------------------------------------------------------------------- training
+    def on_train_start(self) -> None:
+        """Under DDP every rank starts from the same seed (and a resumed run from rank 0's RNG state):
+        offset the stream by rank, so ranks draw different z, eps and label noise."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank + self.d_steps)
+
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """[G optimizer, D optimizer]; schedulers, if any, are stepped by hand in manual optimisation."""
+        """[G optimizer, D optimizer]."""
         return [self.g_optimizer(params=self.generator.parameters()),
                 self.d_optimizer(params=self.discriminator.parameters())]
 
@@ -176,7 +182,11 @@ class GAN(L.LightningModule):
         return float(scaler.get_scale()) if scaler is not None else 1.0
 
     def _check_finite(self, name: str, value: torch.Tensor) -> None:
-        if not torch.isfinite(value):
+        finite = bool(torch.isfinite(value))
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # decided together, or a rank that raises leaves the others waiting in the all-reduce
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
             raise DivergenceError(
                 f"{name} became {value.item()} at generator step {self.g_steps} (critic step {self.d_steps}); "
                 "the update was not applied and the last checkpoint is intact. Lower the learning rates, "
@@ -195,11 +205,14 @@ class GAN(L.LightningModule):
         logs = {"train/d_loss": d_main, "train/d_real": real_out.float().mean(), "train/d_fake": fake_out.float().mean()}
         loss = d_main
         # Dreg: the regulariser (e.g. gradient penalty at x_hat), lazily every reg_every steps, scaled by it.
+        self._check_finite("the critic loss", d_main)
         if self.regularizer is not None and self.reg_weight > 0 and self.d_steps % self.reg_every == 0:
-            reg = self.regularizer(self.discriminator, x, fake, y, grad_scale=self._grad_scale())
+            grad_scale = self._grad_scale()
+            reg = self.regularizer(self.discriminator, x, fake, y, grad_scale=grad_scale)
             loss = loss + self.reg_weight * self.reg_every * reg
             logs["train/reg"] = reg
-        self._check_finite("the critic loss", loss)
+            if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle: it skips the step
+                self._check_finite("the critic regulariser", reg)
         opt_d.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         opt_d.step()
@@ -282,13 +295,15 @@ class GAN(L.LightningModule):
                                                          gauss], "python": random.getstate()}
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        checkpoint["gan_zoo"] = {"d_steps": self.d_steps, "g_steps": self.g_steps, "rng": rng, **self.run_info}
+        checkpoint["gan_zoo"] = {"d_steps": self.d_steps, "g_steps": self.g_steps,
+                                 "last_eval_g_step": self.last_eval_g_step, "rng": rng, **self.run_info}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore counters and RNG states so a resumed run continues the same random stream."""
         state = checkpoint.get("gan_zoo", {})
         self.d_steps = state.get("d_steps", 0)
         self.g_steps = state.get("g_steps", 0)
+        self.last_eval_g_step = state.get("last_eval_g_step", -1)
         rng = state.get("rng")
         if rng:
             torch.set_rng_state(rng["torch"])
