@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import hydra
 import lightning as L

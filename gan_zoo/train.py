@@ -39,7 +39,6 @@ warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 # An advertisement Lightning prints at every start.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
-CONFIG_DIR = str(Path(__file__).parent / "conf")
 
 
 def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
@@ -110,13 +109,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     evaluator = build_evaluator(cfg, datamodule) if cfg.metrics.kind != "none" else None
     gan.set_evaluator(evaluator)
     gan.run_info = {"config": OmegaConf.to_container(cfg, resolve=True), "data": facts}
-    if evaluator is not None:
+    protocol = evaluator.protocol() if evaluator is not None else None
+    if protocol is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics_protocol.json").write_text(json.dumps(evaluator.protocol(), indent=2, default=str))
+        (output_dir / "metrics_protocol.json").write_text(json.dumps(protocol, indent=2, default=str))
     loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
     for lg in loggers:  # the resolved config + data facts, so dashboards can group and filter runs by them
-        lg.log_hyperparams({**gan.run_info["config"], "data_facts": facts,
-                            "protocol": evaluator.protocol() if evaluator is not None else None})
+        lg.log_hyperparams({**gan.run_info["config"], "data_facts": facts, "protocol": protocol})
     ckpt_path = resolve_resume(cfg.get("resume"), output_dir)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
@@ -136,6 +135,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return summarize(trainer, gan, output_dir)
 
 
+def checkpoint_callback(trainer: L.Trainer, filename: str) -> Any:
+    """The ModelCheckpoint writing `<filename>.ckpt` (conf/callbacks: `best` or `last`), or None."""
+    return next((c for c in trainer.checkpoint_callbacks if c.filename == filename), None)
+
+
 def finish_budget(trainer: L.Trainer, gan: Any, datamodule: Any) -> None:
     """A generator-step budget can end mid-epoch, where Lightning neither validates nor checkpoints:
     evaluate the final weights and write them to last.ckpt, so the run's numbers and files agree.
@@ -144,7 +148,7 @@ def finish_budget(trainer: L.Trainer, gan: Any, datamodule: Any) -> None:
         return
     if gan.evaluator is not None:
         trainer.validate(gan, datamodule=datamodule, verbose=False)
-    last = next((c for c in trainer.checkpoint_callbacks if Path(c.filename or "").name == "last"), None)
+    last = checkpoint_callback(trainer, "last")
     if last is not None:
         path = Path(last.dirpath) / "last.ckpt"
         trainer.save_checkpoint(path)
@@ -161,8 +165,7 @@ def _finish_wandb(loggers: list) -> None:
 
 def summarize(trainer: L.Trainer, gan: Any, output_dir: Path) -> dict[str, Any]:
     """Collect output paths and final metrics; print them on rank 0."""
-    ckpts = {Path(c.filename or "").name: c for c in trainer.checkpoint_callbacks}
-    best, last = ckpts.get("best"), ckpts.get("last")
+    best, last = checkpoint_callback(trainer, "best"), checkpoint_callback(trainer, "last")
     samples = sorted((output_dir / "samples").glob("*.png"))
     wandb_dirs = sorted((output_dir / "wandb").glob("*run-*")) if (output_dir / "wandb").exists() else []
     out = {

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import EXPERIMENTS, tiny_overrides
 from gan_zoo.build import load_checkpoint_gan

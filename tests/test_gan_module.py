@@ -1,7 +1,5 @@
 """The shared schedule: n_critic accounting, frozen networks, EMA, eval-mode sampling, divergence."""
 
-import copy
-
 import pytest
 import torch
 from functools import partial

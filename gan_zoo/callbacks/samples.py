@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,6 @@ import torch
 from torchvision.utils import make_grid
 
 from gan_zoo.data.images import to_uint8_images
-
-log = logging.getLogger(__name__)
 
 
 def save_image_grid(images: torch.Tensor, path: Path, nrow: int) -> np.ndarray:

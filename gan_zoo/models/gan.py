@@ -129,12 +129,6 @@ class GAN(L.LightningModule):
         """z ~ N(0, I): [n, latent_dim] on the module's device."""
         return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
 
-    def random_labels(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Uniform class labels for a conditional model, else None."""
-        if not self.num_classes:
-            return None
-        return torch.randint(self.num_classes, (n,), generator=generator, device=self.device)
-
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None,
                batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -173,9 +167,6 @@ class GAN(L.LightningModule):
         return [self.g_optimizer(params=self.generator.parameters()),
                 self.d_optimizer(params=self.discriminator.parameters())]
 
-    def _labels(self, y: torch.Tensor) -> torch.Tensor | None:
-        return y if self.num_classes else None
-
     def _grad_scale(self) -> float:
         """The fp16 loss scale for autograd.grad-based penalties (1 under fp32/bf16, which need no scaler)."""
         scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
@@ -203,9 +194,9 @@ class GAN(L.LightningModule):
         fake_out = self.discriminator(fake, y)
         d_main = self.d_loss(real_out, fake_out)
         logs = {"train/d_loss": d_main, "train/d_real": real_out.float().mean(), "train/d_fake": fake_out.float().mean()}
+        self._check_finite("the critic loss", d_main)
         loss = d_main
         # Dreg: the regulariser (e.g. gradient penalty at x_hat), lazily every reg_every steps, scaled by it.
-        self._check_finite("the critic loss", d_main)
         if self.regularizer is not None and self.reg_weight > 0 and self.d_steps % self.reg_every == 0:
             grad_scale = self._grad_scale()
             reg = self.regularizer(self.discriminator, x, fake, y, grad_scale=grad_scale)
@@ -258,7 +249,7 @@ class GAN(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """One critic step per batch; one generator step after every n_critic critic steps."""
         x, y = batch
-        y = self._labels(y)
+        y = y if self.num_classes else None  # unconditional models ignore the data's labels
         logs = self.critic_step(x, y)
         if self.d_steps % self.n_critic == 0:
             logs.update(self.generator_step(len(x), y))
