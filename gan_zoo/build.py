@@ -14,7 +14,7 @@ import torch
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
-from gan_zoo.errors import ConfigError
+from gan_zoo.errors import ConfigError, require
 
 # Keys of the model group that configure the build rather than the GAN module's constructor.
 _BUILD_KEYS = ("_target_", "generator", "discriminator", "conditional", "g_optimizer", "d_optimizer")
@@ -90,18 +90,50 @@ def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
         from gan_zoo.metrics.evaluators import MixtureEvaluator
 
         return MixtureEvaluator(datamodule.centers, datamodule.std, num_samples=cfg.metrics.num_samples)
-    from gan_zoo.metrics.domain import load_or_train_extractor
-    from gan_zoo.metrics.evaluators import DomainImageEvaluator
+    return build_image_evaluator(cfg.metrics, datamodule, cfg.paths.cache_dir)
 
-    if datamodule.num_classes < 2:
-        raise ConfigError(f"metrics=domain_fid trains a classifier on the data's labels, but the data ({datamodule.dataset_id}) has "
-                          "none; use metrics=none until an unlabelled extractor (issue 3) is available")
-    classifier, info = load_or_train_extractor(datamodule, cfg.paths.cache_dir, epochs=cfg.metrics.extractor_epochs)
-    g = torch.Generator().manual_seed(0)  # a fixed subset of the training split for the real-vs-real floor
-    train_x = datamodule.train_set.tensors[0]
-    floor = train_x[torch.randperm(len(train_x), generator=g)[: cfg.metrics.num_fake]]
-    return DomainImageEvaluator(classifier, info, num_fake=cfg.metrics.num_fake, num_classes=datamodule.num_classes,
-                                floor_images=floor)
+
+def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None) -> tuple[Any, Any]:
+    """(feature extractor, domain classifier or None) named by a metrics config.
+
+    The domain classifier is trained on the data (and cached) when the data is labelled; it is the
+    extractor for `extractor: domain`, and the judge of class coverage under either extractor.
+    """
+    from gan_zoo.metrics.domain import load_or_train_extractor
+    from gan_zoo.metrics.extractors import DomainExtractor, InceptionExtractor
+
+    require(mcfg.extractor in ("domain", "inception"),
+            f"metrics.extractor must be 'domain' or 'inception', got {mcfg.extractor!r}")
+    classifier = None
+    if datamodule.num_classes >= 2:
+        model, info = load_or_train_extractor(datamodule, cache_dir, epochs=mcfg.extractor_epochs)
+        classifier = DomainExtractor(model, info)
+    if mcfg.extractor == "inception":
+        inc = mcfg.get("inception", {}) or {}
+        extractor = InceptionExtractor(inc.get("weights_path"), str(inc.get("sha256") or "6726825d"), cache_dir)
+    else:
+        if classifier is None:
+            raise ConfigError(f"metrics.extractor=domain trains a classifier on the data's labels, but the data "
+                              f"({datamodule.dataset_id}) has none; use metrics.extractor=inception (local weights) "
+                              "or metrics=none")
+        extractor = classifier
+    return extractor, classifier
+
+
+def build_image_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | None, key_prefix: str = "val/",
+                          device: str = "cpu") -> Any:
+    """The image evaluation suite for a metrics config (train-time validation and `gan-zoo evaluate`)."""
+    from gan_zoo.metrics.suite import ImageEvaluator
+
+    extractor, classifier = build_extractors(mcfg, datamodule, cache_dir)
+    names = list(mcfg.metrics)
+    if "classes" in names and classifier is None:
+        names.remove("classes")  # unlabelled data: nothing to judge classes by
+    return ImageEvaluator(datamodule, extractor.to(device), names, mcfg.num_fake, cache_dir=cache_dir,
+                          split=mcfg.split, num_real=mcfg.num_real, batch_size=mcfg.batch_size,
+                          classifier=None if classifier is None else classifier.to(device), seed=mcfg.seed,
+                          kid_subsets=mcfg.kid_subsets, kid_subset_size=mcfg.kid_subset_size, isc_splits=mcfg.isc_splits,
+                          pr_k=mcfg.pr_k, dc_k=mcfg.dc_k, key_prefix=key_prefix, device=device)
 
 
 def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:

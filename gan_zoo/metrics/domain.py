@@ -24,21 +24,6 @@ log = logging.getLogger(__name__)
 EXTRACTOR_VERSION = "smallcnn-v1"
 
 
-class DomainFeatures(nn.Module):
-    """Wraps a trained classifier for torchmetrics: images in [-1, 1] -> penultimate features [N, d]."""
-
-    def __init__(self, classifier: SmallCNN) -> None:
-        super().__init__()
-        self.classifier = classifier.eval().requires_grad_(False)
-        self.num_features = classifier.num_features
-
-    def train(self, mode: bool = True) -> DomainFeatures:  # always eval: BN running stats, no dropout
-        return super().train(False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(x.float())
-
-
 def _evaluate(model: nn.Module, loader: DataLoader) -> float:
     model.eval()
     correct = total = 0

@@ -1,0 +1,291 @@
+"""Streaming feature extraction from image sources, DDP sharding, and the on-disk real-feature cache.
+
+A source is a list of chunks, each produced on demand (a slice of a tensor, a batch of generated
+samples, a batch of decoded files). `extract` walks the chunks, keeps running FID statistics and, only
+when a metric needs them, the features/logits (never the images): memory for images is one chunk.
+Under DDP each rank takes every world-th chunk and the results are gathered once at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from gan_zoo.data.images import IMAGE_EXTENSIONS, resize_uint8, to_uint8_images
+from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, require
+from gan_zoo.metrics.scores import RunningStats, nearest_distances
+from gan_zoo.utils.io import atomic_torch_save
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 1
+
+
+# ------------------------------------------------------------------------------------------ input protocol
+def prepare_images(x: torch.Tensor, channels: int, size: int, resize: str) -> torch.Tensor:
+    """Bring uint8 images [N, c, h, w] to the reference protocol [N, channels, size, size].
+
+    Size: the reference data's own resize method (so 28 px samples made elsewhere are padded to 32 px
+    exactly as MNIST was). Channels: grey -> RGB repeats the plane; RGB -> grey uses ITU-R 601 luma
+    (what PIL's convert("L") does).
+    """
+    require(x.dtype == torch.uint8 and x.dim() == 4, f"images must be uint8 [N, C, H, W], got {x.dtype} {list(x.shape)}")
+    c = x.shape[1]
+    if c != channels:
+        if c == 1 and channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        elif c == 3 and channels == 1:
+            w = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x = (x.float() * w).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)
+        else:
+            raise ConfigError(f"images have {c} channels; the reference data has {channels}")
+    if x.shape[-2:] != (size, size):
+        h, w = x.shape[-2:]
+        method = resize if (resize != "pad" or (h <= size and w <= size)) else "bilinear"
+        x = resize_uint8(x, size, method)
+    return x.contiguous()
+
+
+# ------------------------------------------------------------------------------------------ sources
+@dataclass
+class Source:
+    """`num` images in `len(chunks)` chunks; `chunks[i]()` returns (uint8 images, labels or None)."""
+
+    description: str
+    num: int
+    chunks: list[Callable[[], tuple[torch.Tensor, torch.Tensor | None]]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def tensor_source(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, description: str,
+                  prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Source:
+    """Chunks of an in-memory tensor (a data split, an .npz of samples)."""
+    n = len(x)
+
+    def chunk(s: int) -> Callable[[], tuple[torch.Tensor, torch.Tensor | None]]:
+        def make() -> tuple[torch.Tensor, torch.Tensor | None]:
+            xb = x[s:s + batch_size]
+            xb = torch.as_tensor(np.ascontiguousarray(xb)) if isinstance(xb, np.ndarray) else xb
+            return (prepare(xb) if prepare else xb), (None if y is None else torch.as_tensor(y[s:s + batch_size]).long())
+        return make
+
+    return Source(description, n, [chunk(s) for s in range(0, n, batch_size)])
+
+
+def generator_source(gan: Any, num: int, batch_size: int, seed: int, labels: str = "balanced") -> Source:
+    """Fresh samples of a GAN module: eval mode, EMA generator if any, chunk i seeded with seed + start.
+
+    Samples are quantised to uint8 like saved images (the StyleGAN2-ADA / torch-fidelity protocol), so
+    scoring a checkpoint and scoring its exported .npz give the same number. Conditional models get
+    balanced labels (sample i asks for class i mod K).
+    """
+
+    def chunk(s: int) -> Callable[[], tuple[torch.Tensor, torch.Tensor | None]]:
+        def make() -> tuple[torch.Tensor, torch.Tensor | None]:
+            n = min(batch_size, num - s)
+            y = (torch.arange(s, s + n, device=gan.device) % gan.num_classes) if gan.num_classes else None
+            x, _ = gan.sample(n, y=y, seed=seed + s)
+            return to_uint8_images(x), (None if y is None else y.cpu())
+        return make
+
+    return Source(f"{num} samples of the generator (seed {seed})", num, [chunk(s) for s in range(0, num, batch_size)],
+                  {"sampling": "eval mode, EMA generator if any, quantised to uint8, labels " + labels})
+
+
+def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
+               limit: int | None = None) -> Source:
+    """Images of a `gan-zoo sample` .npz (or any .npz with `images` uint8 [N, C, H, W] and optional `labels`)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetNotFoundError(f"samples={path}: no such file. Give an .npz written by `gan-zoo sample` "
+                                   "(key `images`, uint8 [N, C, H, W]) or a folder of images.")
+    try:
+        blob = np.load(p, mmap_mode="r")  # memory-mapped: chunks are read when scored
+        keys = set(blob.files)
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
+        raise CorruptDataError(f"samples={path} is not a readable .npz ({type(e).__name__}: {e})") from None
+    if "images" not in keys:
+        hint = " (it holds vector `samples`: score 2D data with metrics for mixtures)" if "samples" in keys else ""
+        raise ConfigError(f"samples={path} has no `images` array (keys: {sorted(keys)}){hint}. Expected `images` "
+                          "uint8 [N, C, H, W] as `gan-zoo sample` writes.")
+    images = blob["images"]
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise ConfigError(f"samples={path}: `images` must be uint8 [N, C, H, W] with C in (1, 3), got {images.dtype} "
+                          f"{list(images.shape)}. Convert floats in [-1, 1] with round((x + 1) * 127.5).")
+    labels = blob["labels"] if "labels" in keys else None
+    n = len(images) if limit is None else min(limit, len(images))
+    src = tensor_source(images[:n], None if labels is None else labels[:n], batch_size, f"{n} images from {p}",
+                        prepare)
+    src.info = {"file": str(p), "stored_shape": list(images.shape[1:])}
+    return src
+
+
+def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
+                  channels: int, strict: bool = False, limit: int | None = None) -> Source:
+    """Image files under a folder (any size; decoded per chunk). Unreadable files are skipped and counted."""
+    from PIL import Image, UnidentifiedImageError
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetNotFoundError(f"samples={root}: no such folder or file")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if limit is not None:
+        files = files[:limit]
+    if not files:
+        raise DatasetNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
+    skipped: list[str] = []
+    mode = "L" if channels == 1 else "RGB"
+
+    def chunk(s: int) -> Callable[[], tuple[torch.Tensor, None]]:
+        def make() -> tuple[torch.Tensor, None]:
+            out = []
+            for f in files[s:s + batch_size]:
+                try:
+                    with Image.open(f) as im:
+                        arr = np.asarray(im.convert(mode), dtype=np.uint8)
+                except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+                    if strict:
+                        raise CorruptDataError(f"cannot read image {f}: {e}. Remove it or set strict=false to skip "
+                                               "unreadable files.") from None
+                    skipped.append(str(f))
+                    continue
+                x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).transpose(2, 0, 1).copy())
+                out.append(prepare(x[None])[0])  # files may differ in size: bring each to the protocol first
+            return (torch.stack(out) if out else torch.zeros(0, channels, 1, 1, dtype=torch.uint8)), None
+        return make
+
+    src = Source(f"{len(files)} image files under {root}", len(files),
+                 [chunk(s) for s in range(0, len(files), batch_size)], {"folder": str(root)})
+    src.info["skipped"] = skipped  # filled while extracting
+    return src
+
+
+# ------------------------------------------------------------------------------------------ extraction
+@dataclass
+class FeatureSet:
+    """What a source leaves behind: FID statistics always; features, logits, labels when kept."""
+
+    stats: RunningStats
+    n: int
+    features: torch.Tensor | None = None
+    logits: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    preds: torch.Tensor | None = None  # domain classifier's predicted class per sample
+    nn_l1: torch.Tensor | None = None  # per-pixel L1 distance to the nearest training image
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors only (safe for torch.load(weights_only=True))."""
+        out: dict[str, Any] = {"stats": self.stats.state_dict(), "n": self.n}
+        for k in ("features", "logits", "labels", "preds", "nn_l1"):
+            if getattr(self, k) is not None:
+                out[k] = getattr(self, k)
+        return out
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any]) -> FeatureSet:
+        """Inverse of `state_dict`."""
+        return cls(RunningStats.from_state_dict(state["stats"]), int(state["n"]),
+                   **{k: state.get(k) for k in ("features", "logits", "labels", "preds", "nn_l1")})
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+@torch.no_grad()
+def extract(source: Source, extractor: torch.nn.Module, *, keep: bool = True, classifier: torch.nn.Module | None = None,
+            train_images: torch.Tensor | None = None, device: str | torch.device = "cpu") -> FeatureSet:
+    """Run `extractor` over the source in its fixed chunks (the batch size is part of the protocol).
+
+    keep: keep features and logits (KID, IS, precision/recall need them; FID alone does not).
+    classifier: also keep the domain classifier's predicted class (class coverage, conditional accuracy).
+    train_images: also keep each image's per-pixel L1 distance to its nearest training image (memorisation).
+    Under torch.distributed, rank r extracts chunks r, r + world, ... and the parts are gathered once.
+    """
+    world, rank = _world()
+    keys = ("features", "logits", "labels", "preds", "nn_l1")
+    stats: RunningStats | None = None
+    pieces: list[tuple[int, dict[str, torch.Tensor]]] = []  # (chunk index, what this chunk left)
+    train_flat = None if train_images is None else train_images.flatten(1).float().div(255)
+    for i, make in enumerate(source.chunks):
+        if i % world != rank:
+            continue
+        x, y = make()
+        if len(x) == 0:
+            continue
+        feats, logits = extractor(x.to(device))
+        stats = stats or RunningStats(feats.shape[1])
+        stats.update(feats)
+        part: dict[str, torch.Tensor] = {}
+        if keep:
+            part["features"] = feats.cpu()
+            if logits is not None:
+                part["logits"] = logits.cpu()
+        if y is not None:
+            part["labels"] = y.cpu().long()
+        if classifier is not None:
+            cls_logits = logits if classifier is extractor else classifier(x.to(device))[1]
+            part["preds"] = cls_logits.argmax(1).cpu()
+        if train_flat is not None:
+            part["nn_l1"] = nearest_distances(x.flatten(1).float().div(255), train_flat, p=1) / x[0].numel()
+        pieces.append((i, part))
+    if world > 1:  # one gather of everything every rank kept, then the source's chunk order again
+        gathered: list[Any] = [None] * world
+        dist.all_gather_object(gathered, (None if stats is None else stats.state_dict(), pieces))
+        stats, pieces = None, []
+        for st, rank_pieces in gathered:
+            if st is not None:
+                other = RunningStats.from_state_dict(st)
+                stats = other if stats is None else stats
+                if stats is not other:
+                    stats.merge(other)
+            pieces += rank_pieces
+        pieces.sort(key=lambda p: p[0])
+    require(stats is not None and stats.n > 0, f"no images could be scored from {source.description}")
+    kept = {k: torch.cat([p[k] for _, p in pieces]) if pieces and k in pieces[0][1] else None for k in keys}
+    return FeatureSet(stats=stats, n=stats.n, **kept)
+
+
+# ------------------------------------------------------------------------------------------ real cache
+def cache_key(**protocol: Any) -> str:
+    """Stable short hash of a protocol dict."""
+    text = json.dumps({"version": CACHE_VERSION, **protocol}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_features(cache_dir: str | Path | None, protocol: dict[str, Any],
+                    compute: Callable[[], FeatureSet]) -> tuple[FeatureSet, dict[str, Any]]:
+    """The real-data FeatureSet for this protocol, computed once and cached on disk.
+
+    The protocol (dataset id, split, extractor name + weights sha256, image size, resize, sample count,
+    chunk size) keys the file; the file stores the protocol too and is checked on load. Returns the
+    set and {"cache": "hit"|"miss", "path": ...}.
+    """
+    if cache_dir is None:
+        return compute(), {"cache": "off"}
+    name = f"{protocol.get('dataset_id', 'data')}-{protocol.get('split', 'split')}-{cache_key(**protocol)}.pt"
+    path = Path(cache_dir) / "real_features" / name.replace("/", "_").replace(":", "_")
+    if path.is_file():
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+            if json.dumps(blob["protocol"], sort_keys=True, default=str) == json.dumps(protocol, sort_keys=True,
+                                                                                       default=str):
+                return FeatureSet.from_state_dict(blob["features"]), {"cache": "hit", "path": str(path)}
+            log.warning("real-feature cache %s was written for another protocol; recomputing", path)
+        except Exception as e:  # noqa: BLE001 - a torn or foreign file is recomputed, not trusted
+            log.warning("real-feature cache %s is unreadable (%s); recomputing", path, type(e).__name__)
+    fs = compute()
+    if _world()[1] == 0:
+        atomic_torch_save({"protocol": json.loads(json.dumps(protocol, default=str)), "features": fs.state_dict()},
+                          path)
+    return fs, {"cache": "miss", "path": str(path)}

@@ -1,0 +1,248 @@
+"""The image evaluation suite: one object that scores a source of images against a reference split.
+
+Used by `gan-zoo evaluate` (checkpoints, .npz files, image folders) and during training (the GAN
+module calls `compute(gan)` at every validation). Real features are extracted once per protocol and
+cached on disk; every value comes back with the protocol it was measured under.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from gan_zoo.errors import ConfigError, require
+from gan_zoo.metrics import scores
+from gan_zoo.metrics.features import FeatureSet, Source, cached_features, extract, generator_source, tensor_source
+
+log = logging.getLogger(__name__)
+
+#: metric name -> what it reports. `classes` needs a labelled dataset; `intra_fid` a conditional source.
+IMAGE_METRICS = {
+    "fid": "Frechet distance of extractor features (fid) and the real-vs-real floor (fid_real_floor)",
+    "kid": "Kernel Inception Distance, cubic kernel, unbiased, mean/std over subsets",
+    "is": "Inception Score over 10 splits (needs an extractor with logits)",
+    "pr": "improved precision/recall, k=3 (Kynkaanniemi et al. 2019)",
+    "dc": "density/coverage, k=5 (Naeem et al. 2020)",
+    "memorisation": "nearest-training-image distances of samples vs held-out real images (pixel L1 and feature L2)",
+    "intra_fid": "FID per class, mean and max over classes (conditional models)",
+    "classes": "classes covered, least class share, conditional accuracy (domain classifier)",
+}
+
+
+def count_tag(n: int) -> str:
+    """2000 -> '2k', 1500 -> '1500': the sample count as it appears in metric names."""
+    return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def _subset(fs: FeatureSet, n: int, seed: int) -> FeatureSet:
+    """A fixed random subset of n rows of a FeatureSet that kept its features."""
+    idx = torch.randperm(fs.n, generator=torch.Generator().manual_seed(seed))[:n]
+    pick = {k: getattr(fs, k)[idx] if getattr(fs, k) is not None else None
+            for k in ("features", "logits", "labels", "preds", "nn_l1")}
+    return FeatureSet(scores.RunningStats.of(pick["features"]), len(idx), **pick)
+
+
+class ImageEvaluator(nn.Module):
+    """Scores images against the reference split of a datamodule in one extractor's feature space.
+
+    metrics: names from IMAGE_METRICS. num_fake: generated samples per evaluation (for sources that
+    generate). split: reference split ("val" = held out, the default; "train"). num_real: cap on the
+    reference images (None = the whole split). batch_size: the extraction chunk (fixed: part of the
+    protocol, GPU Inception features depend on it). classifier: the domain classifier for `classes`.
+    """
+
+    def __init__(self, datamodule: Any, extractor: nn.Module, metrics: list[str] | tuple[str, ...], num_fake: int,
+                 *, cache_dir: str | None, split: str = "val", num_real: int | None = None, batch_size: int = 250,
+                 classifier: nn.Module | None = None, seed: int = 0, kid_subsets: int = 100,
+                 kid_subset_size: int = 1000, isc_splits: int = 10, pr_k: int = 3, dc_k: int = 5,
+                 key_prefix: str = "val/", device: str | torch.device = "cpu") -> None:
+        super().__init__()
+        unknown = [m for m in metrics if m not in IMAGE_METRICS]
+        require(not unknown, f"unknown metric(s) {unknown}; choose from {sorted(IMAGE_METRICS)}")
+        require(split in ("val", "train"), f"metrics.split must be 'val' or 'train', got {split!r}")
+        require(isinstance(num_fake, int) and num_fake >= 2, f"metrics.num_fake must be an integer >= 2, got {num_fake!r}")
+        require(isinstance(batch_size, int) and batch_size > 0, f"metrics.batch_size must be > 0, got {batch_size!r}")
+        if "is" in metrics and not getattr(extractor, "num_logits", 0):
+            raise ConfigError(f"metric 'is' needs class logits; extractor {extractor.name} has none")
+        if "classes" in metrics and classifier is None:
+            raise ConfigError("metric 'classes' needs the domain classifier (a labelled dataset)")
+        self.datamodule, self.extractor, self.classifier = datamodule, extractor, classifier
+        self.metrics = list(metrics)
+        self.num_fake, self.split, self.num_real, self.batch_size = num_fake, split, num_real, batch_size
+        self.cache_dir, self.seed, self.key_prefix, self.device_ = cache_dir, seed, key_prefix, device
+        self.kid_subsets, self.kid_subset_size, self.isc_splits = kid_subsets, kid_subset_size, isc_splits
+        self.pr_k, self.dc_k = pr_k, dc_k
+        self.tag = f"{extractor.name.split('-')[0]}_{count_tag(num_fake)}"
+        self.monitor = f"{key_prefix}fid_{self.tag}" if "fid" in metrics else None
+        self.mode = "min"
+        self._real: FeatureSet | None = None
+        self._train: FeatureSet | None = None
+        self._floor: float | None = None
+        self.cache_info: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------------ reference data
+    def _split_tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        self.datamodule.setup("fit")
+        ds = self.datamodule.val_set if split == "val" else self.datamodule.train_set
+        x, y = ds.tensors[0], ds.tensors[1]
+        if split == self.split and self.num_real is not None:
+            require(self.num_real <= len(x), f"metrics.num_real={self.num_real} but the {split} split has {len(x)} images")
+            x, y = x[: self.num_real], y[: self.num_real]
+        return x, y
+
+    def _real_protocol(self, split: str, n: int) -> dict[str, Any]:
+        dm = self.datamodule
+        return {"dataset_id": dm.dataset_id, "split": split, "num_real": n,
+                "image_size": dm.image_size, "channels": dm.channels, "resize": dm.resize,
+                "extractor": self.extractor.name, "extractor_sha256": self.extractor.protocol().get("sha256"),
+                "classifier_sha256": None if self.classifier is None else self.classifier.protocol().get("sha256"),
+                "chunk": self.batch_size, "memorisation": split == "val" and "memorisation" in self.metrics}
+
+    def _features_of_split(self, split: str) -> FeatureSet:
+        x, y = self._split_tensors(split)
+        protocol = self._real_protocol(split, len(x))
+        train = self._split_tensors("train")[0] if protocol["memorisation"] else None
+
+        def compute() -> FeatureSet:
+            log.info("extracting %s features of %d %s images (cached afterwards)", self.extractor.name, len(x), split)
+            return extract(tensor_source(x, y, self.batch_size, f"{split} split"), self.extractor,
+                           classifier=self.classifier, train_images=train, device=self.device_)
+
+        fs, info = cached_features(self.cache_dir, protocol, compute)
+        self.cache_info[split] = info
+        return fs
+
+    def reference(self) -> FeatureSet:
+        """Features of the reference split (cached)."""
+        if self._real is None:
+            self._real = self._features_of_split(self.split)
+        return self._real
+
+    def train_reference(self) -> FeatureSet:
+        """Features of the training split (cached): floor and memorisation need them."""
+        if self._train is None:
+            self._train = self._features_of_split("train") if self.split != "train" else self.reference()
+        return self._train
+
+    def real_floor(self, n: int) -> float:
+        """FID of n training images (fixed subset) against the reference split: the best a GAN can expect
+        under this protocol, with the same sample counts as the fakes. Train and val are disjoint parts
+        of the dataset, so this is the real-vs-real FID of two halves of it."""
+        train = self.train_reference()
+        n = min(n, train.n)
+        return scores.fid(_subset(train, n, seed=0).stats, self.reference().stats)
+
+    # ------------------------------------------------------------------------------------ scoring
+    def fake_source(self, gan: Any) -> Source:
+        """`num_fake` samples of a GAN module (eval mode, EMA, balanced labels, fixed seed)."""
+        return generator_source(gan, self.num_fake, self.batch_size, seed=getattr(gan, "eval_seed", self.seed))
+
+    def score(self, source: Source, fake_labels_required: bool = False) -> list[dict[str, Any]]:
+        """Extract the source and compute every configured metric. Returns [{metric, value, protocol}]."""
+        need_keep = any(m in self.metrics for m in ("kid", "is", "pr", "dc", "memorisation", "intra_fid"))
+        train_x = self._split_tensors("train")[0] if "memorisation" in self.metrics else None
+        fake = extract(source, self.extractor, keep=need_keep, classifier=self.classifier, train_images=train_x,
+                       device=self.device_)
+        real = self.reference()
+        base = {"extractor": self.extractor.protocol(), "image_size": self.datamodule.image_size,
+                "channels": self.datamodule.channels, "resize": self.datamodule.resize, "num_fake": fake.n,
+                "num_real": real.n, "reference": f"{self.datamodule.dataset_id} {self.split} split",
+                "chunk": self.batch_size, "fake_source": source.description, **source.info,
+                "real_cache": self.cache_info.get(self.split, {}).get("cache")}
+        out: list[dict[str, Any]] = []
+
+        def put(name: str, value: float, **extra: Any) -> None:
+            out.append({"metric": name, "value": float(value), "protocol": {**base, **extra}})
+
+        if "fid" in self.metrics:
+            put("fid", scores.fid(fake.stats, real.stats), implementation="torch_fidelity.fid_statistics_to_metric "
+                "on streamed float64 statistics")
+            if self._floor is None or self._floor[0] != fake.n:
+                self._floor = (fake.n, self.real_floor(fake.n))
+            put("fid_real_floor", self._floor[1], num_fake=min(fake.n, self.train_reference().n),
+                fake_source="training split subset (fixed seed 0)")
+        if "kid" in self.metrics:
+            k = scores.kid(fake.features, real.features, subsets=self.kid_subsets, subset_size=self.kid_subset_size,
+                           seed=self.seed)
+            extra = {"kid_subsets": self.kid_subsets, "kid_subset_size": k["kid_subset_size"], "kid_seed": self.seed,
+                     "implementation": "torch_fidelity.kid_features_to_metric (poly kernel, degree 3)"}
+            put("kid_mean", k["kid_mean"], **extra)
+            put("kid_std", k["kid_std"], **extra)
+        if "is" in self.metrics:
+            s = scores.inception_score(fake.logits, splits=self.isc_splits, seed=self.seed)
+            extra = {"isc_splits": self.isc_splits, "implementation": "torch_fidelity.isc_features_to_metric"}
+            put("is_mean", s["is_mean"], **extra)
+            put("is_std", s["is_std"], **extra)
+        if "pr" in self.metrics:
+            s = scores.precision_recall(fake.features, real.features, k=self.pr_k)
+            extra = {"k": self.pr_k, "implementation": "torch_fidelity.prc_features_to_metric"}
+            put("precision", s["precision"], **extra)
+            put("recall", s["recall"], **extra)
+        if "dc" in self.metrics:
+            s = scores.density_coverage(fake.features, real.features, k=self.dc_k)
+            put("density", s["density"], k=self.dc_k, implementation="gan_zoo.metrics.scores.density_coverage")
+            put("coverage", s["coverage"], k=self.dc_k, implementation="gan_zoo.metrics.scores.density_coverage")
+        if "memorisation" in self.metrics:
+            train = self.train_reference()
+            pix = scores.memorisation(fake.nn_l1, real.nn_l1)
+            feat = scores.memorisation(scores.nearest_distances(fake.features, train.features),
+                                       scores.nearest_distances(real.features, train.features))
+            extra = {"num_train": train.n, "copy_fraction": "share of samples nearer a training image than 99% of "
+                     "held-out real images are", "pixel_distance": "mean |a - b| per pixel in [0, 1]"}
+            for space, m in (("l1", pix), ("feat", feat)):
+                for k in ("fake_to_train_median", "heldout_to_train_median", "ratio", "copy_fraction"):
+                    put(f"memo_{space}_{k}", m[k], **extra)
+        if "intra_fid" in self.metrics:
+            require(fake.labels is not None, "metric 'intra_fid' needs labelled samples: a conditional checkpoint, or "
+                    "an .npz with a `labels` array")
+            s = scores.intra_fid(fake.features, fake.labels, real.features, real.labels, self.datamodule.num_classes)
+            put("intra_fid_mean", s["intra_fid_mean"])
+            put("intra_fid_max", s["intra_fid_max"])
+        if "classes" in self.metrics:
+            k = self.datamodule.num_classes
+            covered, min_share = scores.class_coverage(torch.bincount(fake.preds, minlength=k), k)
+            extra = {"classifier": self.classifier.protocol(), "covered_if": ">= 20% of the fair share n/K"}
+            put("classes_covered", covered, **extra)
+            put("min_class_share", min_share, **extra)
+            if fake.labels is not None:
+                put("cond_accuracy", (fake.preds == fake.labels).float().mean(), **extra)
+        return out
+
+    # ------------------------------------------------------------------------------------ training hooks
+    def reset(self) -> None:
+        """Nothing accumulates between evaluations (real features are cached)."""
+
+    def update_real(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Real features come from the cache, not from the validation batches."""
+
+    @torch.no_grad()
+    def compute(self, gan: Any) -> dict[str, float]:
+        """Score `num_fake` fresh samples of the module; keys like val/fid_domain_1k."""
+        self.device_ = gan.device
+        values = self.score(self.fake_source(gan))
+        plain = {"classes_covered", "min_class_share", "cond_accuracy"}
+        out = {}
+        for v in values:
+            name = v["metric"]
+            if name in plain:
+                out[f"{self.key_prefix}{name}"] = v["value"]
+            elif name == "fid_real_floor":
+                out[f"{self.key_prefix}fid_{self.tag}_real_floor"] = v["value"]
+            else:
+                out[f"{self.key_prefix}{name}_{self.tag}"] = v["value"]
+        self.last_values = values
+        return out
+
+    def protocol(self) -> dict[str, Any]:
+        """What every value above was measured with (also written to metrics_protocol.json)."""
+        return {"metrics": self.metrics, "monitor": self.monitor, "extractor": self.extractor.protocol(),
+                "num_fake": self.num_fake, "reference": f"{self.datamodule.dataset_id} {self.split} split",
+                "num_real": self.num_real or "whole split", "chunk": self.batch_size, "seed": self.seed,
+                "image_size": self.datamodule.image_size, "resize": self.datamodule.resize,
+                "real_floor": "FID of num_fake training images vs the reference split",
+                "fake_sampling": "eval mode, EMA generator if any, seed + offset, balanced labels, quantised to uint8",
+                "kid": {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size},
+                "pr_k": self.pr_k, "dc_k": self.dc_k}
