@@ -20,3 +20,22 @@ class SigkillAfterEpoch(L.Callback):
 def nan_loss(real_logits, fake_logits):
     """A critic loss that is NaN from the start: stands in for a diverging run."""
     return (real_logits.mean() - fake_logits.mean()) * float("nan")
+
+
+def write_standin_inception(path):
+    """A file with torch-fidelity's Inception-v3 architecture and random weights (the real file cannot be
+    downloaded here). Same tensors, same cost; features are meaningless. Returns its path."""
+    import torch
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    class _Unloaded(FeatureExtractorInceptionV3):
+        def load_state_dict(self, *args, **kwargs):  # skip the weights on construction
+            return None
+
+    empty = f"{path}.empty"
+    torch.save({}, empty)
+    torch.manual_seed(0)
+    net = _Unloaded("standin", ["2048"], feature_extractor_weights_path=empty)
+    os.remove(empty)
+    torch.save(net.state_dict(), path)
+    return path
