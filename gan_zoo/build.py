@@ -121,12 +121,15 @@ def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None) -
 
 
 def build_image_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | None, key_prefix: str = "val/",
-                          device: str = "cpu") -> Any:
-    """The image evaluation suite for a metrics config (train-time validation and `gan-zoo evaluate`)."""
+                          device: str = "cpu", names: list[str] | None = None) -> Any:
+    """The image evaluation suite for a metrics config (train-time validation and `gan-zoo evaluate`).
+
+    names: the metrics to compute (default: mcfg.metrics).
+    """
     from gan_zoo.metrics.suite import ImageEvaluator
 
     extractor, classifier = build_extractors(mcfg, datamodule, cache_dir)
-    names = list(mcfg.metrics)
+    names = list(mcfg.metrics if names is None else names)
     if "classes" in names and classifier is None:
         names.remove("classes")  # unlabelled data: nothing to judge classes by
     return ImageEvaluator(datamodule, extractor.to(device), names, mcfg.num_fake, cache_dir=cache_dir,

@@ -80,24 +80,23 @@ def tensor_source(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, desc
     return Source(description, n, [chunk(s) for s in range(0, n, batch_size)])
 
 
-def generator_source(gan: Any, num: int, batch_size: int, seed: int, labels: str = "balanced") -> Source:
-    """Fresh samples of a GAN module: eval mode, EMA generator if any, chunk i seeded with seed + start.
+def generator_source(gan: Any, num: int, batch_size: int, seed: int) -> Source:
+    """`num` fresh samples of a GAN module in chunks: eval mode, EMA generator if any.
 
-    Samples are quantised to uint8 like saved images (the StyleGAN2-ADA / torch-fidelity protocol), so
-    scoring a checkpoint and scoring its exported .npz give the same number. Conditional models get
-    balanced labels (sample i asks for class i mod K).
+    The same samples as `gan.sample(num, seed=seed)` (and so as `gan-zoo sample num=.. seed=..`), made
+    one chunk at a time. Samples are quantised to uint8 like saved images (the StyleGAN2-ADA /
+    torch-fidelity protocol), so scoring a checkpoint and scoring its exported .npz give the same
+    number. Conditional models get balanced labels (sample i asks for class i mod K).
     """
 
     def chunk(s: int) -> Callable[[], tuple[torch.Tensor, torch.Tensor | None]]:
         def make() -> tuple[torch.Tensor, torch.Tensor | None]:
-            n = min(batch_size, num - s)
-            y = (torch.arange(s, s + n, device=gan.device) % gan.num_classes) if gan.num_classes else None
-            x, _ = gan.sample(n, y=y, seed=seed + s)
-            return to_uint8_images(x), (None if y is None else y.cpu())
+            x, y = gan.sample(num, seed=seed, batch_size=batch_size, start=s, stop=min(s + batch_size, num))
+            return to_uint8_images(x).cpu(), (None if y is None else y.cpu())
         return make
 
     return Source(f"{num} samples of the generator (seed {seed})", num, [chunk(s) for s in range(0, num, batch_size)],
-                  {"sampling": "eval mode, EMA generator if any, quantised to uint8, labels " + labels})
+                  {"sampling": "eval mode, EMA generator if any, quantised to uint8, balanced labels", "seed": seed})
 
 
 def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],

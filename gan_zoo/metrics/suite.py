@@ -147,10 +147,13 @@ class ImageEvaluator(nn.Module):
         fake = extract(source, self.extractor, keep=need_keep, classifier=self.classifier, train_images=train_x,
                        device=self.device_)
         real = self.reference()
+        info = dict(source.info)
+        if "skipped" in info:  # unreadable files of a folder: counted, a few named
+            info["skipped"], info["skipped_examples"] = len(info["skipped"]), info["skipped"][:3]
         base = {"extractor": self.extractor.protocol(), "image_size": self.datamodule.image_size,
                 "channels": self.datamodule.channels, "resize": self.datamodule.resize, "num_fake": fake.n,
                 "num_real": real.n, "reference": f"{self.datamodule.dataset_id} {self.split} split",
-                "chunk": self.batch_size, "fake_source": source.description, **source.info,
+                "chunk": self.batch_size, "fake_source": source.description, **info,
                 "real_cache": self.cache_info.get(self.split, {}).get("cache")}
         out: list[dict[str, Any]] = []
 

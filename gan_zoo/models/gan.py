@@ -131,20 +131,25 @@ class GAN(L.LightningModule):
 
     @torch.no_grad()
     def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None,
-               batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor | None]:
+               batch_size: int = 500, start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """n samples in eval mode from the sampling generator (EMA if any); labels balanced if not given.
 
         Uses its own torch.Generator, so it never advances the global RNG (exact resume depends on that).
+        start/stop: return only samples [start, stop) of those n (the noise of all n is drawn, which is
+        cheap; the images of the others are not made), so streamed evaluation in chunks scores exactly
+        the samples `gan-zoo sample` writes for the same n and seed.
         """
         g = torch.Generator(device=self.device)
         g.manual_seed(self.eval_seed if seed is None else seed)
         if self.num_classes and y is None:
             y = torch.arange(n, device=self.device) % self.num_classes
+        stop = n if stop is None else stop
         net = self.sampling_generator
-        z = self.noise(n, g)  # drawn at once: the samples do not depend on batch_size
+        z = self.noise(n, g)[start:stop]  # drawn at once: the samples do not depend on batch_size
+        y = None if y is None else y[start:stop]
         out = []
         with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            for i in range(0, n, batch_size):
+            for i in range(0, len(z), batch_size):
                 out.append(net(z[i:i + batch_size], None if y is None else y[i:i + batch_size]))
         return torch.cat(out), y
 

