@@ -58,7 +58,7 @@ class ImageEvaluator(nn.Module):
                  *, cache_dir: str | None, split: str = "val", num_real: int | None = None, batch_size: int = 250,
                  classifier: nn.Module | None = None, seed: int = 0, kid_subsets: int = 100,
                  kid_subset_size: int = 1000, isc_splits: int = 10, pr_k: int = 3, dc_k: int = 5,
-                 key_prefix: str = "val/", device: str | torch.device = "cpu") -> None:
+                 key_prefix: str = "val/", device: str | torch.device = "cpu", floor: bool = True) -> None:
         super().__init__()
         unknown = [m for m in metrics if m not in IMAGE_METRICS]
         require(not unknown, f"unknown metric(s) {unknown}; choose from {sorted(IMAGE_METRICS)}")
@@ -74,13 +74,13 @@ class ImageEvaluator(nn.Module):
         self.num_fake, self.split, self.num_real, self.batch_size = num_fake, split, num_real, batch_size
         self.cache_dir, self.seed, self.key_prefix, self.device_ = cache_dir, seed, key_prefix, device
         self.kid_subsets, self.kid_subset_size, self.isc_splits = kid_subsets, kid_subset_size, isc_splits
-        self.pr_k, self.dc_k = pr_k, dc_k
+        self.pr_k, self.dc_k, self.floor = pr_k, dc_k, floor
         self.tag = f"{extractor.name.split('-')[0]}_{count_tag(num_fake)}"
         self.monitor = f"{key_prefix}fid_{self.tag}" if "fid" in metrics else None
         self.mode = "min"
         self._real: FeatureSet | None = None
         self._train: FeatureSet | None = None
-        self._floor: float | None = None
+        self._floor: tuple[int, float, int] | None = None  # (fake count, value, training images used)
         self.cache_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------ reference data
@@ -163,10 +163,11 @@ class ImageEvaluator(nn.Module):
         if "fid" in self.metrics:
             put("fid", scores.fid(fake.stats, real.stats), implementation="torch_fidelity.fid_statistics_to_metric "
                 "on streamed float64 statistics")
-            if self._floor is None or self._floor[0] != fake.n:
-                self._floor = (fake.n, self.real_floor(fake.n))
-            put("fid_real_floor", self._floor[1], num_fake=min(fake.n, self.train_reference().n),
-                fake_source="training split subset (fixed seed 0)")
+            if self.floor:
+                if self._floor is None or self._floor[0] != fake.n:  # computed once per sample count
+                    self._floor = (fake.n, self.real_floor(fake.n), min(fake.n, self.train_reference().n))
+                put("fid_real_floor", self._floor[1], num_fake=self._floor[2],
+                    fake_source="training split subset (fixed seed 0)")
         if "kid" in self.metrics:
             k = scores.kid(fake.features, real.features, subsets=self.kid_subsets, subset_size=self.kid_subset_size,
                            seed=self.seed)
