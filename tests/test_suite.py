@@ -157,3 +157,46 @@ def test_domain_extractor_is_trained_once_and_named_by_hash(digits, tmp_path):
     assert info["sha256"] == info2["sha256"] and 0.0 <= info["val_accuracy"] <= 1.0
     ext = DomainExtractor(model, info)
     assert ext.protocol()["sha256"] == info["sha256"] and ext.protocol()["dataset_id"] == digits.dataset_id
+
+
+class LinearExtractor(torch.nn.Module):
+    """A fixed random projection of the pixels: deterministic features and logits for sharding tests."""
+
+    name, num_logits, feature_dim = "linear", 4, 6
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.w, self.v = torch.randn(64, 6, generator=g), torch.randn(6, 4, generator=g)
+
+    def forward(self, x):
+        h = x.flatten(1).float() @ self.w / 255
+        return h, h @ self.v
+
+
+def _sharded_worker(rank, world, init_file, out_dir):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        x = (torch.arange(37 * 64) % 251).to(torch.uint8).view(37, 1, 8, 8)
+        y = torch.arange(37) % 3
+        fs = extract(tensor_source(x, y, 5, "t"), LinearExtractor())  # 8 chunks, the last one short
+        torch.save(fs.state_dict(), f"{out_dir}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_extraction_shards_across_ranks_and_gathers_in_source_order(tmp_path):
+    import torch.multiprocessing as mp
+
+    from gan_zoo.metrics.features import FeatureSet
+
+    mp.spawn(_sharded_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    x = (torch.arange(37 * 64) % 251).to(torch.uint8).view(37, 1, 8, 8)
+    single = extract(tensor_source(x, torch.arange(37) % 3, 5, "t"), LinearExtractor())
+    for rank in range(2):
+        fs = FeatureSet.from_state_dict(torch.load(tmp_path / f"rank{rank}.pt"))
+        assert fs.n == 37 and torch.equal(fs.labels, single.labels)
+        assert torch.allclose(fs.features, single.features) and torch.allclose(fs.logits, single.logits)
+        assert torch.allclose(fs.stats.covariance(), single.stats.covariance(), rtol=1e-10)
