@@ -112,3 +112,25 @@ def test_cli_metrics_list_and_exit_code(tmp_path):
            "metrics=[fid,kid]"]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 2 and "no such file" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
+
+
+def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, monkeypatch):
+    from helpers import write_standin_inception
+
+    from gan_zoo.metrics.extractors import WeightsNotFoundError
+    from gan_zoo.utils.io import sha256_file
+
+    np.savez(tmp_path / "s.npz", images=(np.arange(12 * 28 * 28) % 256).astype(np.uint8).reshape(12, 1, 28, 28))
+    common = [f"samples={tmp_path / 's.npz'}", "data=mnist_mini", "extractor=inception", "num_real=24",
+              "metric_names=[fid,kid,is]", "isc_splits=2", "kid_subsets=3", "extractor_epochs=1", "batch_size=12"]
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(WeightsNotFoundError, match="Inception-v3 weights not found"):
+        evaluate(eval_cfg(make_cfg, *common))
+    weights = write_standin_inception(tmp_path / "w.pth")
+    rep = evaluate(eval_cfg(make_cfg, *common, f"inception.weights_path={weights}",
+                            f"inception.sha256={sha256_file(weights)}"))
+    v = values(rep)
+    assert {"fid", "kid_mean", "is_mean"} <= set(v) and all(np.isfinite(list(v.values())))
+    p = rep["values"][0]["protocol"]
+    assert p["extractor"]["name"] == "inception-v3-compat" and p["extractor"]["sha256"] == sha256_file(weights)
+    assert p["num_real"] == 24 and p["num_fake"] == 12

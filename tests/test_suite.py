@@ -75,7 +75,7 @@ def test_every_value_carries_its_protocol(digits, random_domain_extractor):
         assert p["extractor"]["sha256"] == "t" and p["image_size"] == 8 and p["resize"] == "bilinear"
         assert p["num_real"] == len(digits.val_set) and p["reference"] == f"{digits.dataset_id} val split"
         assert p["num_fake"] == 200 and p["chunk"] == 100
-    assert values[1]["protocol"]["fake_source"].startswith("training split subset")
+    assert values[1]["protocol"]["fake_source"].startswith("train split subset of 200 real images")
 
 
 def test_extraction_without_keeping_features_streams_the_same_statistics(digits, random_domain_extractor):

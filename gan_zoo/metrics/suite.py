@@ -67,6 +67,8 @@ class ImageEvaluator(nn.Module):
         require(isinstance(batch_size, int) and batch_size > 0, f"metrics.batch_size must be > 0, got {batch_size!r}")
         if "is" in metrics and not getattr(extractor, "num_logits", 0):
             raise ConfigError(f"metric 'is' needs class logits; extractor {extractor.name} has none")
+        if "memorisation" in metrics and split != "val":
+            raise ConfigError("metric 'memorisation' compares samples with held-out images: use split=val")
         if "classes" in metrics and classifier is None:
             raise ConfigError("metric 'classes' needs the domain classifier (a labelled dataset)")
         self.datamodule, self.extractor, self.classifier = datamodule, extractor, classifier
@@ -80,7 +82,7 @@ class ImageEvaluator(nn.Module):
         self.mode = "min"
         self._real: FeatureSet | None = None
         self._train: FeatureSet | None = None
-        self._floor: tuple[int, float, int] | None = None  # (fake count, value, training images used)
+        self._floor: tuple[int, float, int, str] | None = None  # (fake count, value, real images used, split)
         self.cache_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------ reference data
@@ -101,9 +103,13 @@ class ImageEvaluator(nn.Module):
                 "classifier_sha256": None if self.classifier is None else self.classifier.protocol().get("sha256"),
                 "chunk": self.batch_size, "memorisation": split == "val" and "memorisation" in self.metrics}
 
-    def _features_of_split(self, split: str) -> FeatureSet:
+    def _features_of_split(self, split: str, subset: int | None = None) -> FeatureSet:
+        """Features of a split (or of a fixed random subset of it), from the cache when possible."""
         x, y = self._split_tensors(split)
-        protocol = self._real_protocol(split, len(x))
+        if subset is not None and subset < len(x):
+            idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:subset].sort().values
+            x, y = x[idx], y[idx]
+        protocol = {**self._real_protocol(split, len(x)), "subset_seed": None if subset is None else 0}
         train = self._split_tensors("train")[0] if protocol["memorisation"] else None
 
         def compute() -> FeatureSet:
@@ -112,7 +118,7 @@ class ImageEvaluator(nn.Module):
                            classifier=self.classifier, train_images=train, device=self.device_)
 
         fs, info = cached_features(self.cache_dir, protocol, compute)
-        self.cache_info[split] = info
+        self.cache_info[split if subset is None else f"{split}_subset"] = info
         return fs
 
     def reference(self) -> FeatureSet:
@@ -122,18 +128,19 @@ class ImageEvaluator(nn.Module):
         return self._real
 
     def train_reference(self) -> FeatureSet:
-        """Features of the training split (cached): floor and memorisation need them."""
+        """Features of the whole training split (cached): memorisation compares against them."""
         if self._train is None:
-            self._train = self._features_of_split("train") if self.split != "train" else self.reference()
+            self._train = self._features_of_split("train")
         return self._train
 
-    def real_floor(self, n: int) -> float:
-        """FID of n training images (fixed subset) against the reference split: the best a GAN can expect
-        under this protocol, with the same sample counts as the fakes. Train and val are disjoint parts
-        of the dataset, so this is the real-vs-real FID of two halves of it."""
-        train = self.train_reference()
-        n = min(n, train.n)
-        return scores.fid(_subset(train, n, seed=0).stats, self.reference().stats)
+    def real_floor(self, n: int) -> tuple[float, int, str]:
+        """FID of n real images from the other split (a fixed subset) against the reference split: the best
+        a GAN can expect under this protocol, with the fakes' sample count. Train and val are disjoint
+        parts of the dataset, so this is the real-vs-real FID of two parts of it.
+        Returns (value, images used, their split)."""
+        other = "train" if self.split == "val" else "val"
+        fs = self._features_of_split(other, subset=n)
+        return scores.fid(fs.stats, self.reference().stats), fs.n, other
 
     # ------------------------------------------------------------------------------------ scoring
     def fake_source(self, gan: Any) -> Source:
@@ -165,9 +172,9 @@ class ImageEvaluator(nn.Module):
                 "on streamed float64 statistics")
             if self.floor:
                 if self._floor is None or self._floor[0] != fake.n:  # computed once per sample count
-                    self._floor = (fake.n, self.real_floor(fake.n), min(fake.n, self.train_reference().n))
+                    self._floor = (fake.n, *self.real_floor(fake.n))
                 put("fid_real_floor", self._floor[1], num_fake=self._floor[2],
-                    fake_source="training split subset (fixed seed 0)")
+                    fake_source=f"{self._floor[3]} split subset of {self._floor[2]} real images (fixed seed 0)")
         if "kid" in self.metrics:
             k = scores.kid(fake.features, real.features, subsets=self.kid_subsets, subset_size=self.kid_subset_size,
                            seed=self.seed)
@@ -246,7 +253,7 @@ class ImageEvaluator(nn.Module):
                 "num_fake": self.num_fake, "reference": f"{self.datamodule.dataset_id} {self.split} split",
                 "num_real": self.num_real or "whole split", "chunk": self.batch_size, "seed": self.seed,
                 "image_size": self.datamodule.image_size, "resize": self.datamodule.resize,
-                "real_floor": "FID of num_fake training images vs the reference split",
+                "real_floor": "FID of num_fake real images of the other split vs the reference split",
                 "fake_sampling": "eval mode, EMA generator if any, seed + offset, balanced labels, quantised to uint8",
                 "kid": {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size},
                 "pr_k": self.pr_k, "dc_k": self.dc_k}
