@@ -267,7 +267,8 @@ class GAN(L.LightningModule):
             self.evaluator.to(self.device).reset()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """Feed the held-out reference split to the evaluator."""
+        """Offer the reference batches to the evaluator (the image suite reads its cached real features
+        instead, the mixture evaluator knows its reference; the loop is what triggers evaluation)."""
         if self.evaluator is not None:
             with torch.autocast(self.device.type, enabled=False):
                 self.evaluator.update_real(*batch)
