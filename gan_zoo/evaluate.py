@@ -25,7 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
-from gan_zoo.errors import ConfigError, GanZooError, require
+from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, GanZooError, require
 from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import folder_source, generator_source, npz_source, prepare_images
 from gan_zoo.sample import find_checkpoint
@@ -59,9 +59,17 @@ def _vector_values(cfg: DictConfig, dm: Any, gan: Any, samples_path: Path | None
     if gan is not None:
         x, _ = gan.sample(cfg.num_fake, seed=cfg.seed, batch_size=cfg.batch_size)
     else:
-        blob = np.load(samples_path)
-        require("samples" in blob.files, f"{samples_path} has no `samples` array (float32 [N, 2]) for 2D data")
+        if not samples_path.is_file():
+            raise DatasetNotFoundError(f"samples={samples_path}: no such .npz file (2D data is scored from an .npz "
+                                       "with `samples` float32 [N, 2], as `gan-zoo sample` writes)")
+        try:
+            blob = np.load(samples_path)
+            keys = blob.files
+        except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
+            raise CorruptDataError(f"samples={samples_path} is not a readable .npz ({type(e).__name__})") from None
+        require("samples" in keys, f"{samples_path} has no `samples` array (float32 [N, 2]) for 2D data")
         x = torch.from_numpy(np.asarray(blob["samples"], dtype=np.float32))
+        require(x.dim() == 2 and x.shape[1] == dm.dim, f"`samples` must be [N, {dm.dim}], got {list(x.shape)}")
     stats = mixture_stats(x, dm.centers, dm.std)
     proto = {"metric_family": "PacGAN mode coverage", "num_fake": len(x), "num_modes": len(dm.centers), "std": dm.std,
              "high_quality": "within 3 std of the nearest mode", "mode_captured": ">= 20% of the fair share",
@@ -81,6 +89,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         if not cfg.ema:
             gan.generator_ema = None
     dm, data_origin = _datamodule(cfg, info)
+    if info is not None and info["data"]["kind"] != dm.kind:
+        raise ConfigError(f"the checkpoint makes {info['data']['kind']} data but data={dm.dataset_id} is {dm.kind} "
+                          "data; drop data= to score against the training data")
     what = ckpt if ckpt is not None else Path(cfg.samples)
     if dm.kind == "vector":
         values, n = _vector_values(cfg, dm, gan, None if gan is not None else what)
@@ -101,7 +112,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                       if what.is_dir() else npz_source(what, cfg.batch_size, prepare, limit=limit))
         values = evaluator.score(source)
         n = values[0]["protocol"]["num_fake"] if values else 0
-        tag = f"{evaluator.extractor.name.split('-')[0]}_{n}"
+        tag = f"{evaluator.extractor.name.split('-')[0]}_{n}" + ("" if cfg.ema or gan is None else "_noema")
     report = {
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
         "generator_steps": None if info is None else info.get("g_steps"),

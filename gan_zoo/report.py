@@ -44,6 +44,8 @@ class Run:
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # metric -> [(g_step, value)]
     protocol: dict[str, Any] | None = None
     label: str = ""
+    finished: bool = True  # summary.json exists: the run reached its budget (not killed, not diverged)
+    final_step: float | None = None  # generator step of the final evaluation
 
 
 def _read_csv(path: Path) -> tuple[dict[str, float], dict[str, list[tuple[float, float]]]]:
@@ -76,10 +78,12 @@ def find_runs(root: Path) -> list[Run]:
         final, curves = _read_csv(csv_path) if csv_path.is_file() else ({}, {})
         if summary.is_file():  # the run finished: its summary holds the values after the last evaluation
             final.update(json.loads(summary.read_text()).get("final_metrics", {}))
-        final.pop("val/g_step", None)
+        step = final.pop("val/g_step", None)
         proto_path = run_dir / "metrics_protocol.json"
         protocol = json.loads(proto_path.read_text()) if proto_path.is_file() else None
-        runs.append(Run(run_dir, list(overrides or []), int(cfg.get("seed", 0)), final, curves, protocol))
+        seed = cfg.get("seed")
+        runs.append(Run(run_dir, list(overrides or []), int(seed) if seed is not None else -1, final, curves, protocol,
+                        finished=summary.is_file(), final_step=step))
     return runs
 
 
@@ -149,12 +153,13 @@ def protocol_notes(runs: list[Run]) -> list[str]:
     return lines
 
 
-def _fmt(e: dict[str, Any]) -> str:
+def _fmt(e: dict[str, Any], group_size: int) -> str:
     if e["n"] == 0:
         return "-"
+    short = f" (n={e['n']}/{group_size})" if e["n"] < group_size else ""  # e.g. a seed that diverged (NaN)
     if e["n"] == 1 or not math.isfinite(e["ci95"]):
-        return f"{e['mean']:.4g} (n=1)"
-    return f"{e['mean']:.4g} ± {e['ci95']:.2g}"
+        return f"{e['mean']:.4g} (n=1)" if not short else f"{e['mean']:.4g}{short}"
+    return f"{e['mean']:.4g} ± {e['ci95']:.2g}{short}"
 
 
 def write_tables(out: Path, runs: list[Run], configs: list[str], metrics: list[str],
@@ -169,9 +174,11 @@ def write_tables(out: Path, runs: list[Run], configs: list[str], metrics: list[s
     for c in configs:
         seeds = [r.seed for r in runs if r.label == c]
         n = f"{len(seeds)}" + (" (repeated seeds!)" if len(set(seeds)) < len(seeds) else "")
-        lines.append(f"| {c} | {n} | " + " | ".join(_fmt(table[(c, m)]) for m in metrics) + " |")
+        lines.append(f"| {c} | {n} | " + " | ".join(_fmt(table[(c, m)], len(seeds)) for m in metrics) + " |")
     lines += ["", "Evaluation protocol:"] + protocol_notes(runs) + ["", "Runs:"]
-    lines += [f"- `{r.path}` seed {r.seed}: {r.label}" for r in runs]
+    lines += [f"- `{r.path}` seed {r.seed}: {r.label}; final evaluation at generator step "
+              f"{'?' if r.final_step is None else int(r.final_step)}{'' if r.finished else ' (UNFINISHED)'}"
+              for r in runs]
     md = out / "report.md"
     md.write_text("\n".join(lines) + "\n")
     csv_path = out / "report.csv"
@@ -195,7 +202,7 @@ def plot_curves(out: Path, runs: list[Run], configs: list[str], metric: str) -> 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    drawn = False
+    drawn, lowest = False, math.inf
     for c in configs:
         series = [dict(r.curves[metric]) for r in runs if r.label == c and r.curves.get(metric)]
         if not series:
@@ -203,8 +210,13 @@ def plot_curves(out: Path, runs: list[Run], configs: list[str], metric: str) -> 
         steps = sorted(set.intersection(*(set(s) for s in series)))
         if not steps:
             continue
-        stats = [mean_ci([s[t] for s in series]) for t in steps]
+        stats = [mean_ci([s[t] for s in series if math.isfinite(s[t])]) for t in steps]  # a diverged seed: NaN
+        keep = [i for i, (m, _, _) in enumerate(stats) if math.isfinite(m)]
+        if not keep:
+            continue
+        steps, stats = [steps[i] for i in keep], [stats[i] for i in keep]
         mean = np.array([m for m, _, _ in stats])
+        lowest = min(lowest, float(mean.min()))
         ci = np.array([0.0 if not math.isfinite(h) else h for _, _, h in stats])
         line, = ax.plot(steps, mean, label=f"{c} (n={len(series)})")
         if len(series) > 1:
@@ -214,7 +226,7 @@ def plot_curves(out: Path, runs: list[Run], configs: list[str], metric: str) -> 
         plt.close(fig)
         return None
     name = re.sub(r"^val/", "", metric)
-    if name.startswith(("fid", "kid")):
+    if name.startswith(("fid", "kid")) and lowest > 0:
         ax.set_yscale("log")
     ax.set_xlabel("generator step")
     ax.set_ylabel(name)
@@ -263,8 +275,12 @@ def plot_precision_recall(out: Path, runs: list[Run], configs: list[str]) -> Pat
     return path
 
 
-def make_report(root: str | Path, out: str | Path | None = None, metrics: list[str] | None = None) -> dict[str, Any]:
-    """Find, group, aggregate, write. Returns the paths and the aggregated table."""
+def make_report(root: str | Path, out: str | Path | None = None, metrics: list[str] | None = None,
+                include_unfinished: bool = False) -> dict[str, Any]:
+    """Find, group, aggregate, write. Returns the paths and the aggregated table.
+
+    Runs without summary.json (killed, diverged, still running) are left out unless include_unfinished.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetNotFoundError(f"report: {root} is not a directory. Give a multirun folder, e.g. "
@@ -273,6 +289,12 @@ def make_report(root: str | Path, out: str | Path | None = None, metrics: list[s
     if not runs:
         raise ConfigError(f"report: no runs under {root} (a run has .hydra/config.yaml and csv/metrics.csv or "
                           "summary.json). Train with logger=csv or logger=default so the CSV log exists.")
+    unfinished = [r for r in runs if not r.finished]
+    if not include_unfinished:  # killed, diverged or still running: their last value is not a final value
+        runs = [r for r in runs if r.finished]
+        if not runs:
+            raise ConfigError(f"report: none of the {len(unfinished)} runs under {root} has finished (no summary.json); "
+                              "pass --include-unfinished to report their latest evaluations")
     label_runs(runs)
     configs, all_metrics, table = aggregate(runs)
     if metrics:
@@ -282,11 +304,15 @@ def make_report(root: str | Path, out: str | Path | None = None, metrics: list[s
     out = Path(out) if out else root / "report"
     out.mkdir(parents=True, exist_ok=True)
     md, csv_path = write_tables(out, runs, configs, all_metrics, table, root)
+    if unfinished and not include_unfinished:
+        with open(md, "a") as f:
+            f.write(f"\nLeft out: {len(unfinished)} unfinished run(s) (no summary.json): "
+                    + ", ".join(f"`{r.path}`" for r in unfinished) + "\n")
     plots = [p for m in (metrics or [m for m in all_metrics if not m.endswith("_real_floor")])
              if (p := plot_curves(out, runs, configs, m)) is not None]
     pr = plot_precision_recall(out, runs, configs)
     return {"markdown": str(md), "csv": str(csv_path), "plots": [str(p) for p in plots + ([pr] if pr else [])],
-            "configs": configs, "metrics": all_metrics, "runs": len(runs),
+            "configs": configs, "metrics": all_metrics, "runs": len(runs), "unfinished": len(unfinished),
             "table": {f"{c} | {m}": v for (c, m), v in table.items()}}
 
 
@@ -299,9 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: DIR/report)")
     parser.add_argument("--metric", action="append", default=None,
                         help="metric to plot over steps (repeatable; default: every logged val/ metric)")
+    parser.add_argument("--include-unfinished", action="store_true",
+                        help="also report runs without summary.json (killed, diverged, running) at their last evaluation")
     args = parser.parse_args(argv)
     try:
-        res = make_report(args.dir, args.out, args.metric)
+        res = make_report(args.dir, args.out, args.metric, args.include_unfinished)
     except GanZooError as e:
         print(f"gan-zoo report: error: {e}", flush=True)
         return e.exit_code

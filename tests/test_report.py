@@ -16,7 +16,7 @@ PROTO = {"extractor": {"name": "domain-smallcnn-v1", "sha256": "ab" * 32}, "num_
          "reference": "mnist val split", "image_size": 32, "resize": "pad"}
 
 
-def fake_run(root, job, overrides, seed, finals, protocol=PROTO):
+def fake_run(root, job, overrides, seed, finals, protocol=PROTO, finished=True):
     """A run folder as `gan-zoo train -m` leaves it: .hydra, csv/metrics.csv, metrics_protocol.json."""
     d = root / str(job)
     (d / ".hydra").mkdir(parents=True)
@@ -31,6 +31,8 @@ def fake_run(root, job, overrides, seed, finals, protocol=PROTO):
         for i, (fid, p, r) in enumerate(finals):
             w.writerow([i, 10 * i, "", fid, p, r, 100 * (i + 1)])
     (d / "metrics_protocol.json").write_text(json.dumps(protocol))
+    if finished:
+        (d / "summary.json").write_text(json.dumps({"final_metrics": {}}))
     return d
 
 
@@ -75,3 +77,17 @@ def test_report_flags_mixed_protocols_and_bad_input(tmp_path, capsys):
     assert "is not a directory" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="not logged by these runs"):
         make_report(root, metrics=["val/fid_typo"])
+
+
+def test_unfinished_and_diverged_runs_are_not_silently_averaged(tmp_path):
+    root = tmp_path / "runs"
+    for seed in range(3):
+        fid = float("nan") if seed == 2 else 10.0 + seed  # seed 2 diverged
+        fake_run(root, seed, ["experiment=a"], seed, [(fid, 0.5, 0.5)])
+    fake_run(root, 3, ["experiment=a"], 3, [(99.0, 0.5, 0.5)], finished=False)  # killed early
+    res = make_report(root)
+    assert res["unfinished"] == 1 and res["runs"] == 3
+    md = open(res["markdown"]).read()
+    assert "10.5 ± 6.4 (n=2/3)" in md and "Left out: 1 unfinished run(s)" in md
+    with_all = make_report(root, out=tmp_path / "all", include_unfinished=True)
+    assert with_all["runs"] == 4 and "(UNFINISHED)" in open(with_all["markdown"]).read()

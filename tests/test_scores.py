@@ -71,10 +71,11 @@ def test_density_and_coverage_on_hand_computed_points():
     real = torch.tensor([[0.0], [1.0], [2.0], [3.0], [10.0]])
     # k=1 radii: 1, 1, 1, 1, 7 (10's nearest real is 3)
     fake = torch.tensor([[0.5], [20.0], [2.0]])
-    # 0.5 in balls of 0, 1 (2 hits); 20 in none (|20-10| = 10 > 7); 2.0 in balls of 1, 2, 3 (3 hits)
+    # open balls: 0.5 is in the balls of 0 and 1 (2 hits); 20 in none (|20-10| = 10 > 7); 2.0 only in 2's
+    # (it lies on the edge of the balls of 1 and 3, which does not count)
     dc = scores.density_coverage(fake, real, k=1)
-    assert dc["density"] == pytest.approx((2 + 0 + 3) / (1 * 3))
-    assert dc["coverage"] == pytest.approx(4 / 5)  # reals 0, 1, 2, 3 have a fake in their ball; 10 does not
+    assert dc["density"] == pytest.approx((2 + 0 + 1) / (1 * 3))
+    assert dc["coverage"] == pytest.approx(3 / 5)  # reals 0, 1, 2 have a fake in their ball; 3 and 10 do not
     # Density can exceed 1 when fakes crowd a dense real region; coverage cannot
     # k=2 radii: 2, 1, 1, 2, 8; 1.5 is inside the balls of 0, 1, 2, 3 (4 hits each) but not 10's (8.5 > 8)
     crowd = scores.density_coverage(torch.full((6, 1), 1.5), real, k=2)

@@ -200,3 +200,37 @@ def test_extraction_shards_across_ranks_and_gathers_in_source_order(tmp_path):
         assert fs.n == 37 and torch.equal(fs.labels, single.labels)
         assert torch.allclose(fs.features, single.features) and torch.allclose(fs.logits, single.logits)
         assert torch.allclose(fs.stats.covariance(), single.stats.covariance(), rtol=1e-10)
+
+
+def test_num_real_takes_a_class_balanced_fixed_subset(digits, random_domain_extractor):
+    ev = ImageEvaluator(digits, random_domain_extractor, ["fid"], num_fake=50, cache_dir=None, batch_size=50,
+                        num_real=100)
+    ref = ev.reference()
+    counts = torch.bincount(ref.labels, minlength=10)
+    assert ref.n == 100 and (counts > 0).all()  # the split is stored in class order: a prefix would not be
+    again = ImageEvaluator(digits, random_domain_extractor, ["fid"], num_fake=50, cache_dir=None, batch_size=50,
+                           num_real=100).reference()
+    assert torch.equal(again.features, ref.features)
+
+
+def test_memorisation_through_the_suite_flags_copied_training_images(digits, random_domain_extractor):
+    ev = ImageEvaluator(digits, random_domain_extractor, ["memorisation"], num_fake=300, cache_dir=None,
+                        batch_size=100)
+    train_x = digits.train_set.tensors[0]
+    copies = {v["metric"]: v["value"] for v in ev.score(tensor_source(train_x[:300], None, 100, "copies"))}
+    assert copies["memo_l1_copy_fraction"] == 1.0 and copies["memo_l1_ratio"] == 0.0
+    assert copies["memo_feat_copy_fraction"] == 1.0 and copies["memo_feat_fake_to_train_median"] == 0.0
+    # new digits (shifted by one pixel: not in the training split) are not copies
+    shifted = torch.roll(train_x[:300], shifts=1, dims=3)
+    fresh = {v["metric"]: v["value"] for v in ev.score(tensor_source(shifted, None, 100, "shifted"))}
+    assert fresh["memo_l1_copy_fraction"] < 0.2 and fresh["memo_l1_ratio"] > 0.5
+
+
+def test_metrics_that_need_labels_refuse_unlabelled_references(random_domain_extractor):
+    from gan_zoo.errors import ConfigError
+
+    class Unlabelled:
+        num_classes, dataset_id = 0, "folder:x"
+
+    with pytest.raises(ConfigError, match="intra_fid' needs a labelled reference"):
+        ImageEvaluator(Unlabelled(), random_domain_extractor, ["intra_fid"], num_fake=10, cache_dir=None)

@@ -217,8 +217,7 @@ class ImageFolderDataModule(ImageTensorDataModule):
         for path, label in zip(files, labels):
             try:
                 with Image.open(path) as im:
-                    im = im.convert(mode).resize((self.image_size, self.image_size), Image.BICUBIC)
-                    arr = np.asarray(im, dtype=np.uint8)
+                    arr = np.asarray(im.convert(mode), dtype=np.uint8)
             except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
                 if self.strict:
                     raise CorruptDataError(
@@ -226,7 +225,9 @@ class ImageFolderDataModule(ImageTensorDataModule):
                         "unreadable files.") from None
                 self.skipped.append(path)
                 continue
-            images.append(arr.reshape(self.image_size, self.image_size, -1).transpose(2, 0, 1))
+            # resized by data.resize, the method the metric protocol applies to samples from elsewhere too
+            chw = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).transpose(2, 0, 1).copy())
+            images.append(resize_uint8(chw[None], self.image_size, self.resize)[0].numpy())
             kept.append(label)
         if self.skipped:
             log.warning("skipped %d unreadable image(s) under %s, e.g. %s", len(self.skipped), self.root,

@@ -95,8 +95,10 @@ def generator_source(gan: Any, num: int, batch_size: int, seed: int) -> Source:
             return to_uint8_images(x).cpu(), (None if y is None else y.cpu())
         return make
 
-    return Source(f"{num} samples of the generator (seed {seed})", num, [chunk(s) for s in range(0, num, batch_size)],
-                  {"sampling": "eval mode, EMA generator if any, quantised to uint8, balanced labels", "seed": seed})
+    ema = getattr(gan, "generator_ema", None) is not None
+    return Source(f"{num} samples of the {'EMA ' if ema else ''}generator (seed {seed})", num,
+                  [chunk(s) for s in range(0, num, batch_size)],
+                  {"sampling": "eval mode, quantised to uint8, balanced labels", "ema": ema, "seed": seed})
 
 
 def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
@@ -107,7 +109,7 @@ def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tenso
         raise DatasetNotFoundError(f"samples={path}: no such file. Give an .npz written by `gan-zoo sample` "
                                    "(key `images`, uint8 [N, C, H, W]) or a folder of images.")
     try:
-        blob = np.load(p, mmap_mode="r")  # memory-mapped: chunks are read when scored
+        blob = np.load(p)  # an .npz member is read whole on access (uint8: 10k 64x64 RGB images = 123 MB)
         keys = set(blob.files)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
         raise CorruptDataError(f"samples={path} is not a readable .npz ({type(e).__name__}: {e})") from None
@@ -274,17 +276,32 @@ def cached_features(cache_dir: str | Path | None, protocol: dict[str, Any],
         return compute(), {"cache": "off"}
     name = f"{protocol.get('dataset_id', 'data')}-{protocol.get('split', 'split')}-{cache_key(**protocol)}.pt"
     path = Path(cache_dir) / "real_features" / name.replace("/", "_").replace(":", "_")
-    if path.is_file():
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-            if json.dumps(blob["protocol"], sort_keys=True, default=str) == json.dumps(protocol, sort_keys=True,
-                                                                                       default=str):
-                return FeatureSet.from_state_dict(blob["features"]), {"cache": "hit", "path": str(path)}
-            log.warning("real-feature cache %s was written for another protocol; recomputing", path)
-        except Exception as e:  # noqa: BLE001 - a torn or foreign file is recomputed, not trusted
-            log.warning("real-feature cache %s is unreadable (%s); recomputing", path, type(e).__name__)
+    world, rank = _world()
+    state = _load_cached(path, protocol) if rank == 0 else None
+    if world > 1:  # rank 0 decides hit or miss for everyone: ranks that disagreed would deadlock in extract()
+        box = [state]
+        dist.broadcast_object_list(box, src=0)
+        state = box[0]
+    if state is not None:
+        return FeatureSet.from_state_dict(state), {"cache": "hit", "path": str(path)}
     fs = compute()
-    if _world()[1] == 0:
+    if rank == 0:
         atomic_torch_save({"protocol": json.loads(json.dumps(protocol, default=str)), "features": fs.state_dict()},
                           path)
     return fs, {"cache": "miss", "path": str(path)}
+
+
+def _load_cached(path: Path, protocol: dict[str, Any]) -> dict[str, Any] | None:
+    """The cached FeatureSet state at path if it exists and was written for this protocol, else None."""
+    if not path.is_file():
+        return None
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - a torn or foreign file is recomputed, not trusted
+        log.warning("real-feature cache %s is unreadable (%s); recomputing", path, type(e).__name__)
+        return None
+    if json.dumps(blob.get("protocol"), sort_keys=True, default=str) != json.dumps(protocol, sort_keys=True,
+                                                                                   default=str):
+        log.warning("real-feature cache %s was written for another protocol; recomputing", path)
+        return None
+    return blob["features"]

@@ -142,7 +142,8 @@ def kth_neighbour_radius(x: torch.Tensor, k: int, batch_size: int = 4096) -> tor
 def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = 5, batch_size: int = 4096) -> dict[str, float]:
     """Density and coverage (Naeem et al. 2020). Written here: neither torch-fidelity nor torchmetrics has them.
 
-    With B_i the ball around real sample i of radius its k-th nearest real neighbour distance:
+    With B_i the open ball around real sample i of radius its k-th nearest real neighbour distance (strict
+    `<`, as the authors' prdc code; torch-fidelity's precision/recall uses `<=`):
     density = (1 / (k M)) sum_j #{i : fake_j in B_i}  (can exceed 1),
     coverage = (1 / N) #{i : some fake_j in B_i}.
     """
@@ -152,7 +153,7 @@ def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = 5, batch_s
     inside_count = torch.zeros(len(fake))
     covered = torch.zeros(len(real), dtype=torch.bool)
     for start in range(0, len(fake), batch_size):
-        inside = torch.cdist(fake[start:start + batch_size], real) <= radius[None, :]  # [b, N]
+        inside = torch.cdist(fake[start:start + batch_size], real) < radius[None, :]  # [b, N], open ball as in prdc
         inside_count[start:start + batch_size] = inside.sum(1).float()
         covered |= inside.any(0)
     return {"density": float(inside_count.sum() / (k * len(fake))), "coverage": float(covered.float().mean())}

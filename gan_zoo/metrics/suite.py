@@ -7,6 +7,7 @@ cached on disk; every value comes back with the protocol it was measured under.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -37,12 +38,22 @@ def count_tag(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
-def _subset(fs: FeatureSet, n: int, seed: int) -> FeatureSet:
-    """A fixed random subset of n rows of a FeatureSet that kept its features."""
-    idx = torch.randperm(fs.n, generator=torch.Generator().manual_seed(seed))[:n]
-    pick = {k: getattr(fs, k)[idx] if getattr(fs, k) is not None else None
-            for k in ("features", "logits", "labels", "preds", "nn_l1")}
-    return FeatureSet(scores.RunningStats.of(pick["features"]), len(idx), **pick)
+def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n rows chosen by a fixed-seed permutation (kept in their original order)."""
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return x[idx], y[idx]
+
+
+def _paired(fake: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Equal-size fake and real feature sets (the larger one subsampled with a fixed seed).
+
+    k-NN manifolds depend on density: with 10x more reals than fakes, real balls shrink and precision
+    drops while recall rises. Precision/recall and density/coverage are defined on equal counts
+    (Kynkaanniemi et al. and Naeem et al. use 50k vs 50k)."""
+    n = min(len(fake), len(real))
+    g = torch.Generator().manual_seed(seed)
+    pick = (lambda t: t if len(t) == n else t[torch.randperm(len(t), generator=g)[:n].sort().values])
+    return pick(fake), pick(real)
 
 
 class ImageEvaluator(nn.Module):
@@ -69,6 +80,8 @@ class ImageEvaluator(nn.Module):
             raise ConfigError(f"metric 'is' needs class logits; extractor {extractor.name} has none")
         if "memorisation" in metrics and split != "val":
             raise ConfigError("metric 'memorisation' compares samples with held-out images: use split=val")
+        if "intra_fid" in metrics and datamodule.num_classes < 2:
+            raise ConfigError(f"metric 'intra_fid' needs a labelled reference; {datamodule.dataset_id} has no classes")
         if "classes" in metrics and classifier is None:
             raise ConfigError("metric 'classes' needs the domain classifier (a labelled dataset)")
         self.datamodule, self.extractor, self.classifier = datamodule, extractor, classifier
@@ -84,31 +97,44 @@ class ImageEvaluator(nn.Module):
         self._train: FeatureSet | None = None
         self._floor: tuple[int, float, int, str] | None = None  # (fake count, value, real images used, split)
         self.cache_info: dict[str, Any] = {}
+        self._hashes: dict[str, str] = {}
 
     # ------------------------------------------------------------------------------------ reference data
     def _split_tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A split's images and labels; the reference split capped at `num_real` by a fixed random subset
+        (splits are stored in class order: a prefix would hold only the first classes)."""
         self.datamodule.setup("fit")
         ds = self.datamodule.val_set if split == "val" else self.datamodule.train_set
         x, y = ds.tensors[0], ds.tensors[1]
         if split == self.split and self.num_real is not None:
             require(self.num_real <= len(x), f"metrics.num_real={self.num_real} but the {split} split has {len(x)} images")
-            x, y = x[: self.num_real], y[: self.num_real]
+            x, y = _fixed_subset(x, y, self.num_real)
         return x, y
+
+    def _content_hash(self, split: str) -> str:
+        """sha256 of a split's pixels and labels: a changed dataset never reuses cached features."""
+        if split not in self._hashes:
+            x, y = self._split_tensors(split)
+            h = hashlib.sha256(x.contiguous().numpy().tobytes())
+            h.update(y.contiguous().numpy().tobytes())
+            self._hashes[split] = h.hexdigest()[:16]
+        return self._hashes[split]
 
     def _real_protocol(self, split: str, n: int) -> dict[str, Any]:
         dm = self.datamodule
-        return {"dataset_id": dm.dataset_id, "split": split, "num_real": n,
+        memo = split == "val" and "memorisation" in self.metrics
+        return {"dataset_id": dm.dataset_id, "split": split, "num_real": n, "content_sha256": self._content_hash(split),
+                "train_content_sha256": self._content_hash("train") if memo else None,
                 "image_size": dm.image_size, "channels": dm.channels, "resize": dm.resize,
                 "extractor": self.extractor.name, "extractor_sha256": self.extractor.protocol().get("sha256"),
                 "classifier_sha256": None if self.classifier is None else self.classifier.protocol().get("sha256"),
-                "chunk": self.batch_size, "memorisation": split == "val" and "memorisation" in self.metrics}
+                "chunk": self.batch_size, "memorisation": memo, "device": torch.device(self.device_).type}
 
     def _features_of_split(self, split: str, subset: int | None = None) -> FeatureSet:
         """Features of a split (or of a fixed random subset of it), from the cache when possible."""
         x, y = self._split_tensors(split)
         if subset is not None and subset < len(x):
-            idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:subset].sort().values
-            x, y = x[idx], y[idx]
+            x, y = _fixed_subset(x, y, subset)
         protocol = {**self._real_protocol(split, len(x)), "subset_seed": None if subset is None else 0}
         train = self._split_tensors("train")[0] if protocol["memorisation"] else None
 
@@ -187,15 +213,20 @@ class ImageEvaluator(nn.Module):
             extra = {"isc_splits": self.isc_splits, "implementation": "torch_fidelity.isc_features_to_metric"}
             put("is_mean", s["is_mean"], **extra)
             put("is_std", s["is_std"], **extra)
+        if "pr" in self.metrics or "dc" in self.metrics:  # k-NN metrics: equal counts on both sides
+            knn_fake, knn_real = _paired(fake.features, real.features)
+            paired = {"num_fake": len(knn_fake), "num_real": len(knn_real), "equal_counts": "larger side subsampled, "
+                      "seed 0"}
         if "pr" in self.metrics:
-            s = scores.precision_recall(fake.features, real.features, k=self.pr_k)
-            extra = {"k": self.pr_k, "implementation": "torch_fidelity.prc_features_to_metric"}
+            s = scores.precision_recall(knn_fake, knn_real, k=self.pr_k)
+            extra = {"k": self.pr_k, "implementation": "torch_fidelity.prc_features_to_metric", **paired}
             put("precision", s["precision"], **extra)
             put("recall", s["recall"], **extra)
         if "dc" in self.metrics:
-            s = scores.density_coverage(fake.features, real.features, k=self.dc_k)
-            put("density", s["density"], k=self.dc_k, implementation="gan_zoo.metrics.scores.density_coverage")
-            put("coverage", s["coverage"], k=self.dc_k, implementation="gan_zoo.metrics.scores.density_coverage")
+            s = scores.density_coverage(knn_fake, knn_real, k=self.dc_k)
+            extra = {"k": self.dc_k, "implementation": "gan_zoo.metrics.scores.density_coverage", **paired}
+            put("density", s["density"], **extra)
+            put("coverage", s["coverage"], **extra)
         if "memorisation" in self.metrics:
             train = self.train_reference()
             pix = scores.memorisation(fake.nn_l1, real.nn_l1)
@@ -254,6 +285,7 @@ class ImageEvaluator(nn.Module):
                 "num_real": self.num_real or "whole split", "chunk": self.batch_size, "seed": self.seed,
                 "image_size": self.datamodule.image_size, "resize": self.datamodule.resize,
                 "real_floor": "FID of num_fake real images of the other split vs the reference split",
-                "fake_sampling": "eval mode, EMA generator if any, seed + offset, balanced labels, quantised to uint8",
+                "fake_sampling": "eval mode, EMA generator if any, all noise drawn from the model's eval_seed, balanced "
+                                 "labels, quantised to uint8",
                 "kid": {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size},
                 "pr_k": self.pr_k, "dc_k": self.dc_k}
