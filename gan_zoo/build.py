@@ -93,7 +93,8 @@ def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
     return build_image_evaluator(cfg.metrics, datamodule, cfg.paths.cache_dir)
 
 
-def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None) -> tuple[Any, Any]:
+def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,
+                     need_classifier: bool = True) -> tuple[Any, Any]:
     """(feature extractor, domain classifier or None) named by a metrics config.
 
     The domain classifier is trained on the data (and cached) when the data is labelled; it is the
@@ -105,7 +106,7 @@ def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None) -
     require(mcfg.extractor in ("domain", "inception"),
             f"metrics.extractor must be 'domain' or 'inception', got {mcfg.extractor!r}")
     classifier = None
-    if datamodule.num_classes >= 2:
+    if datamodule.num_classes >= 2 and (need_classifier or mcfg.extractor == "domain"):
         model, info = load_or_train_extractor(datamodule, cache_dir, epochs=mcfg.extractor_epochs)
         classifier = DomainExtractor(model, info)
     if mcfg.extractor == "inception":
@@ -128,8 +129,8 @@ def build_image_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | No
     """
     from gan_zoo.metrics.suite import ImageEvaluator
 
-    extractor, classifier = build_extractors(mcfg, datamodule, cache_dir)
     names = list(mcfg.metrics if names is None else names)
+    extractor, classifier = build_extractors(mcfg, datamodule, cache_dir, need_classifier="classes" in names)
     if "classes" in names and classifier is None:
         names.remove("classes")  # unlabelled data: nothing to judge classes by
     return ImageEvaluator(datamodule, extractor.to(device), names, mcfg.num_fake, cache_dir=cache_dir,

@@ -88,6 +88,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         gan.to(cfg.device)
         if not cfg.ema:
             gan.generator_ema = None
+    else:  # check the file before the (possibly long) extractor set-up
+        what = Path(cfg.samples)
+        if not what.exists():
+            raise DatasetNotFoundError(f"samples={what}: no such file or folder. Give an .npz written by `gan-zoo "
+                                       "sample` (`images` uint8 [N, C, H, W] or `samples` float32 [N, D]) or a folder "
+                                       "of images.")
     dm, data_origin = _datamodule(cfg, info)
     if info is not None and info["data"]["kind"] != dm.kind:
         raise ConfigError(f"the checkpoint makes {info['data']['kind']} data but data={dm.dataset_id} is {dm.kind} "

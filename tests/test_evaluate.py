@@ -120,9 +120,9 @@ def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, m
     from gan_zoo.metrics.extractors import WeightsNotFoundError
     from gan_zoo.utils.io import sha256_file
 
-    np.savez(tmp_path / "s.npz", images=(np.arange(12 * 28 * 28) % 256).astype(np.uint8).reshape(12, 1, 28, 28))
-    common = [f"samples={tmp_path / 's.npz'}", "data=mnist_mini", "extractor=inception", "num_real=24",
-              "metric_names=[fid,kid,is]", "isc_splits=2", "kid_subsets=3", "extractor_epochs=1", "batch_size=12"]
+    np.savez(tmp_path / "s.npz", images=(np.arange(8 * 28 * 28) % 256).astype(np.uint8).reshape(8, 1, 28, 28))
+    common = [f"samples={tmp_path / 's.npz'}", "data=mnist_mini", "extractor=inception", "num_real=8",
+              "metric_names=[fid,kid,is]", "isc_splits=2", "kid_subsets=3", "extractor_epochs=1", "batch_size=8"]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(WeightsNotFoundError, match="Inception-v3 weights not found"):
         evaluate(eval_cfg(make_cfg, *common))
@@ -133,4 +133,4 @@ def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, m
     assert {"fid", "kid_mean", "is_mean"} <= set(v) and all(np.isfinite(list(v.values())))
     p = rep["values"][0]["protocol"]
     assert p["extractor"]["name"] == "inception-v3-compat" and p["extractor"]["sha256"] == sha256_file(weights)
-    assert p["num_real"] == 24 and p["num_fake"] == 12
+    assert p["num_real"] == 8 and p["num_fake"] == 8

@@ -47,8 +47,9 @@ def degraded(x: torch.Tensor, seed: int) -> torch.Tensor:
 
 def test_suite_agrees_with_torch_fidelity_on_the_same_extractor(digits, trained_domain_extractor):
     """FID, KID, IS, precision and recall to 1e-4 relative: our streamed pipeline vs torch_fidelity.calculate_metrics."""
-    fakes = degraded(digits.train_set.tensors[0][:600], seed=0)
-    ev = ImageEvaluator(digits, trained_domain_extractor, ["fid", "kid", "is", "pr"], num_fake=600, cache_dir=None,
+    n = len(digits.val_set)  # equal counts: our precision/recall would subsample the larger side
+    fakes = degraded(digits.train_set.tensors[0][:n], seed=0)
+    ev = ImageEvaluator(digits, trained_domain_extractor, ["fid", "kid", "is", "pr"], num_fake=n, cache_dir=None,
                         batch_size=128, seed=2020, kid_subsets=50, kid_subset_size=200)
     ours = {v["metric"]: v["value"] for v in ev.score(tensor_source(fakes, None, 128, "degraded digits"))}
     name = register_extractor(trained_domain_extractor)
@@ -73,8 +74,11 @@ def test_every_value_carries_its_protocol(digits, random_domain_extractor):
     for v in values:
         p = v["protocol"]
         assert p["extractor"]["sha256"] == "t" and p["image_size"] == 8 and p["resize"] == "bilinear"
-        assert p["num_real"] == len(digits.val_set) and p["reference"] == f"{digits.dataset_id} val split"
-        assert p["num_fake"] == 200 and p["chunk"] == 100
+        assert p["reference"] == f"{digits.dataset_id} val split" and p["chunk"] == 100
+        if v["metric"] in ("density", "coverage"):  # k-NN metrics: the larger side subsampled to equal counts
+            assert p["num_fake"] == p["num_real"] == 200 and p["k"] == 5
+        else:
+            assert p["num_real"] == len(digits.val_set) and p["num_fake"] == 200
     assert values[1]["protocol"]["fake_source"].startswith("train split subset of 200 real images")
 
 
