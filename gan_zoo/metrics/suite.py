@@ -207,7 +207,8 @@ class ImageEvaluator(nn.Module):
             extra = {"kid_subsets": self.kid_subsets, "kid_subset_size": k["kid_subset_size"], "kid_seed": self.seed,
                      "implementation": "torch_fidelity.kid_features_to_metric (poly kernel, degree 3)"}
             put("kid_mean", k["kid_mean"], **extra)
-            put("kid_std", k["kid_std"], **extra)
+            if k["kid_subset_size"] < max(fake.n, real.n):  # otherwise every subset is the same: no spread to report
+                put("kid_std", k["kid_std"], **extra)
         if "is" in self.metrics:
             s = scores.inception_score(fake.logits, splits=self.isc_splits, seed=self.seed)
             extra = {"isc_splits": self.isc_splits, "implementation": "torch_fidelity.isc_features_to_metric"}
