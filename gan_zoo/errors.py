@@ -29,3 +29,12 @@ def require(cond: bool, message: str) -> None:
     """Raise ConfigError(message) unless cond holds."""
     if not cond:
         raise ConfigError(message)
+
+
+def exit_on_user_error(fn, *args):  # noqa: ANN001, ANN201 - a thin wrapper for the Hydra entry points
+    """Call fn(*args); one of our errors becomes a one-line message and its exit code, no traceback."""
+    try:
+        return fn(*args)
+    except GanZooError as e:
+        print(f"gan-zoo: error: {e}", flush=True)
+        raise SystemExit(e.exit_code) from None

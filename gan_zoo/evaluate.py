@@ -25,7 +25,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
-from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, GanZooError, require
+from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, exit_on_user_error, require
 from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import folder_source, generator_source, npz_source, prepare_images
 from gan_zoo.sample import find_checkpoint
@@ -157,11 +157,7 @@ def format_table(report: dict[str, Any]) -> str:
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (the `gan-zoo evaluate` command)."""
-    try:
-        evaluate(cfg)
-    except GanZooError as e:
-        print(f"gan-zoo: error: {e}", flush=True)
-        raise SystemExit(e.exit_code) from None
+    exit_on_user_error(evaluate, cfg)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid, save_scatter
 from gan_zoo.data.images import to_uint8_images
-from gan_zoo.errors import ConfigError, GanZooError, require
+from gan_zoo.errors import ConfigError, exit_on_user_error, require
 
 
 def find_checkpoint(path: str) -> Path:
@@ -78,11 +78,7 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path="conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
     """Hydra entry point (the `gan-zoo sample` command)."""
-    try:
-        sample_to_npz(cfg)
-    except GanZooError as e:
-        print(f"gan-zoo: error: {e}", flush=True)
-        raise SystemExit(e.exit_code) from None
+    exit_on_user_error(sample_to_npz, cfg)
 
 
 if __name__ == "__main__":
