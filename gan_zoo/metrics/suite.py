@@ -133,7 +133,9 @@ class ImageEvaluator(nn.Module):
     def _features_of_split(self, split: str, subset: int | None = None) -> FeatureSet:
         """Features of a split (or of a fixed random subset of it), from the cache when possible."""
         x, y = self._split_tensors(split)
-        if subset is not None and subset < len(x):
+        if subset is not None and subset >= len(x):
+            subset = None  # the whole split (shares the cache entry with memorisation's)
+        if subset is not None:
             x, y = _fixed_subset(x, y, subset)
         protocol = {**self._real_protocol(split, len(x)), "subset_seed": None if subset is None else 0}
         train = self._split_tensors("train")[0] if protocol["memorisation"] else None
