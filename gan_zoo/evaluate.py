@@ -29,6 +29,7 @@ from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, 
 from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import folder_source, generator_source, npz_source, prepare_images
 from gan_zoo.sample import find_checkpoint
+from gan_zoo.utils.io import code_version
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
         "generator_steps": None if info is None else info.get("g_steps"),
         "reference_data": dm.dataset_id, "reference_from": data_origin,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
         "values": values,
     }
     out = _default_out(cfg, what, tag)

@@ -146,7 +146,7 @@ def protocol_notes(runs: list[Run]) -> list[str]:
                f"{p.get('num_fake', p.get('num_samples', '?'))} fake vs {p.get('num_real', '?')} real "
                f"({p.get('reference', '?')}), image {p.get('image_size', '-')} px {p.get('resize', '')}".strip())
         seen[key].append(r.label)
-    lines = [f"- {k}" for k in seen]
+    lines = [f"- {k}: " + ", ".join(dict.fromkeys(labels)) for k, labels in seen.items()]
     if len(seen) > 1:
         lines.insert(0, "- **WARNING: the runs were evaluated under different protocols; values across them are not "
                         "comparable:**")

@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.callbacks import AtomicCheckpointIO
 from gan_zoo.errors import ConfigError, GanZooError, require
+from gan_zoo.utils.io import code_version
 
 log = logging.getLogger("gan_zoo")
 # The EMA generator is in eval mode on purpose (it is never trained); Lightning warns about it.
@@ -110,6 +111,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     gan.set_evaluator(evaluator)
     gan.run_info = {"config": OmegaConf.to_container(cfg, resolve=True), "data": facts}
     protocol = evaluator.protocol() if evaluator is not None else None
+    if protocol is not None:
+        protocol["code_version"] = code_version()
     if protocol is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics_protocol.json").write_text(json.dumps(protocol, indent=2, default=str))
