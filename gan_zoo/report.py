@@ -210,17 +210,21 @@ def plot_curves(out: Path, runs: list[Run], configs: list[str], metric: str) -> 
         steps = sorted(set.intersection(*(set(s) for s in series)))
         if not steps:
             continue
-        stats = [mean_ci([s[t] for s in series if math.isfinite(s[t])]) for t in steps]  # a diverged seed: NaN
-        keep = [i for i, (m, _, _) in enumerate(stats) if math.isfinite(m)]
+        at = [[s[t] for s in series if math.isfinite(s[t])] for t in steps]  # a diverged seed: NaN, left out
+        keep = [i for i, v in enumerate(at) if v]
         if not keep:
             continue
-        steps, stats = [steps[i] for i in keep], [stats[i] for i in keep]
+        steps, at = [steps[i] for i in keep], [at[i] for i in keep]
+        stats = [mean_ci(v) for v in at]
         mean = np.array([m for m, _, _ in stats])
-        lowest = min(lowest, float(mean.min()))
         ci = np.array([0.0 if not math.isfinite(h) else h for _, _, h in stats])
+        # with 3 seeds the t interval is wide: draw it clipped to the range the seeds actually reached
+        lo = np.maximum(mean - ci, [min(v) for v in at])
+        hi = np.minimum(mean + ci, [max(v) for v in at])
+        lowest = min(lowest, float(lo.min()))
         line, = ax.plot(steps, mean, label=f"{c} (n={len(series)})")
         if len(series) > 1:
-            ax.fill_between(steps, mean - ci, mean + ci, color=line.get_color(), alpha=0.2)
+            ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
         drawn = True
     if not drawn:
         plt.close(fig)
@@ -230,7 +234,7 @@ def plot_curves(out: Path, runs: list[Run], configs: list[str], metric: str) -> 
         ax.set_yscale("log")
     ax.set_xlabel("generator step")
     ax.set_ylabel(name)
-    ax.set_title(f"{name}: mean over seeds, 95% CI band")
+    ax.set_title(f"{name}: mean over seeds; band: 95% CI within the seeds' range", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     path = out / f"{name.replace('/', '_')}_vs_step.png"
