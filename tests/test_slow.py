@@ -59,3 +59,16 @@ def test_ddp_sim_image_metrics_are_gathered_across_ranks(tmp_path):
     assert summary["generator_steps"] == 2  # 10 batches per rank, 5 critic steps per generator step
     assert m["val/fid_domain_1k"] > m["val/fid_domain_1k_real_floor"] > 0
     assert 1 <= m["val/classes_covered"] <= 10
+    # the same samples scored in one process (gan-zoo evaluate, the model's eval seed) give the same values
+    env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "cache")}
+    ckpt = tmp_path / "outputs" / "train" / "wgan_gp_mnist" / "ddp" / "checkpoints" / "last.ckpt"
+    e = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "evaluate", f"checkpoint={ckpt}", "num_fake=1000",
+                        "seed=2024", "metrics=[fid,kid,pr,dc,classes]", "kid_subsets=20", "extractor_epochs=1",
+                        f"out={tmp_path / 'single.json'}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert e.returncode == 0, e.stdout[-3000:] + e.stderr[-3000:]
+    single = {v["metric"]: v["value"] for v in json.loads((tmp_path / "single.json").read_text())["values"]}
+    assert single["fid"] == pytest.approx(m["val/fid_domain_1k"], rel=1e-4)
+    assert single["precision"] == pytest.approx(m["val/precision_domain_1k"], abs=1e-6)
+    assert single["coverage"] == pytest.approx(m["val/coverage_domain_1k"], abs=1e-6)
+    assert single["classes_covered"] == m["val/classes_covered"]

@@ -265,6 +265,23 @@ class GAN(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         if self.evaluator is not None:
             self.evaluator.to(self.device).reset()
+        self._sync_generator_buffers()
+
+    def _sync_generator_buffers(self) -> None:
+        """Under DDP, give every rank rank 0's generator buffers before sampling for evaluation.
+
+        Parameters are identical across ranks (gradients are all-reduced), but BatchNorm running
+        statistics are updated from each rank's own batches after DDP's per-forward buffer broadcast
+        (and SyncBatchNorm is unavailable on CPU): without this, each rank would generate its share
+        of the evaluation samples from a slightly different generator, and the sharded value would
+        not be the value of the checkpoint (rank 0's state). Found by comparing a DDP evaluation
+        with `gan-zoo evaluate` on its checkpoint (tests/test_slow.py).
+        """
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        for net in (self.generator, self.generator_ema):
+            for buf in net.buffers() if net is not None else ():
+                torch.distributed.broadcast(buf.data, src=0)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         """Offer the reference batches to the evaluator (the image suite reads its cached real features
