@@ -97,8 +97,9 @@ def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,
                      need_classifier: bool = True) -> tuple[Any, Any]:
     """(feature extractor, domain classifier or None) named by a metrics config.
 
-    The domain classifier is trained on the data (and cached) when the data is labelled; it is the
-    extractor for `extractor: domain`, and the judge of class coverage under either extractor.
+    The domain classifier (trained on the labelled data once, then cached) is the extractor for
+    `extractor: domain`, and the judge of class coverage under either extractor; with `inception` it
+    is only built when need_classifier (the `classes` metric) asks for it.
     """
     from gan_zoo.metrics.domain import load_or_train_extractor
     from gan_zoo.metrics.extractors import DomainExtractor, InceptionExtractor

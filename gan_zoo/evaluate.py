@@ -105,12 +105,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         tag = f"pacgan_{n}"
     else:
         require(isinstance(cfg.num_fake, int) and cfg.num_fake >= 2, f"num_fake must be an integer >= 2, got {cfg.num_fake}")
-        evaluator = build_image_evaluator(cfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device,
-                                          names=list(cfg.metric_names))
-        if gan is not None:
+        if gan is not None:  # checked before the extractor is built (that may train a classifier)
             require(tuple(info["data"]["shape"]) == tuple(dm.image_shape),
                     f"the checkpoint makes {info['data']['shape']} images but data={dm.dataset_id} is "
                     f"{list(dm.image_shape)}; score its samples instead (gan-zoo sample, then samples=FILE.npz)")
+        evaluator = build_image_evaluator(cfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device,
+                                          names=list(cfg.metric_names))
+        if gan is not None:
             source = generator_source(gan, cfg.num_fake, cfg.batch_size, seed=cfg.seed)
         else:
             prepare = functools.partial(prepare_images, channels=dm.channels, size=dm.image_size, resize=dm.resize)
@@ -118,7 +119,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             source = (folder_source(what, cfg.batch_size, prepare, dm.channels, strict=cfg.strict, limit=limit)
                       if what.is_dir() else npz_source(what, cfg.batch_size, prepare, limit=limit))
         values = evaluator.score(source)
-        n = values[0]["protocol"]["num_fake"] if values else 0
+        n = evaluator.last_counts[0]  # all scored samples (k-NN metrics may use an equal-count subset)
         tag = f"{evaluator.extractor.name.split('-')[0]}_{n}" + ("" if cfg.ema or gan is None else "_noema")
     report = {
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
@@ -143,8 +144,9 @@ def format_table(report: dict[str, Any]) -> str:
     width = max((len(r[0]) for r in rows), default=6)
     lines = [f"{report['source']}  vs  {report['reference_data']}", f"{'metric':{width}s}  value", "-" * (width + 14)]
     lines += [f"{m:{width}s}  {v}" for m, v in rows]
-    if report["values"]:
-        p = report["values"][0]["protocol"]
+    if report["values"]:  # the shared protocol: a value not restricted to an equal-count subset
+        p = next((v["protocol"] for v in report["values"] if "equal_counts" not in v["protocol"]),
+                 report["values"][0]["protocol"])
         ext = p.get("extractor", {})
         desc = (f"extractor {ext.get('name')} sha256 {str(ext.get('sha256'))[:12]}..., {p.get('image_size')} px "
                 f"({p.get('resize')}), {p.get('num_fake')} fake vs {p.get('num_real')} real ({p.get('reference')})"

@@ -6,8 +6,9 @@
 Runs are grouped by their command-line overrides minus `seed` (and minus the overrides every run
 shares). Per group and metric: the number of seeds, mean, standard deviation and a 95% confidence
 interval of the mean (Student t, n - 1 degrees of freedom) over the final evaluation of each run.
-Writes report.md, report.csv (long format), <metric>_vs_step.png (mean and 95% band per config over
-generator steps) and precision_recall.png (one point per run, the mean with its intervals per config).
+Writes report.md, report.csv (long format), <metric>_vs_step.png (mean per config over generator steps,
+with the 95% interval drawn clipped to the range the seeds reached) and precision_recall.png (one point
+per run, the mean with its intervals per config).
 Values measured under different protocols (extractor hash, sample counts) are flagged, not mixed silently.
 """
 

@@ -292,16 +292,21 @@ def cached_features(cache_dir: str | Path | None, protocol: dict[str, Any],
 
 
 def _load_cached(path: Path, protocol: dict[str, Any]) -> dict[str, Any] | None:
-    """The cached FeatureSet state at path if it exists and was written for this protocol, else None."""
+    """The cached FeatureSet state at path if it exists and was written for this protocol, else None.
+
+    Any failure is a miss (never an exception): under DDP only rank 0 reads the file, and a rank that
+    raised here would leave the others waiting in the broadcast.
+    """
     if not path.is_file():
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
+        if json.dumps(blob["protocol"], sort_keys=True, default=str) != json.dumps(protocol, sort_keys=True,
+                                                                                  default=str):
+            log.warning("real-feature cache %s was written for another protocol; recomputing", path)
+            return None
+        FeatureSet.from_state_dict(blob["features"])  # complete enough to use
+        return blob["features"]
     except Exception as e:  # noqa: BLE001 - a torn or foreign file is recomputed, not trusted
         log.warning("real-feature cache %s is unreadable (%s); recomputing", path, type(e).__name__)
         return None
-    if json.dumps(blob.get("protocol"), sort_keys=True, default=str) != json.dumps(protocol, sort_keys=True,
-                                                                                   default=str):
-        log.warning("real-feature cache %s was written for another protocol; recomputing", path)
-        return None
-    return blob["features"]

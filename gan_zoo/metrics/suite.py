@@ -76,6 +76,8 @@ class ImageEvaluator(nn.Module):
         require(split in ("val", "train"), f"metrics.split must be 'val' or 'train', got {split!r}")
         require(isinstance(num_fake, int) and num_fake >= 2, f"metrics.num_fake must be an integer >= 2, got {num_fake!r}")
         require(isinstance(batch_size, int) and batch_size > 0, f"metrics.batch_size must be > 0, got {batch_size!r}")
+        require(num_real is None or (isinstance(num_real, int) and num_real >= 2),
+                f"metrics.num_real must be null (the whole split) or an integer >= 2, got {num_real!r}")
         if "is" in metrics and not getattr(extractor, "num_logits", 0):
             raise ConfigError(f"metric 'is' needs class logits; extractor {extractor.name} has none")
         if "memorisation" in metrics and split != "val":
@@ -182,6 +184,7 @@ class ImageEvaluator(nn.Module):
         fake = extract(source, self.extractor, keep=need_keep, classifier=self.classifier, train_images=train_x,
                        device=self.device_)
         real = self.reference()
+        self.last_counts = (fake.n, real.n)  # before any equal-count subsampling of the k-NN metrics
         info = dict(source.info)
         if "skipped" in info:  # unreadable files of a folder: counted, a few named
             info["skipped"], info["skipped_examples"] = len(info["skipped"]), info["skipped"][:3]
