@@ -80,6 +80,11 @@ def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_c
     assert values(r_npz) == values(r_pad)  # 28 px files were padded to 32 exactly as the reference data was
     assert r_npz["values"][0]["protocol"]["stored_shape"] == [1, 28, 28]
     assert r_dir["values"][0]["protocol"]["num_fake"] == 60 and r_dir["values"][0]["protocol"]["skipped"] == 1
+    # k-NN metrics alone: they run on an equal-count subset, but the file and table name all 200 samples
+    r_knn = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'other.npz'}", "data=mnist_mini", "extractor_epochs=1",
+                              "metric_names=[pr,dc]", "batch_size=64", "num_real=150"))
+    assert r_knn["out"].endswith("other.eval_domain_200.json")
+    assert all(v["protocol"]["num_fake"] == v["protocol"]["num_real"] == 150 for v in r_knn["values"])
     with pytest.raises(Exception, match="cannot read image"):
         evaluate(eval_cfg(make_cfg, f"samples={folder}", *common, "strict=true"))
 
