@@ -25,9 +25,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
-from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, exit_on_user_error, require
+from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require
 from gan_zoo.metrics.evaluators import mixture_stats
-from gan_zoo.metrics.features import folder_source, generator_source, npz_source, prepare_images
+from gan_zoo.metrics.features import folder_source, generator_source, npz_source, open_npz, prepare_images
 from gan_zoo.sample import find_checkpoint
 from gan_zoo.utils.io import code_version
 
@@ -60,15 +60,8 @@ def _vector_values(cfg: DictConfig, dm: Any, gan: Any, samples_path: Path | None
     if gan is not None:
         x, _ = gan.sample(cfg.num_fake, seed=cfg.seed, batch_size=cfg.batch_size)
     else:
-        if not samples_path.is_file():
-            raise DatasetNotFoundError(f"samples={samples_path}: no such .npz file (2D data is scored from an .npz "
-                                       "with `samples` float32 [N, 2], as `gan-zoo sample` writes)")
-        try:
-            blob = np.load(samples_path)
-            keys = blob.files
-        except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-            raise CorruptDataError(f"samples={samples_path} is not a readable .npz ({type(e).__name__})") from None
-        require("samples" in keys, f"{samples_path} has no `samples` array (float32 [N, 2]) for 2D data")
+        blob = open_npz(samples_path)
+        require("samples" in blob.files, f"{samples_path} has no `samples` array (float32 [N, 2]) for 2D data")
         x = torch.from_numpy(np.asarray(blob["samples"], dtype=np.float32))
         require(x.dim() == 2 and x.shape[1] == dm.dim, f"`samples` must be [N, {dm.dim}], got {list(x.shape)}")
     stats = mixture_stats(x, dm.centers, dm.std)

@@ -49,6 +49,24 @@ def resize_uint8(x: torch.Tensor, size: int, method: str) -> torch.Tensor:
     return out.round().clamp(0, 255).to(torch.uint8)
 
 
+def read_image(path: Path, channels: int, strict: bool, fix: str) -> torch.Tensor | None:
+    """Decode an image file to uint8 [channels, h, w] at its own size (grey "L" or RGB).
+
+    An unreadable file returns None (the caller skips and counts it), or with strict=True raises
+    CorruptDataError naming the file and `fix`.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        if strict:
+            raise CorruptDataError(f"cannot read image {path}: {e}. {fix}") from None
+        return None
+    return torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).transpose(2, 0, 1).copy())
+
+
 class ImageTensorDataModule(TensorDataModule):
     """Images held in memory as uint8; batches are converted to [-1, 1] after transfer to the device."""
 
@@ -209,24 +227,15 @@ class ImageFolderDataModule(ImageTensorDataModule):
         return files, labels
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
-        from PIL import Image, UnidentifiedImageError
-
         files, labels = self._files()
-        mode = "L" if self.channels == 1 else "RGB"
         images, kept = [], []
         for path, label in zip(files, labels):
-            try:
-                with Image.open(path) as im:
-                    arr = np.asarray(im.convert(mode), dtype=np.uint8)
-            except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-                if self.strict:
-                    raise CorruptDataError(
-                        f"cannot read image {path}: {e}. Remove or replace it, or set data.strict=false to skip "
-                        "unreadable files.") from None
+            chw = read_image(path, self.channels, self.strict,
+                             "Remove or replace it, or set data.strict=false to skip unreadable files.")
+            if chw is None:
                 self.skipped.append(path)
                 continue
             # resized by data.resize, the method the metric protocol applies to samples from elsewhere too
-            chw = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).transpose(2, 0, 1).copy())
             images.append(resize_uint8(chw[None], self.image_size, self.resize)[0].numpy())
             kept.append(label)
         if self.skipped:

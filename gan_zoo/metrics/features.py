@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gan_zoo.data.images import IMAGE_EXTENSIONS, resize_uint8, to_uint8_images
+from gan_zoo.data.images import IMAGE_EXTENSIONS, read_image, resize_uint8, to_uint8_images
 from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, require
 from gan_zoo.metrics.scores import RunningStats, nearest_distances
 from gan_zoo.utils.io import atomic_torch_save
@@ -101,18 +101,25 @@ def generator_source(gan: Any, num: int, batch_size: int, seed: int) -> Source:
                   {"sampling": "eval mode, quantised to uint8, balanced labels", "ema": ema, "seed": seed})
 
 
+def open_npz(path: Path) -> Any:
+    """np.load of a samples .npz, with a clear error for a missing or unreadable file."""
+    if not path.is_file():
+        raise DatasetNotFoundError(f"samples={path}: no such file. Give an .npz written by `gan-zoo sample` "
+                                   "(`images` uint8 [N, C, H, W] or `samples` float32 [N, D]) or a folder of images.")
+    try:
+        blob = np.load(path)
+        blob.files  # noqa: B018 - an .npy or a non-zip file fails here
+    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
+        raise CorruptDataError(f"samples={path} is not a readable .npz ({type(e).__name__}: {e})") from None
+    return blob
+
+
 def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
                limit: int | None = None) -> Source:
     """Images of a `gan-zoo sample` .npz (or any .npz with `images` uint8 [N, C, H, W] and optional `labels`)."""
     p = Path(path)
-    if not p.is_file():
-        raise DatasetNotFoundError(f"samples={path}: no such file. Give an .npz written by `gan-zoo sample` "
-                                   "(key `images`, uint8 [N, C, H, W]) or a folder of images.")
-    try:
-        blob = np.load(p)  # an .npz member is read whole on access (uint8: 10k 64x64 RGB images = 123 MB)
-        keys = set(blob.files)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise CorruptDataError(f"samples={path} is not a readable .npz ({type(e).__name__}: {e})") from None
+    blob = open_npz(p)  # an .npz member is read whole on access (uint8: 10k 64x64 RGB images = 123 MB)
+    keys = set(blob.files)
     if "images" not in keys:
         hint = " (it holds vector `samples`: score 2D data with metrics for mixtures)" if "samples" in keys else ""
         raise ConfigError(f"samples={path} has no `images` array (keys: {sorted(keys)}){hint}. Expected `images` "
@@ -132,8 +139,6 @@ def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tenso
 def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
                   channels: int, strict: bool = False, limit: int | None = None) -> Source:
     """Image files under a folder (any size; decoded per chunk). Unreadable files are skipped and counted."""
-    from PIL import Image, UnidentifiedImageError
-
     root = Path(root)
     if not root.is_dir():
         raise DatasetNotFoundError(f"samples={root}: no such folder or file")
@@ -143,22 +148,15 @@ def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Te
     if not files:
         raise DatasetNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
     skipped: list[str] = []
-    mode = "L" if channels == 1 else "RGB"
 
     def chunk(s: int) -> Callable[[], tuple[torch.Tensor, None]]:
         def make() -> tuple[torch.Tensor, None]:
             out = []
             for f in files[s:s + batch_size]:
-                try:
-                    with Image.open(f) as im:
-                        arr = np.asarray(im.convert(mode), dtype=np.uint8)
-                except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-                    if strict:
-                        raise CorruptDataError(f"cannot read image {f}: {e}. Remove it or set strict=false to skip "
-                                               "unreadable files.") from None
+                x = read_image(f, channels, strict, "Remove it or set strict=false to skip unreadable files.")
+                if x is None:
                     skipped.append(str(f))
                     continue
-                x = torch.from_numpy(arr.reshape(arr.shape[0], arr.shape[1], -1).transpose(2, 0, 1).copy())
                 out.append(prepare(x[None])[0])  # files may differ in size: bring each to the protocol first
             return (torch.stack(out) if out else torch.zeros(0, channels, 1, 1, dtype=torch.uint8)), None
         return make
