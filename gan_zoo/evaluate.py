@@ -113,7 +113,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                       if what.is_dir() else npz_source(what, cfg.batch_size, prepare, limit=limit))
         values = evaluator.score(source)
         n = evaluator.last_counts[0]  # all scored samples (k-NN metrics may use an equal-count subset)
-        tag = f"{evaluator.extractor.name.split('-')[0]}_{n}" + ("" if cfg.ema or gan is None else "_noema")
+        tag = f"{evaluator.extractor_tag}_{n}" + ("" if cfg.ema or gan is None else "_noema")
     report = {
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
         "generator_steps": None if info is None else info.get("g_steps"),

@@ -40,12 +40,6 @@ class MixtureEvaluator(nn.Module):
         self.tag = count_tag(num_samples)
         self.monitor, self.mode = f"val/hq_fraction_{self.tag}", "max"
 
-    def reset(self) -> None:
-        """Nothing accumulates between evaluations."""
-
-    def update_real(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """The reference is the known mixture; real points are not needed."""
-
     @torch.no_grad()
     def compute(self, gan: Any) -> dict[str, float]:
         """Sample, score, return."""

@@ -38,9 +38,14 @@ def count_tag(n: int) -> str:
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
+def _fixed_rows(total: int, n: int, seed: int = 0) -> torch.Tensor:
+    """Indices of n of `total` rows chosen by a fixed-seed permutation, in their original order."""
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+
+
 def _fixed_subset(x: torch.Tensor, y: torch.Tensor, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """n rows chosen by a fixed-seed permutation (kept in their original order)."""
-    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    """n rows of (x, y) chosen by `_fixed_rows`."""
+    idx = _fixed_rows(len(x), n, seed)
     return x[idx], y[idx]
 
 
@@ -51,9 +56,7 @@ def _paired(fake: torch.Tensor, real: torch.Tensor, seed: int = 0) -> tuple[torc
     drops while recall rises. Precision/recall and density/coverage are defined on equal counts
     (Kynkaanniemi et al. and Naeem et al. use 50k vs 50k)."""
     n = min(len(fake), len(real))
-    g = torch.Generator().manual_seed(seed)
-    pick = (lambda t: t if len(t) == n else t[torch.randperm(len(t), generator=g)[:n].sort().values])
-    return pick(fake), pick(real)
+    return tuple(t if len(t) == n else t[_fixed_rows(len(t), n, seed)] for t in (fake, real))
 
 
 class ImageEvaluator(nn.Module):
@@ -92,7 +95,8 @@ class ImageEvaluator(nn.Module):
         self.cache_dir, self.seed, self.key_prefix, self.device_ = cache_dir, seed, key_prefix, device
         self.kid_subsets, self.kid_subset_size, self.isc_splits = kid_subsets, kid_subset_size, isc_splits
         self.pr_k, self.dc_k, self.floor = pr_k, dc_k, floor
-        self.tag = f"{extractor.name.split('-')[0]}_{count_tag(num_fake)}"
+        self.extractor_tag = extractor.name.split("-")[0]  # "domain" / "inception", in metric names and files
+        self.tag = f"{self.extractor_tag}_{count_tag(num_fake)}"
         self.monitor = f"{key_prefix}fid_{self.tag}" if "fid" in metrics else None
         self.mode = "min"
         self._real: FeatureSet | None = None
@@ -177,7 +181,7 @@ class ImageEvaluator(nn.Module):
         """`num_fake` samples of a GAN module (eval mode, EMA, balanced labels, fixed seed)."""
         return generator_source(gan, self.num_fake, self.batch_size, seed=getattr(gan, "eval_seed", self.seed))
 
-    def score(self, source: Source, fake_labels_required: bool = False) -> list[dict[str, Any]]:
+    def score(self, source: Source) -> list[dict[str, Any]]:
         """Extract the source and compute every configured metric. Returns [{metric, value, protocol}]."""
         need_keep = any(m in self.metrics for m in ("kid", "is", "pr", "dc", "memorisation", "intra_fid"))
         train_x = self._split_tensors("train")[0] if "memorisation" in self.metrics else None
@@ -259,13 +263,7 @@ class ImageEvaluator(nn.Module):
                 put("cond_accuracy", (fake.preds == fake.labels).float().mean(), **extra)
         return out
 
-    # ------------------------------------------------------------------------------------ training hooks
-    def reset(self) -> None:
-        """Nothing accumulates between evaluations (real features are cached)."""
-
-    def update_real(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """Real features come from the cache, not from the validation batches."""
-
+    # ------------------------------------------------------------------------------------ training hook
     @torch.no_grad()
     def compute(self, gan: Any) -> dict[str, float]:
         """Score `num_fake` fresh samples of the module; keys like val/fid_domain_1k."""

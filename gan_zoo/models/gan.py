@@ -264,7 +264,7 @@ class GAN(L.LightningModule):
     # ----------------------------------------------------------------------------------- validation
     def on_validation_epoch_start(self) -> None:
         if self.evaluator is not None:
-            self.evaluator.to(self.device).reset()
+            self.evaluator.to(self.device)
         self._sync_generator_buffers()
 
     def _sync_generator_buffers(self) -> None:
@@ -284,11 +284,8 @@ class GAN(L.LightningModule):
                 torch.distributed.broadcast(buf.data, src=0)
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        """Offer the reference batches to the evaluator (the image suite reads its cached real features
-        instead, the mixture evaluator knows its reference; the loop is what triggers evaluation)."""
-        if self.evaluator is not None:
-            with torch.autocast(self.device.type, enabled=False):
-                self.evaluator.update_real(*batch)
+        """Nothing per batch: the loop is what triggers evaluation. The image suite reads its real features
+        from its cache and the mixture evaluator knows its reference, so neither needs these batches."""
 
     def on_validation_epoch_end(self) -> None:
         """Score fresh samples (fixed seed) against the reference split and log the values."""
