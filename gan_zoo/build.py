@@ -6,6 +6,7 @@ Shared by `train`, `sample` and the tests, so a checkpoint is always rebuilt the
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 from typing import Any
 
@@ -16,9 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError, require
 
-# Keys of the model group that configure the build rather than the GAN module's constructor.
-_BUILD_KEYS = ("_target_", "generator", "discriminator", "conditional", "g_optimizer", "d_optimizer")
-
+log = logging.getLogger("gan_zoo")
 
 def instantiate_checked(node: DictConfig, where: str, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, with a key the target does not accept reported as a ConfigError.
@@ -55,29 +54,77 @@ def data_facts(datamodule: Any) -> dict[str, Any]:
             "dataset_id": datamodule.dataset_id}
 
 
-def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
-    """The GAN module for `cfg.model` + `cfg.loss`, shaped by the data facts.
+def _accepted_params(cls: type) -> set[str] | None:
+    """Constructor parameter names of cls, following **kwargs up the MRO; None if anything goes."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(klass.__init__).parameters
+        names |= {k for k, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and k != "self"}
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return names
+    return None
 
-    Conditioning flows from the data: a conditional model gets the data's `num_classes`; an
-    unconditional one gets 0 and ignores labels.
+
+def _optimizer_factory(node: DictConfig, where: str) -> Any:
+    """A partial optimizer. Keys set to null are left out, so a config can switch the optimizer class
+    (Hydra merges dicts: `_target_: torch.optim.RMSprop` plus `betas: null` drops Adam's betas)."""
+    kept = OmegaConf.create({k: v for k, v in node.items() if v is not None})
+    return instantiate_checked(kept, where)
+
+
+def _critic_norm(cfg: DictConfig) -> DictConfig:
+    """cfg.model, with a BatchNorm critic switched to `loss.critic_norm` when the loss names one (WGAN-GP).
+
+    So `gan-zoo train loss=wgan_gp` trains the default DCGAN with a LayerNorm critic instead of failing; the
+    switch is logged. The module still refuses a BatchNorm critic under a gradient penalty (a safety net).
     """
     m = cfg.model
+    norm = cfg.get("loss", {}).get("critic_norm") if getattr(hydra.utils.get_class(m._target_), "uses_adversarial_loss",
+                                                                True) else None
+    if norm and "discriminator" in m and m.discriminator.get("norm") == "batch":
+        log.info("loss.critic_norm=%s: the critic is built with %s normalisation instead of BatchNorm", norm, norm)
+        m = OmegaConf.create(OmegaConf.to_container(m, resolve=True))
+        m.discriminator.norm = norm
+    return m
+
+
+def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
+    """The module for `cfg.model` (+ `cfg.loss` for adversarial games), shaped by the data facts.
+
+    The game class says which networks it needs and with which shapes (`network_kwargs`); every
+    `*optimizer` key becomes a partial optimizer. Conditioning flows from the data: a conditional model
+    gets the data's `num_classes`; an unconditional one gets 0 and ignores labels.
+    """
+    m = cfg.model
+    cls = hydra.utils.get_class(m._target_)
     num_classes = facts["num_classes"] if m.get("conditional", False) else 0
     if m.get("conditional", False) and num_classes == 0:
         raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
                           "classes; pick a labelled dataset or set model.conditional=false")
-    shape = tuple(facts["shape"])
-    generator = instantiate_checked(m.generator, "model.generator", latent_dim=m.latent_dim, out_shape=shape,
-                                    num_classes=num_classes)
-    discriminator = instantiate_checked(m.discriminator, "model.discriminator", in_shape=shape,
-                                        num_classes=num_classes)
-    loss = {k: instantiate_checked(v, f"loss.{k}") if isinstance(v, DictConfig) and "_target_" in v else v
-            for k, v in cfg.loss.items()}
-    rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in _BUILD_KEYS}
-    cls = hydra.utils.get_class(m._target_)
-    return cls(generator=generator, discriminator=discriminator,
-               g_optimizer=hydra.utils.instantiate(m.g_optimizer), d_optimizer=hydra.utils.instantiate(m.d_optimizer),
-               num_classes=num_classes, **loss, **rest)
+    m = _critic_norm(cfg)
+    net_kwargs = cls.network_kwargs(m, tuple(facts["shape"]), num_classes)
+    for name in net_kwargs:
+        if name not in m:
+            raise ConfigError(f"model.{name} is missing: {m._target_} needs a `{name}` network node with a _target_")
+    nets = {name: instantiate_checked(m[name], f"model.{name}", **kw) for name, kw in net_kwargs.items()}
+    optims = {k: _optimizer_factory(v, f"model.{k}") for k, v in m.items() if str(k).endswith("optimizer")}
+    loss = {}
+    if getattr(cls, "uses_adversarial_loss", True):
+        loss = {k: instantiate_checked(v, f"loss.{k}") if isinstance(v, DictConfig) and "_target_" in v else v
+                for k, v in cfg.loss.items() if k != "critic_norm"}
+    skip = {"_target_", "conditional", *nets, *optims}
+    rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in skip}
+    accepted = _accepted_params(cls)
+    if accepted is not None:
+        for where, keys in (("model", rest), ("loss", loss)):
+            unknown = [k for k in keys if k not in accepted]
+            if unknown:
+                raise ConfigError(f"{where}.{unknown[0]} is not a setting of {m._target_} (valid: "
+                                  f"{', '.join(sorted(k for k in accepted if k not in nets and k not in optims))}). "
+                                  f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it.")
+    return cls(**nets, **optims, num_classes=num_classes, **loss, **rest)
 
 
 def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
@@ -156,5 +203,6 @@ def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict
     cfg = OmegaConf.create(info["config"])
     gan = build_gan(cfg, info["data"])
     gan.load_state_dict(blob["state_dict"])
+    gan.d_steps = info.get("d_steps", 0)
     gan.g_steps = info.get("g_steps", 0)
     return gan.eval(), info

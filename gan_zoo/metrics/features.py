@@ -95,10 +95,12 @@ def generator_source(gan: Any, num: int, batch_size: int, seed: int) -> Source:
             return to_uint8_images(x).cpu(), (None if y is None else y.cpu())
         return make
 
-    ema = getattr(gan, "generator_ema", None) is not None
+    ema = any(getattr(gan, f"{n}_ema", None) is not None for n in getattr(gan, "ema_names", ["generator"]))
+    kind = getattr(gan, "label_kind", "labels")
     return Source(f"{num} samples of the {'EMA ' if ema else ''}generator (seed {seed})", num,
                   [chunk(s) for s in range(0, num, batch_size)],
-                  {"sampling": "eval mode, quantised to uint8, balanced labels", "ema": ema, "seed": seed})
+                  {"sampling": f"eval mode, quantised to uint8, balanced {kind}", "ema": ema, "seed": seed,
+                   "label_kind": kind})
 
 
 def open_npz(path: Path) -> Any:
@@ -129,10 +131,13 @@ def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tenso
         raise ConfigError(f"samples={path}: `images` must be uint8 [N, C, H, W] with C in (1, 3), got {images.dtype} "
                           f"{list(images.shape)}. Convert floats in [-1, 1] with round((x + 1) * 127.5).")
     labels = blob["labels"] if "labels" in keys else None
+    kind = "labels"
+    if labels is None and "codes" in keys:  # InfoGAN samples: codes align with classes up to a permutation
+        labels, kind = blob["codes"], "codes"
     n = len(images) if limit is None else min(limit, len(images))
     src = tensor_source(images[:n], None if labels is None else labels[:n], batch_size, f"{n} images from {p}",
                         prepare)
-    src.info = {"file": str(p), "stored_shape": list(images.shape[1:])}
+    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]), "label_kind": kind}
     return src
 
 

@@ -206,3 +206,19 @@ def class_coverage(counts: torch.Tensor, num_classes: int, min_share: float = 0.
     counts = counts.float()
     fair = counts.sum().item() / num_classes
     return int((counts >= min_share * fair).sum().item()), float((counts.min() / fair).item())
+
+
+def code_accuracy(codes: torch.Tensor, preds: torch.Tensor, num_classes: int) -> float:
+    """Best-permutation accuracy of unsupervised codes against predicted classes (InfoGAN; ours).
+
+    The code->class map is the one-to-one assignment maximising agreement (scipy's Hungarian solver on
+    the confusion matrix); with more codes than classes, the unmatched codes count as wrong.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    k = max(int(codes.max().item()) + 1, num_classes)
+    confusion = torch.zeros(k, k, dtype=torch.long)
+    confusion.index_put_((codes.long().cpu(), preds.long().cpu()), torch.ones(len(codes), dtype=torch.long),
+                         accumulate=True)
+    rows, cols = linear_sum_assignment(-confusion.numpy())
+    return float(confusion[rows, cols].sum().item() / max(len(codes), 1))

@@ -247,7 +247,9 @@ class ImageEvaluator(nn.Module):
             for space, m in (("l1", pix), ("feat", feat)):
                 for k in ("fake_to_train_median", "heldout_to_train_median", "ratio", "copy_fraction"):
                     put(f"memo_{space}_{k}", m[k], **extra)
-        if "intra_fid" in self.metrics:
+        codes = info.pop("label_kind", "labels") == "codes"  # InfoGAN: unsupervised codes, not class labels
+        base.pop("label_kind", None)
+        if "intra_fid" in self.metrics and not codes:
             require(fake.labels is not None, "metric 'intra_fid' needs labelled samples: a conditional checkpoint, or "
                     "an .npz with a `labels` array")
             s = scores.intra_fid(fake.features, fake.labels, real.features, real.labels, self.datamodule.num_classes)
@@ -259,7 +261,11 @@ class ImageEvaluator(nn.Module):
             extra = {"classifier": self.classifier.protocol(), "covered_if": ">= 20% of the fair share n/K"}
             put("classes_covered", covered, **extra)
             put("min_class_share", min_share, **extra)
-            if fake.labels is not None:
+            if fake.labels is not None and codes:
+                put("code_accuracy", scores.code_accuracy(fake.labels, fake.preds, k),
+                    **{**extra, "code_accuracy": "agreement of the categorical code with the classifier's class under "
+                       "the best one-to-one code->class map (Hungarian)"})
+            elif fake.labels is not None:
                 put("cond_accuracy", (fake.preds == fake.labels).float().mean(), **extra)
         return out
 
@@ -269,7 +275,7 @@ class ImageEvaluator(nn.Module):
         """Score `num_fake` fresh samples of the module; keys like val/fid_domain_1k."""
         self.device_ = gan.device
         values = self.score(self.fake_source(gan))
-        plain = {"classes_covered", "min_class_share", "cond_accuracy"}
+        plain = {"classes_covered", "min_class_share", "cond_accuracy", "code_accuracy"}
         out = {}
         for v in values:
             name = v["metric"]

@@ -1,5 +1,8 @@
-"""LightningModules: the shared GAN schedule; game-changing variants subclass it."""
+"""LightningModules: the adversarial base (base.py) and one file per game that changes it."""
 
-from gan_zoo.models.gan import GAN
+from gan_zoo.models.base import AdversarialModule, eval_mode
+from gan_zoo.models.infogan import InfoGAN
+from gan_zoo.models.noise import GAN, NoiseGAN, pack_samples
+from gan_zoo.models.vae import VAE
 
-__all__ = ["GAN"]
+__all__ = ["GAN", "AdversarialModule", "InfoGAN", "NoiseGAN", "VAE", "eval_mode", "pack_samples"]

@@ -32,6 +32,8 @@ class DCGANGenerator(nn.Module):
     def __init__(self, latent_dim: int, out_shape: Sequence[int], base_channels: int = 64, num_classes: int = 0,
                  upsample: str = "convtranspose", norm: str = "batch", negative_slope: float = 0.2) -> None:
         super().__init__()
+        require(len(out_shape) == 3, f"the DCGAN generator makes images [C, H, W], but the data's samples have shape "
+                f"{list(out_shape)} (2D points?); use model=mlp for vector data")
         c, h, w = out_shape
         require(h == w, f"DCGAN needs square images, got {h}x{w}")
         n_blocks = log2_int(h, "data.image_size for DCGAN") - 3  # 4 -> ... -> h/2, then the output layer
@@ -65,6 +67,8 @@ class DCGANDiscriminator(nn.Module):
                  norm: str = "batch", dropout: float = 0.3, spectral_norm: bool = False,
                  negative_slope: float = 0.2, bn_momentum: float = 0.1) -> None:
         super().__init__()
+        require(len(in_shape) == 3, f"the DCGAN discriminator reads images [C, H, W], but the data's samples have "
+                f"shape {list(in_shape)} (2D points?); use model=mlp for vector data")
         c, h, _ = in_shape
         n_blocks = log2_int(h, "data.image_size for DCGAN") - 2  # h -> 4
         require(n_blocks >= 1, f"DCGAN needs data.image_size >= 8, got {h}")
@@ -80,6 +84,14 @@ class DCGANDiscriminator(nn.Module):
         layers.append(sn(nn.Conv2d(in_ch, 1, 4, 1, 0), spectral_norm))  # [N, 1, 1, 1]
         self.net = nn.Sequential(*layers)
 
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The body's output before the logit layer, [N, C', 4, 4] (shared with auxiliary heads, e.g. InfoGAN's Q)."""
+        return self.net[:-1](concat_label_maps(x, y, self.num_classes))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Body features -> logits [N]."""
+        return self.net[-1](features).flatten()
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """[N, C, H, W] -> logits [N]."""
-        return self.net(concat_label_maps(x, y, self.num_classes)).flatten()
+        return self.head(self.features(x, y))

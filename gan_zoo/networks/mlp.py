@@ -55,6 +55,14 @@ class MLPDiscriminator(nn.Module):
         layers.append(sn(nn.Linear(width, 1), spectral_norm))
         self.net = nn.Sequential(*layers)
 
+    def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The last hidden layer's output, [N, hidden[-1]] (shared with auxiliary heads)."""
+        return self.net[:-1](concat_label_vector(x.flatten(1), y, self.num_classes))
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Hidden features -> logits [N]."""
+        return self.net[-1](features).squeeze(1)
+
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """[N, ...] -> logits [N]."""
-        return self.net(concat_label_vector(x.flatten(1), y, self.num_classes)).squeeze(1)
+        return self.head(self.features(x, y))

@@ -1,0 +1,391 @@
+"""The adversarial base every game shares: schedule, update helper, EMA, counters, checkpoints.
+
+What lives here and what does not
+---------------------------------
+`AdversarialModule` owns only what every adversarial game needs:
+  * manual optimisation, named optimizers (`optimized_networks` says which optimizer steps which
+    networks; `configure_optimizers` builds them from the `optimizers` factories);
+  * the n_critic schedule: each training batch runs the critic phase (Dmain + Dreg, lazily every
+    `reg_every` critic steps and scaled by it); every `n_critic`-th batch also runs the generator
+    phase (Gmain + Greg);
+  * one helper for an optimizer update, `update(name, closure)`: toggle -> closure (forward) ->
+    finite check -> zero_grad -> manual_backward -> step -> untoggle;
+  * the finite check without a host sync per step on accelerators (see `watch`);
+  * EMA copies of any generator (`add_ema`), updated after each generator step;
+  * step counters, every RNG state and the run's config in checkpoints, so resume is exact;
+  * logging only on the batches Lightning writes (self.log at every step costs ~20% on an H100).
+A game (models/noise.py, models/infogan.py, ...) is one file that overrides the phases
+(`d_main`, `d_reg`, `g_main`, `g_reg`), declares its networks and optimizers, and implements
+`generate` (the sampling interface `sample`/`evaluate` use).
+
+Evaluation and DDP housekeeping live in base hooks, so every game gets them without copying:
+  * `on_validation_epoch_start`: evaluator to device, rank 0's buffers broadcast to every rank
+    before sampling (BatchNorm running statistics drift per rank);
+  * `on_validation_epoch_end`: the attached evaluator scores `self` and logs;
+  * `on_train_start`: the RNG stream offset by rank (different z, eps, label noise per rank).
+
+Step accounting (read this before setting budgets)
+--------------------------------------------------
+Lightning's `trainer.global_step` counts *optimizer* steps in manual optimisation, so after k
+generator steps of a one-critic/one-generator game it reads k * (n_critic + 1). gan_zoo states
+budgets in generator steps (`trainer.max_g_steps`) or epochs and converts with
+`optimizer_steps_per_g_step`, and logs `train/g_step` for a generator-step x-axis.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import chain
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn as nn
+
+from gan_zoo.errors import DivergenceError, require
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+Batch = Any
+Logs = dict[str, torch.Tensor]
+
+
+@contextmanager
+def eval_mode(*modules: nn.Module | None) -> Iterator[None]:
+    """Put modules in eval mode (BatchNorm running stats, no dropout) and restore their modes after."""
+    mods = [m for m in modules if m is not None]
+    modes = [m.training for m in mods]
+    for m in mods:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, was_training in zip(mods, modes):
+            m.train(was_training)
+
+
+class AdversarialModule(L.LightningModule):
+    """Manual-optimisation base of every game; subclasses override the phases and `generate`."""
+
+    def __init__(self, optimizers: dict[str, OptimizerFactory], n_critic: int = 1, reg_every: int = 1,
+                 ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50) -> None:
+        super().__init__()
+        require(isinstance(n_critic, int) and n_critic >= 1,
+                f"model.n_critic must be an integer >= 1 (critic steps per generator step), got {n_critic!r}")
+        require(isinstance(reg_every, int) and reg_every >= 1, f"model.reg_every must be >= 1, got {reg_every!r}")
+        require(ema_decay is None or 0.0 < ema_decay < 1.0, f"model.ema_decay must be in (0, 1) or null, got {ema_decay!r}")
+        require(isinstance(finite_check_every, int) and finite_check_every >= 1,
+                f"model.finite_check_every must be an integer >= 1, got {finite_check_every!r}")
+        self.automatic_optimization = False
+        self.optimizer_factories = dict(optimizers)
+        self.n_critic, self.reg_every = n_critic, reg_every
+        self.ema_decay, self.eval_seed = ema_decay, eval_seed
+        self.finite_check_every = finite_check_every
+        self.ema_names: list[str] = []
+        self.d_steps = 0
+        self.g_steps = 0
+        self.last_eval_g_step = -1  # the generator step of the latest validation
+        self._opt_names: list[str] = []
+        self._terms: list[str] = []  # names of watched values, indexed by the device-side flag
+        self._bad: dict[str, torch.Tensor] | None = None
+        self._g_logs: Logs = {}
+        self._evaluator: Any = None  # see set_evaluator
+        self.run_info: dict[str, Any] = {}  # resolved config + data facts, stored in every checkpoint
+
+    # ----------------------------------------------------------------------------------- what a game declares
+    def optimized_networks(self) -> dict[str, list[nn.Module]]:
+        """{optimizer name: the networks it steps}, in the order Lightning gets them. Names match `optimizers`."""
+        raise NotImplementedError
+
+    def d_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
+        """Dmain: the critic's adversarial loss. `state` carries tensors to Dreg (e.g. the fakes)."""
+        raise NotImplementedError
+
+    def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
+        """Dreg: an unweighted-by-schedule critic regulariser (weighted by the game), or None."""
+        return None
+
+    def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
+        """Gmain: the generator's adversarial loss (critic frozen)."""
+        raise NotImplementedError
+
+    def g_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
+        """Greg: a generator regulariser or auxiliary term (e.g. InfoGAN's mutual information), or None."""
+        return None
+
+    def after_d_update(self) -> None:
+        """Runs after each critic step (e.g. WGAN weight clipping)."""
+
+    def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
+                 stop: int | None = None, **conditions: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Samples [start, stop) of n, in eval mode from the EMA generator(s), and the conditions used."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------------------- optimizers
+    @property
+    def optimizer_steps_per_g_step(self) -> int:
+        """Lightning global_step increments per generator step (every optimizer stepped counts)."""
+        return self.n_critic + 1
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """One optimizer per entry of `optimized_networks`, from the factory of the same name."""
+        groups = self.optimized_networks()
+        missing = [k for k in groups if k not in self.optimizer_factories]
+        require(not missing, f"no optimizer configured for {missing} (model.<name>_optimizer)")
+        self._opt_names = list(groups)
+        return [self.optimizer_factories[name](params=list(chain.from_iterable(m.parameters() for m in nets)))
+                for name, nets in groups.items()]
+
+    def optimizer(self, name: str) -> Any:
+        """The (Lightning-wrapped) optimizer called `name`."""
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        if not self._opt_names:
+            self._opt_names = list(self.optimized_networks())
+        return opts[self._opt_names.index(name)]
+
+    def update(self, name: str, closure: Callable[[], tuple[torch.Tensor, Logs]]) -> Logs:
+        """One optimizer update: toggle -> closure (forward, loss) -> finite check -> zero_grad ->
+        manual_backward -> step -> untoggle. Toggling first freezes every other network's parameters, so the
+        closure's forward does not even accumulate their gradients."""
+        opt = self.optimizer(name)
+        self.toggle_optimizer(opt)
+        try:
+            loss, logs = closure()
+            self._check_now()  # raises before the step when a watched value is non-finite and it is time to look
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            opt.step()
+        finally:
+            self.untoggle_optimizer(opt)
+        return logs
+
+    # ----------------------------------------------------------------------------------- finite check
+    def watch(self, what: str, value: torch.Tensor) -> None:
+        """Record on the device whether `value` is finite; the flag is read by `_check_now`.
+
+        Reading a GPU flag is a host sync (measured ~4% of DCGAN throughput for three per step, PITFALLS.md),
+        so on accelerators it is read every `finite_check_every` updates and before every checkpoint; on the
+        CPU reading is free and happens at every update, before the optimizer step. Either way a checkpoint is
+        never written from non-finite weights.
+        """
+        if what not in self._terms:
+            self._terms.append(what)
+        idx = self._terms.index(what)
+        v = value.detach().float().reshape(-1)[:1].reshape(())
+        bad = ~torch.isfinite(value.detach()).all()
+        if self._bad is None or self._bad["code"].device != v.device:
+            self._bad = {"code": torch.full((), -1, dtype=torch.long, device=v.device),
+                         "value": torch.zeros((), device=v.device), "g_step": torch.zeros((), dtype=torch.long, device=v.device),
+                         "d_step": torch.zeros((), dtype=torch.long, device=v.device)}
+        b = self._bad
+        first = bad & (b["code"] < 0)
+        b["code"] = torch.where(first, torch.full_like(b["code"], idx), b["code"])
+        b["value"] = torch.where(first, v, b["value"])
+        b["g_step"] = torch.where(first, torch.full_like(b["g_step"], self.g_steps), b["g_step"])
+        b["d_step"] = torch.where(first, torch.full_like(b["d_step"], self.d_steps), b["d_step"])
+
+    def _check_now(self, force: bool = False) -> None:
+        """Read the flag if it is free (CPU), due (every finite_check_every critic steps) or forced."""
+        if self._bad is None:
+            return
+        due = force or self._bad["code"].device.type == "cpu" or self.d_steps % self.finite_check_every == 0
+        if not due:
+            return
+        code = int(self._bad["code"])
+        bad = code >= 0
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # decided together, or a rank that raises leaves the others waiting in the next collective
+            bad = not self.trainer.strategy.reduce_boolean_decision(not bad, all=True)
+        if not bad:
+            return
+        if code < 0:
+            raise DivergenceError(f"another process saw a non-finite loss at generator step {self.g_steps}; the last "
+                                  "checkpoint is intact. Lower the learning rates or resume with another seed.")
+        what, g_step, d_step = self._terms[code], int(self._bad["g_step"]), int(self._bad["d_step"])
+        applied = "" if (g_step, d_step) == (self.g_steps, self.d_steps) else (
+            f" (found at generator step {self.g_steps}; the weights since then are discarded)")
+        raise DivergenceError(
+            f"{what} became {float(self._bad['value'])} at generator step {g_step} (critic step {d_step}){applied}; "
+            "the update was not applied and the last checkpoint is intact. Lower the learning rates, add a "
+            "regulariser, or resume from the last checkpoint with another seed.")
+
+    # ----------------------------------------------------------------------------------- the schedule
+    def training_step(self, batch: Batch, batch_idx: int) -> None:
+        """One critic step per batch; one generator step after every n_critic critic steps."""
+        logs = self.critic_step(batch)
+        if self.d_steps % self.n_critic == 0:
+            self._g_logs = self.generator_step(batch)
+            self._g_logs["train/g_step"] = torch.tensor(float(self.g_steps))
+        if self._trainer is not None and self._logs_written_now():
+            n = self.batch_size_of(batch)
+            self.log_dict({**logs, **self._g_logs}, prog_bar=False, on_step=True, on_epoch=False, batch_size=n)
+
+    def critic_step(self, batch: Batch) -> Logs:
+        """Dmain + Dreg (lazily every reg_every critic steps, scaled by reg_every) as one update."""
+
+        def closure() -> tuple[torch.Tensor, Logs]:
+            state: dict[str, Any] = {}
+            loss, logs = self.d_main(batch, state)
+            if self.d_steps % self.reg_every == 0:
+                reg = self.d_reg(batch, state)
+                if reg is not None:
+                    loss = loss + self.reg_every * reg[0]
+                    logs.update(reg[1])
+            return loss, logs
+
+        logs = self.update("d", closure)
+        self.after_d_update()
+        self.d_steps += 1
+        return logs
+
+    def generator_step(self, batch: Batch) -> Logs:
+        """Gmain + Greg against a frozen critic as one update; then the EMA update."""
+
+        def closure() -> tuple[torch.Tensor, Logs]:
+            state: dict[str, Any] = {}
+            loss, logs = self.g_main(batch, state)
+            reg = self.g_reg(batch, state)
+            if reg is not None:
+                loss = loss + reg[0]
+                logs.update(reg[1])
+            return loss, logs
+
+        logs = self.update("g", closure)
+        self.g_steps += 1
+        self.update_ema()
+        return logs
+
+    @staticmethod
+    def batch_size_of(batch: Batch) -> int:
+        """The number of samples in a batch (first tensor's length)."""
+        first = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))
+        return len(first)
+
+    def _logs_written_now(self) -> bool:
+        """True on the batches whose step metrics Lightning hands to the loggers (log_every_n_steps)."""
+        try:
+            return bool(self.trainer._logger_connector.should_update_logs)
+        except AttributeError:  # a future Lightning without the property: log every step as before
+            return True
+
+    # ----------------------------------------------------------------------------------- EMA
+    def add_ema(self, name: str) -> None:
+        """Keep `<name>_ema`, a frozen eval-mode copy of the generator `<name>`, when ema_decay is set.
+
+        A registered submodule, so it is checkpointed with the rest; never optimised.
+        """
+        net = getattr(self, name)
+        setattr(self, f"{name}_ema", copy.deepcopy(net).requires_grad_(False).eval() if self.ema_decay else None)
+        self.ema_names.append(name)
+
+    def averaged(self, name: str) -> nn.Module:
+        """The network to sample from: `<name>_ema` when there is one, else `<name>`."""
+        ema = getattr(self, f"{name}_ema", None)
+        return ema if ema is not None else getattr(self, name)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """G_ema <- beta G_ema + (1 - beta) G, beta warmed up as min(decay, (1 + t) / (10 + t)); buffers copied."""
+        if not self.ema_decay:
+            return
+        beta = min(self.ema_decay, (1 + self.g_steps) / (10 + self.g_steps))
+        for name in self.ema_names:
+            ema, net = getattr(self, f"{name}_ema"), getattr(self, name)
+            if ema is None:
+                continue
+            ema_p, net_p = list(ema.parameters()), [p.detach() for p in net.parameters()]
+            torch._foreach_lerp_(ema_p, net_p, 1.0 - beta)  # one fused kernel per dtype/device, not one per tensor
+            for b_ema, b in zip(ema.buffers(), net.buffers()):
+                b_ema.copy_(b)
+
+    def drop_ema(self) -> None:
+        """Sample from the trained networks instead of their averages (`ema=false` in sample/evaluate)."""
+        for name in self.ema_names:
+            setattr(self, f"{name}_ema", None)
+
+    # ----------------------------------------------------------------------------------- evaluation hooks
+    def set_evaluator(self, evaluator: Any) -> None:
+        """Attach the validation evaluator without registering it as a submodule (it stays out of checkpoints)."""
+        object.__setattr__(self, "_evaluator", evaluator)
+
+    @property
+    def evaluator(self) -> Any:
+        """The validation evaluator (or None)."""
+        return self._evaluator
+
+    def on_train_start(self) -> None:
+        """Under DDP every rank starts from the same seed (and a resumed run from rank 0's RNG state):
+        offset the stream by rank, so ranks draw different z, eps and label noise."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank + self.d_steps)
+
+    def on_validation_epoch_start(self) -> None:
+        if self.evaluator is not None and hasattr(self.evaluator, "to"):
+            self.evaluator.to(self.device)
+        self._sync_buffers()
+
+    def _sync_buffers(self) -> None:
+        """Under DDP, give every rank rank 0's buffers before sampling for evaluation.
+
+        Parameters are identical across ranks (gradients are all-reduced), but BatchNorm running
+        statistics are updated from each rank's own batches: without this, each rank would generate its
+        share of the evaluation samples from a slightly different generator, and the sharded value would
+        not be the value of the checkpoint (rank 0's state). Found by comparing a DDP evaluation with
+        `gan-zoo evaluate` on its checkpoint (tests/test_slow.py).
+        """
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        for buf in self.buffers():
+            torch.distributed.broadcast(buf.data, src=0)
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        """Nothing per batch: the loop only triggers evaluation; evaluators hold their own references."""
+
+    def on_validation_epoch_end(self) -> None:
+        """Score fresh samples (fixed seed) against the reference split and log the values."""
+        if self.evaluator is None:
+            return
+        with torch.autocast(self.device.type, enabled=False):
+            values = self.evaluator.compute(self)
+        self.log_dict(values, prog_bar=True, sync_dist=False)  # evaluator values are already global
+        self.log("val/g_step", float(self.g_steps))
+        self.last_eval_g_step = self.g_steps
+
+    # ----------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Step counters, every RNG state (Lightning saves none) and the run's config.
+
+        The finite flag is read first: a checkpoint is never written from non-finite weights.
+        """
+        self._check_now(force=True)
+        # Plain types and tensors only, so Lightning's weights_only=True loading accepts the checkpoint.
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        rng = {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
+                                                         gauss], "python": random.getstate()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["gan_zoo"] = {"d_steps": self.d_steps, "g_steps": self.g_steps,
+                                 "last_eval_g_step": self.last_eval_g_step, "rng": rng, **self.run_info}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore counters and RNG states so a resumed run continues the same random stream."""
+        state = checkpoint.get("gan_zoo", {})
+        self.d_steps = state.get("d_steps", 0)
+        self.g_steps = state.get("g_steps", 0)
+        self.last_eval_g_step = state.get("last_eval_g_step", -1)
+        rng = state.get("rng")
+        if rng:
+            torch.set_rng_state(rng["torch"])
+            name, keys, pos, has_gauss, gauss = rng["numpy"]
+            np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+            random.setstate(rng["python"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def on_train_epoch_end(self) -> None:
+        """Read the finite flag at every epoch end (a checkpoint may follow)."""
+        self._check_now(force=True)

@@ -1,0 +1,151 @@
+"""InfoGAN (Chen et al. 2016; SEEDS.md section 7): latent codes c beside z, and a Q head on D's body.
+
+The game over NoiseGAN's: G reads concat(z, one_hot(c_cat), c_cont); Q (a head on the discriminator's
+body features) predicts c from G(z, c). The mutual-information term L_I (as a code NLL, losses/info.py)
+is minimised by both players that the paper names:
+  * Dmain: D's adversarial loss + lambda * NLL of Q on detached fakes: Q's head and D's shared body learn
+    to read the codes (D's optimizer steps D and Q);
+  * Greg: lambda * NLL of Q on G's fakes with D and Q frozen: G learns to make the codes readable.
+Sampling returns the categorical code of each sample as `codes`; evaluators score how well it aligns
+with the digit class under the best permutation (`code_accuracy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from gan_zoo.errors import require
+from gan_zoo.losses.info import categorical_mi_lower_bound, info_nll
+from gan_zoo.models.base import Batch, Logs, eval_mode
+from gan_zoo.models.noise import NoiseGAN
+from gan_zoo.networks.infogan import QHead
+
+
+class InfoGAN(NoiseGAN):
+    """NoiseGAN with a categorical code (`code_categories`) and continuous codes (`code_continuous`, U(-1, 1))."""
+
+    label_kind = "codes"  # sample() returns codes, not labels: evaluators align them by the best permutation
+
+    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
+                 code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
+                 num_grid: int = 80, **kwargs: Any) -> None:
+        require(kwargs.get("num_classes", 0) == 0, "InfoGAN learns its own codes: set model.conditional=false")
+        require(kwargs.get("pack", 1) == 1, "InfoGAN reads one sample per critic input: set model.pack=1")
+        require(isinstance(code_categories, int) and code_categories >= 2,
+                f"model.code_categories must be an integer >= 2, got {code_categories!r}")
+        require(isinstance(code_continuous, int) and code_continuous >= 0,
+                f"model.code_continuous must be an integer >= 0, got {code_continuous!r}")
+        require(hasattr(discriminator, "features") and hasattr(discriminator, "head"),
+                "InfoGAN's Q head shares the discriminator's body: use a discriminator with features()/head() "
+                "(dcgan or mlp)")
+        super().__init__(generator, discriminator, latent_dim=latent_dim, num_grid=num_grid, **kwargs)
+        self.code_categories, self.code_continuous = code_categories, code_continuous
+        self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
+        with torch.no_grad(), eval_mode(generator, discriminator):  # one dummy pass sizes Q's input
+            z = torch.zeros(2, latent_dim + code_categories + code_continuous)
+            feats = discriminator.features(generator(z, None))
+        self.q_head = QHead(feats[0].numel(), code_categories, code_continuous, hidden=q_hidden)
+        # Fixed grid: one z per row, the categorical code along the row, continuous codes at 0.
+        rows = max(1, num_grid // code_categories)
+        self.fixed_z = self.fixed_z[:rows].repeat_interleave(code_categories, dim=0)
+        self.fixed_y = torch.arange(len(self.fixed_z)) % code_categories
+
+    @classmethod
+    def generator_input_dim(cls, model_cfg: Any) -> int:
+        """z, one-hot categorical code and continuous codes, concatenated."""
+        return int(model_cfg.latent_dim) + int(model_cfg.get("code_categories", 10)) + int(
+            model_cfg.get("code_continuous", 2))
+
+    @property
+    def grid_columns(self) -> int:
+        """Sample grids show one categorical code per column."""
+        return self.code_categories
+
+    def optimized_networks(self) -> dict[str, list[nn.Module]]:
+        """G's optimizer steps G; D's steps D and the Q head (Q shares D's body)."""
+        return {"g": [self.generator], "d": [self.discriminator, self.q_head]}
+
+    # ----------------------------------------------------------------------------------- codes and sampling
+    def conditions(self, n: int, generator: torch.Generator, **given: Any) -> dict[str, torch.Tensor]:
+        """Balanced categorical codes (or all `code=K`) and continuous codes ~ U(-1, 1), the training prior."""
+        code = given.get("code")
+        require(given.get("label") is None, "InfoGAN is unconditional: use code=K (its categorical code), not label=")
+        if code is not None:
+            require(0 <= int(code) < self.code_categories,
+                    f"code must be in [0, {self.code_categories - 1}] for this model, got {code}")
+            codes = torch.full((n,), int(code), dtype=torch.long, device=self.device)
+        else:
+            codes = torch.arange(n, device=self.device) % self.code_categories
+        cont = torch.rand(n, self.code_continuous, generator=generator, device=self.device) * 2 - 1
+        return {"codes": codes, "continuous_codes": cont}
+
+    def random_conditions(self, n: int) -> dict[str, torch.Tensor]:
+        """Training codes: c_cat ~ uniform over K, c_cont ~ U(-1, 1)."""
+        return {"codes": torch.randint(self.code_categories, (n,), device=self.device),
+                "continuous_codes": torch.rand(n, self.code_continuous, device=self.device) * 2 - 1}
+
+    def synthesize(self, net: nn.Module, z: torch.Tensor, conds: dict[str, torch.Tensor]) -> torch.Tensor:
+        """G(concat(z, one_hot(c_cat), c_cont))."""
+        onehot = F.one_hot(conds["codes"], self.code_categories).to(z.dtype)
+        return net(torch.cat([z, onehot, conds["continuous_codes"].to(z.dtype)], dim=1), None)
+
+    def fake_batch(self, n: int, y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        conds = self.random_conditions(n)
+        return self.synthesize(self.generator, self.noise(n), conds), conds
+
+    def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None, batch_size: int = 500,
+               start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(samples, categorical codes): the evaluators' interface (label_kind = 'codes')."""
+        require(y is None, "InfoGAN samples are chosen by code, not label")
+        x, conds = self.generate(n, seed=seed, batch_size=batch_size, start=start, stop=stop)
+        return x, conds["codes"]
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        net = self.sampling_generator
+        conds = {"codes": self.fixed_y, "continuous_codes": torch.zeros(len(self.fixed_z), self.code_continuous,
+                                                                        device=self.device)}
+        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
+            return self.synthesize(net, self.fixed_z, conds)
+
+    # ----------------------------------------------------------------------------------- phases
+    def q_nll(self, features: torch.Tensor, conds: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(lambda-weighted code NLL, categorical MI lower bound in nats) of Q on body features."""
+        logits, mean = self.q_head(features)
+        nll = info_nll(logits, conds["codes"], mean, conds["continuous_codes"], self.lambda_cat, self.lambda_cont)
+        return nll, categorical_mi_lower_bound(logits.detach(), conds["codes"])
+
+    def d_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
+        x, _ = batch
+        with torch.no_grad():
+            fake, conds = self.fake_batch(len(x), None)
+        state.update(real=x, fake=fake, y=None, conds=conds)
+        # Dmain: push D(x) up and D(G(z, c)) down, and train Q (on D's body) to read c from G(z, c).
+        real_out = self.discriminator(x, None)
+        feats = self.discriminator.features(fake, None)
+        fake_out = self.discriminator.head(feats)
+        d_adv = self.d_loss(real_out, fake_out)
+        q_loss, mi = self.q_nll(feats, conds)
+        self.watch("the critic loss", d_adv)
+        return d_adv + q_loss, {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
+                                "train/d_fake": fake_out.detach().float().mean(), "train/q_loss_d": q_loss.detach(),
+                                "train/mi_cat_nats": mi}
+
+    def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
+        x, _ = batch
+        # Gmain: make D(G(z, c)) look real (D and Q frozen by the update helper).
+        fake, conds = self.fake_batch(len(x), None)
+        feats = self.discriminator.features(fake, None)
+        state.update(features=feats, conds=conds)
+        loss = self.g_loss(self.discriminator.head(feats))
+        self.watch("the generator loss", loss)
+        return loss, {"train/g_loss": loss.detach()}
+
+    def g_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
+        # Greg: lambda * NLL of the codes under Q: G makes c recoverable from G(z, c) (maximises L_I).
+        q_loss, _ = self.q_nll(state["features"], state["conds"])
+        return q_loss, {"train/q_loss_g": q_loss.detach()}

@@ -1,0 +1,259 @@
+"""The noise-to-image (or noise-to-point) game: z (+ y) -> x against one critic.
+
+Vanilla GAN, DCGAN, WGAN (clip), WGAN-GP, SN-GAN, LSGAN, hinge and their conditional versions differ
+only by networks, loss pair and regulariser: they are configs of this one module. PacGAN packing
+(Lin et al. 2018) is a critic-input option (`pack`), not a class: m samples, all real or all fake, are
+concatenated along channels (images) or features (vectors) into one critic input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from gan_zoo.errors import require
+from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, eval_mode
+from gan_zoo.networks.common import has_batchnorm
+
+LossFn = Callable[..., torch.Tensor]
+
+
+def pack_samples(x: torch.Tensor, m: int) -> torch.Tensor:
+    """[N, C, ...] -> [N / m, m * C, ...]: each group of m consecutive samples becomes one critic input."""
+    if m == 1:
+        return x
+    require(len(x) % m == 0, f"model.pack={m} needs a batch size divisible by {m}, got a batch of {len(x)}")
+    return x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:])
+
+
+class NoiseGAN(AdversarialModule):
+    """Unconditional or conditional GAN; the loss pair and the regulariser decide which GAN it is."""
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        d_loss: LossFn,
+        g_loss: LossFn,
+        g_optimizer: OptimizerFactory,
+        d_optimizer: OptimizerFactory,
+        latent_dim: int,
+        num_classes: int = 0,
+        n_critic: int = 1,
+        regularizer: LossFn | None = None,
+        reg_weight: float = 0.0,
+        reg_every: int = 1,
+        critic_weight_clip: float | None = None,
+        ema_decay: float | None = None,
+        num_grid: int = 64,
+        eval_seed: int = 2024,
+        pack: int = 1,
+        truncation: float | None = None,
+        finite_check_every: int = 50,
+    ) -> None:
+        super().__init__({"g": g_optimizer, "d": d_optimizer}, n_critic=n_critic, reg_every=reg_every,
+                         ema_decay=ema_decay, eval_seed=eval_seed, finite_check_every=finite_check_every)
+        require(isinstance(latent_dim, int) and latent_dim >= 1, f"model.latent_dim must be >= 1, got {latent_dim!r}")
+        require(reg_weight >= 0, f"model.reg_weight must be >= 0, got {reg_weight!r}")
+        require(critic_weight_clip is None or critic_weight_clip > 0,
+                f"model.critic_weight_clip must be > 0 or null, got {critic_weight_clip!r}")
+        require(isinstance(pack, int) and pack >= 1, f"model.pack must be an integer >= 1, got {pack!r}")
+        require(pack == 1 or num_classes == 0, "model.pack > 1 (PacGAN) is for unconditional models: set "
+                "model.conditional=false or model.pack=1")
+        require(truncation is None or truncation > 0, f"model.truncation must be > 0 or null, got {truncation!r}")
+        if regularizer is not None and reg_weight > 0:
+            # SyncBatchNorm has no double backward and BatchNorm mixes samples, so the per-sample
+            # input gradient a penalty constrains is not the critic's (Gulrajani et al. 2017, sec. 4).
+            require(not has_batchnorm(discriminator),
+                    "a gradient penalty needs a critic without BatchNorm: set model.discriminator.norm to "
+                    "layer, instance or none")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.d_loss, self.g_loss = d_loss, g_loss
+        self.latent_dim, self.num_classes = latent_dim, num_classes
+        self.regularizer, self.reg_weight = regularizer, reg_weight
+        self.critic_weight_clip = critic_weight_clip
+        self.pack = pack
+        self.truncation = truncation
+        self.add_ema("generator")
+        # Fixed evaluation noise (a buffer, so it survives checkpoints and follows the device).
+        # Conditional grids hold one z per row and one class per column: the label's effect at fixed z.
+        g = torch.Generator().manual_seed(eval_seed)
+        rows = max(1, num_grid // num_classes) if num_classes else num_grid
+        fixed_z = torch.randn(rows, latent_dim, generator=g)
+        if num_classes:
+            fixed_z = fixed_z.repeat_interleave(num_classes, dim=0)  # [rows * K, latent_dim]
+        self.register_buffer("fixed_z", fixed_z)
+        self.register_buffer("fixed_y", torch.arange(len(fixed_z)) % max(num_classes, 1))
+
+    @classmethod
+    def network_kwargs(cls, model_cfg: Any, shape: tuple[int, ...], num_classes: int) -> dict[str, dict[str, Any]]:
+        """What build_gan passes to each network node: G makes `shape`; D reads `pack` samples stacked on dim 0."""
+        pack = int(model_cfg.get("pack", 1) or 1)
+        return {"generator": {"latent_dim": cls.generator_input_dim(model_cfg), "out_shape": shape,
+                              "num_classes": num_classes},
+                "discriminator": {"in_shape": (shape[0] * pack, *shape[1:]), "num_classes": num_classes}}
+
+    @classmethod
+    def generator_input_dim(cls, model_cfg: Any) -> int:
+        """Width of G's input vector (before one-hot labels): the noise size."""
+        return int(model_cfg.latent_dim)
+
+    @property
+    def grid_columns(self) -> int:
+        """Columns of the sample grid: one class per column for conditional models, else 0 (the callback's nrow)."""
+        return self.num_classes
+
+    def optimized_networks(self) -> dict[str, list[nn.Module]]:
+        """G's optimizer steps the generator, D's the critic."""
+        return {"g": [self.generator], "d": [self.discriminator]}
+
+    # ----------------------------------------------------------------------------------- sampling
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The network to sample from: the EMA generator when there is one."""
+        return self.averaged("generator")
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I): [n, latent_dim] on the module's device."""
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    def eval_noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """The noise of evaluation samples: z ~ N(0, I), truncated to |z_i| <= truncation when set (resampled)."""
+        z = self.noise(n, generator)
+        if self.truncation is not None:
+            while True:  # resample the out-of-range entries; the stream stays a function of the seed
+                out = z.abs() > self.truncation
+                if not bool(out.any()):
+                    break
+                z = torch.where(out, self.noise(n, generator), z)
+        return z
+
+    def conditions(self, n: int, generator: torch.Generator, **given: Any) -> dict[str, torch.Tensor]:
+        """The conditions of n evaluation samples: balanced labels for conditional models, or `label=K`."""
+        label = given.get("label")
+        if not self.num_classes:
+            require(label is None, "label= was given but this model is unconditional; drop label=")
+            return {}
+        if label is not None:
+            require(0 <= int(label) < self.num_classes,
+                    f"label must be in [0, {self.num_classes - 1}] for this model, got {label}")
+            return {"labels": torch.full((n,), int(label), dtype=torch.long, device=self.device)}
+        return {"labels": torch.arange(n, device=self.device) % self.num_classes}
+
+    def synthesize(self, net: nn.Module, z: torch.Tensor, conds: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One forward of a generator on noise and conditions."""
+        return net(z, conds.get("labels"))
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
+                 stop: int | None = None, **given: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Samples [start, stop) of n in eval mode from the sampling generator, with the conditions used.
+
+        Uses its own torch.Generator, so it never advances the global RNG (exact resume depends on that).
+        All n noise vectors are drawn at once (cheap), so a chunk is exactly the slice of the n samples that
+        `gan-zoo sample` writes for the same n and seed.
+        """
+        g = torch.Generator(device=self.device)
+        g.manual_seed(self.eval_seed if seed is None else seed)
+        stop = n if stop is None else stop
+        z = self.eval_noise(n, g)[start:stop]
+        conds = {k: v[start:stop] for k, v in self.conditions(n, g, **given).items()}
+        net = self.sampling_generator
+        out = []
+        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
+            for i in range(0, len(z), batch_size):
+                out.append(self.synthesize(net, z[i:i + batch_size], {k: v[i:i + batch_size] for k, v in conds.items()}))
+        return torch.cat(out), conds
+
+    def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None, batch_size: int = 500,
+               start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(samples, labels or None): the evaluators' interface. Given labels y apply to samples [start, stop)."""
+        if y is None:
+            x, conds = self.generate(n, seed=seed, batch_size=batch_size, start=start, stop=stop)
+            return x, conds.get("labels")
+        g = torch.Generator(device=self.device)
+        g.manual_seed(self.eval_seed if seed is None else seed)
+        stop = n if stop is None else stop
+        z = self.eval_noise(n, g)[start:stop]
+        y = y.to(self.device)[start:stop] if len(y) == n else y.to(self.device)
+        net = self.sampling_generator
+        with torch.no_grad(), eval_mode(net), torch.autocast(self.device.type, enabled=False):
+            x = torch.cat([self.synthesize(net, z[i:i + batch_size], {"labels": y[i:i + batch_size]})
+                           for i in range(0, len(z), batch_size)])
+        return x, y
+
+    @torch.no_grad()
+    def sample_fixed(self) -> torch.Tensor:
+        """The fixed evaluation noise (and balanced labels) through the sampling generator, eval mode."""
+        net = self.sampling_generator
+        conds = {"labels": self.fixed_y} if self.num_classes else {}
+        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
+            return self.synthesize(net, self.fixed_z, conds)
+
+    # ----------------------------------------------------------------------------------- phases
+    def split_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x, y) of a batch; unconditional models ignore the data's labels."""
+        x, y = batch
+        return x, (y if self.num_classes else None)
+
+    def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """D on (packed) samples: [N, ...] -> [N / pack] outputs."""
+        return self.discriminator(pack_samples(x, self.pack), y)
+
+    def fake_batch(self, n: int, y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """n generated samples for training, and the conditions they were made with."""
+        conds = {"labels": y} if y is not None else {}
+        return self.synthesize(self.generator, self.noise(n), conds), conds
+
+    def d_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
+        x, y = self.split_batch(batch)
+        with torch.no_grad():
+            fake, conds = self.fake_batch(len(x), y)
+        state.update(real=x, fake=fake, y=y, conds=conds)
+        # Dmain: push D(x) up and D(G(z)) down (in the sense of the chosen loss).
+        real_out = self.critic(x, y)
+        fake_out = self.critic(fake, y)
+        d_main = self.d_loss(real_out, fake_out)
+        self.watch("the critic loss", d_main)
+        return d_main, {"train/d_loss": d_main.detach(), "train/d_real": real_out.detach().float().mean(),
+                        "train/d_fake": fake_out.detach().float().mean()}
+
+    def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
+        if self.regularizer is None or self.reg_weight <= 0:
+            return None
+        # Dreg: the regulariser (e.g. gradient penalty at x_hat, one eps per critic input), weighted.
+        grad_scale = self._grad_scale()
+        real, fake = pack_samples(state["real"], self.pack), pack_samples(state["fake"], self.pack)
+        reg = self.regularizer(self.discriminator, real, fake, state["y"], grad_scale=grad_scale)
+        if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle: it skips the step
+            self.watch("the critic regulariser", reg)
+        return self.reg_weight * reg, {"train/reg": reg.detach()}
+
+    def after_d_update(self) -> None:
+        if self.critic_weight_clip is not None:  # WGAN (Arjovsky et al. 2017): keep the critic K-Lipschitz
+            with torch.no_grad():
+                params = list(self.discriminator.parameters())
+                torch._foreach_clamp_min_(params, -self.critic_weight_clip)
+                torch._foreach_clamp_max_(params, self.critic_weight_clip)
+
+    def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
+        x, y = self.split_batch(batch)
+        # Gmain: make D(G(z)) look real; the update helper has frozen D's parameters for this step.
+        fake, conds = self.fake_batch(len(x), y)
+        state.update(fake=fake, conds=conds, y=y)
+        loss = self.g_loss(self.critic(fake, y))
+        self.watch("the generator loss", loss)
+        return loss, {"train/g_loss": loss.detach()}
+
+    def _grad_scale(self) -> float:
+        """The fp16 loss scale for autograd.grad-based penalties (1 under fp32/bf16, which need no scaler)."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return float(scaler.get_scale()) if scaler is not None else 1.0
+
+
+# Checkpoints written before the base/game split name `gan_zoo.models.GAN`; it is this game.
+GAN = NoiseGAN
