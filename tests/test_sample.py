@@ -11,7 +11,7 @@ from gan_zoo.train import run
 
 
 def sample_cfg(**kw):
-    base = {"num": 12, "out": "s.npz", "label": None, "seed": 0, "ema": True, "batch_size": 5, "device": "cpu"}
+    base = {"num": 12, "out": "s.npz", "label": None, "code": None, "seed": 0, "ema": True, "batch_size": 5, "device": "cpu"}
     return OmegaConf.create({**base, **kw})
 
 
@@ -72,3 +72,25 @@ def test_a_file_that_is_not_a_checkpoint(tmp_path):
     np.savez(bogus, images=np.zeros((2, 1, 4, 4), np.uint8))
     with pytest.raises(ConfigError, match="cannot read .* as a checkpoint"):
         sample_to_npz(sample_cfg(checkpoint=str(bogus)))
+
+
+def test_infogan_writes_balanced_codes_and_takes_code_k(make_cfg, tmp_path):
+    r = run(make_cfg(tiny_overrides("infogan_mnist")))
+    out = tmp_path / "info.npz"
+    sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(out), num=30, code=None))
+    d = np.load(out)
+    assert {"images", "codes"} <= set(d.files) and "labels" not in d.files
+    assert d["codes"].dtype == np.int64 and d["codes"].tolist() == [i % 10 for i in range(30)]
+    assert d["images"].dtype == np.uint8 and d["images"].shape == (30, 1, 32, 32)
+    sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(out), num=5, code=3))
+    assert (np.load(out)["codes"] == 3).all()
+    with pytest.raises(ConfigError, match="use code=K"):
+        sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(out), num=5, label=3))
+
+
+def test_vae_samples_like_a_generator(make_cfg, tmp_path):
+    r = run(make_cfg(tiny_overrides("vae_mnist")))
+    out = tmp_path / "vae.npz"
+    sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), num=7))
+    d = np.load(out)
+    assert set(d.files) == {"images"} and d["images"].shape == (7, 1, 32, 32)
