@@ -85,3 +85,21 @@ def test_multirun_with_script_ddp_is_refused(tmp_path):
 def test_flags_with_values_are_not_overrides():
     assert check_overrides("train", ["--cfg", "job", "experiment=cgan_mnist"]) is None
     assert check_overrides("train", ["-c", "job", "model.n_critc=2"]) is not None
+
+
+@pytest.mark.parametrize("override,expected", [
+    ("+model.nosuchkey=3", "model.nosuchkey is not a setting of gan_zoo.models.NoiseGAN"),
+    ("data=ring8", "use model=mlp for vector data"),
+])
+def test_wrong_model_keys_and_data_end_to_end(override, expected, tmp_path):
+    r = cli("train", override, "logger=csv", "callbacks.progress=null", cwd=tmp_path)
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]
+    assert expected in r.stdout and "Traceback" not in r.stdout + r.stderr
+
+
+def test_an_experiment_without_its_data_composes_and_fails_only_when_loading(tmp_path):
+    """lego_dcgan's folder is not on this machine: --cfg job still works; training names the folder."""
+    r = cli("train", "experiment=lego_dcgan", "--cfg", "job")
+    assert r.returncode == 0 and "name: lego_dcgan" in r.stdout and "/lego" in r.stdout
+    r = cli("train", "experiment=lego_dcgan", "logger=csv", cwd=tmp_path)
+    assert r.returncode == 2 and "data/lego does not exist" in r.stdout, r.stdout[-1500:]

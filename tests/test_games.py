@@ -229,3 +229,18 @@ def test_lazy_regulariser_runs_every_k_critic_steps_scaled_by_k():
         logs = gan.critic_step((torch.randn(4, 2), None))
         assert ("train/reg" in logs) == (i % 4 == 0)
     assert len(calls) == 2
+
+
+def test_fourier_features_treat_every_packed_sample_alike():
+    from gan_zoo.networks.mlp import FourierFeatures
+
+    ff = FourierFeatures(8, group=2, features=3, scale=2.0)
+    x = torch.randn(5, 8)  # 4 packed 2D points per row
+    out = ff(x).view(5, 4, 2 + 6)
+    single = FourierFeatures(2, group=2, features=3, scale=2.0)  # same seed, same B
+    for k in range(4):
+        assert torch.allclose(out[:, k], single(x[:, 2 * k:2 * k + 2]), atol=1e-6)
+    p = x[:, :2] @ ff.B
+    assert torch.allclose(out[:, 0, 2:5], torch.sin(p), atol=1e-6) and torch.equal(out[:, 0, :2], x[:, :2])
+    with pytest.raises(ConfigError, match="must divide"):
+        FourierFeatures(8, group=3, features=2, scale=1.0)
