@@ -131,6 +131,7 @@ class InfoGAN(NoiseGAN):
         d_adv = self.d_loss(real_out, fake_out)
         q_loss, mi = self.q_nll(feats, conds)
         self.watch("the critic loss", d_adv)
+        self.watch("the Q head's code loss", q_loss)
         return d_adv + q_loss, {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
                                 "train/d_fake": fake_out.detach().float().mean(), "train/q_loss_d": q_loss.detach(),
                                 "train/mi_cat_nats": mi}
@@ -148,4 +149,5 @@ class InfoGAN(NoiseGAN):
     def g_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
         # Greg: lambda * NLL of the codes under Q: G makes c recoverable from G(z, c) (maximises L_I).
         q_loss, _ = self.q_nll(state["features"], state["conds"])
+        self.watch("the generator's code loss", q_loss)
         return q_loss, {"train/q_loss_g": q_loss.detach()}
