@@ -244,3 +244,16 @@ def test_fourier_features_treat_every_packed_sample_alike():
     assert torch.allclose(out[:, 0, 2:5], torch.sin(p), atol=1e-6) and torch.equal(out[:, 0, :2], x[:, :2])
     with pytest.raises(ConfigError, match="must divide"):
         FourierFeatures(8, group=3, features=2, scale=1.0)
+
+
+def test_on_an_accelerator_the_flag_is_read_every_k_steps_not_every_step():
+    gan = outside(NoiseGAN, MLPGenerator(4, (2,), hidden=[8], output="linear"), MLPDiscriminator((2,), hidden=[8]),
+                  lambda r, f: (r.mean() - f.mean()) * float("nan"), g_nonsaturating, partial(torch.optim.SGD, lr=0.1),
+                  partial(torch.optim.SGD, lr=0.1), latent_dim=4, n_critic=100, finite_check_every=5)
+    gan._reading_is_free = lambda: False  # as on a GPU: reading the flag would be a host sync
+    gan.d_steps = 1
+    for _ in range(4):  # critic steps 1..4: the NaN is recorded on the device, nothing is read
+        gan.critic_step((torch.randn(4, 2), None))
+    assert gan.d_steps == 5
+    with pytest.raises(DivergenceError, match=r"at generator step 0 \(critic step 1\) \(found at generator step 0"):
+        gan.critic_step((torch.randn(4, 2), None))  # critic step 5: due, read before its optimizer step

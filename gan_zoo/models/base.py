@@ -188,11 +188,15 @@ class AdversarialModule(L.LightningModule):
         b["g_step"] = torch.where(first, torch.full_like(b["g_step"], self.g_steps), b["g_step"])
         b["d_step"] = torch.where(first, torch.full_like(b["d_step"], self.d_steps), b["d_step"])
 
+    def _reading_is_free(self) -> bool:
+        """Reading the device flag costs no host sync: it lives in CPU memory."""
+        return self._bad is not None and self._bad["code"].device.type == "cpu"
+
     def _check_now(self, force: bool = False) -> None:
         """Read the flag if it is free (CPU), due (every finite_check_every critic steps) or forced."""
         if self._bad is None:
             return
-        due = force or self._bad["code"].device.type == "cpu" or self.d_steps % self.finite_check_every == 0
+        due = force or self._reading_is_free() or self.d_steps % self.finite_check_every == 0
         if not due:
             return
         code = int(self._bad["code"])
