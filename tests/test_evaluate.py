@@ -132,3 +132,19 @@ def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, m
     p = rep["values"][0]["protocol"]
     assert p["extractor"]["name"] == "inception-v3-compat" and p["extractor"]["sha256"] == sha256_file(weights)
     assert p["num_real"] == 8 and p["num_fake"] == 8
+
+
+def test_infogan_checkpoint_and_npz_score_code_alignment(make_cfg, tmp_path):
+    from omegaconf import OmegaConf
+
+    from conftest import tiny_overrides
+
+    r = run(make_cfg(tiny_overrides("infogan_mnist")))
+    common = ["num_fake=200", "batch_size=100", "extractor_epochs=1", "metric_names=[fid,classes]"]
+    a = values(evaluate(eval_cfg(make_cfg, f"checkpoint={r['run_dir']}", *common, f"out={tmp_path / 'a.json'}")))
+    npz = tmp_path / "info.npz"
+    sample_to_npz(OmegaConf.create({"checkpoint": r["run_dir"], "num": 200, "out": str(npz), "label": None,
+                                    "code": None, "seed": 0, "ema": True, "batch_size": 100, "device": "cpu"}))
+    b = values(evaluate(eval_cfg(make_cfg, f"samples={npz}", "data=mnist_mini", *common)))
+    assert "code_accuracy" in a and "cond_accuracy" not in a and 0.1 <= a["code_accuracy"] <= 1.0
+    assert a == pytest.approx(b, rel=1e-6)
