@@ -30,6 +30,17 @@ def _same4(in_ch: int, out_ch: int) -> nn.Module:
     return nn.Sequential(nn.ZeroPad2d((1, 2, 1, 2)), nn.Conv2d(in_ch, out_ch, 4, 1))
 
 
+def keras_init(module: nn.Module) -> None:
+    """Keras' defaults: Glorot-uniform kernels, zero biases. PyTorch's default (Kaiming-uniform, a = sqrt(5))
+    is about sqrt(3) smaller per layer: through this BatchNorm-free generator the first images had a pixel
+    std of 0.002, the critic separated them at once and G saturated its tanh at -1 (all-black samples)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
 class KerasGenerator(nn.Module):
     """z -> Dense(7*7*8) -> ConvT 4x4/2 (64) -> ConvT 4x4/2 (128) -> Conv 4x4/1 same (128) -> Conv 5x5 -> tanh."""
 
@@ -45,6 +56,7 @@ class KerasGenerator(nn.Module):
             nn.ConvTranspose2d(64, 128, 4, 2, 1), act,    # [N, 128, 28, 28]
             _same4(128, 128), act,
             nn.Conv2d(128, out_shape[0], 5, padding=2), nn.Tanh())
+        keras_init(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """[N, latent_dim] -> [N, C, H, W] in [-1, 1]."""
@@ -61,12 +73,15 @@ class KerasDiscriminator(nn.Module):
         side = _check_size(in_shape, "discriminator") // 4
         self.num_classes = num_classes
         act = nn.LeakyReLU(negative_slope)
-        self.body = nn.Sequential(
-            sn(nn.Conv2d(in_shape[0] + num_classes, 32, 4, 2, 1), spectral_norm), act,   # [N, 32, 14, 14]
-            sn(nn.Conv2d(32, 64, 4, 2, 1), spectral_norm), act,                          # [N, 64, 7, 7]
-            nn.ZeroPad2d((1, 2, 1, 2)), sn(nn.Conv2d(64, 64, 4, 1), spectral_norm), act,
-            nn.Flatten(), nn.Dropout(dropout))
-        self.out = sn(nn.Linear(64 * side * side, 1), spectral_norm)
+        convs = [nn.Conv2d(in_shape[0] + num_classes, 32, 4, 2, 1),  # [N, 32, 14, 14] at 28 px
+                 nn.Conv2d(32, 64, 4, 2, 1),                         # [N, 64, 7, 7]
+                 nn.Conv2d(64, 64, 4, 1)]                            # after TF-style same padding
+        out = nn.Linear(64 * side * side, 1)
+        for layer in (*convs, out):  # initialised before spectral norm wraps the weights
+            keras_init(layer)
+        c1, c2, c3 = (sn(c, spectral_norm) for c in convs)
+        self.body = nn.Sequential(c1, act, c2, act, nn.ZeroPad2d((1, 2, 1, 2)), c3, act, nn.Flatten(), nn.Dropout(dropout))
+        self.out = sn(out, spectral_norm)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """[N, 64 * (H/4) * (W/4)] body features."""
