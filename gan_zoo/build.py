@@ -74,15 +74,14 @@ def _optimizer_factory(node: DictConfig, where: str) -> Any:
     return instantiate_checked(kept, where)
 
 
-def _critic_norm(cfg: DictConfig) -> DictConfig:
+def _critic_norm(cfg: DictConfig, cls: type) -> DictConfig:
     """cfg.model, with a BatchNorm critic switched to `loss.critic_norm` when the loss names one (WGAN-GP).
 
     So `gan-zoo train loss=wgan_gp` trains the default DCGAN with a LayerNorm critic instead of failing; the
     switch is logged. The module still refuses a BatchNorm critic under a gradient penalty (a safety net).
     """
     m = cfg.model
-    norm = cfg.get("loss", {}).get("critic_norm") if getattr(hydra.utils.get_class(m._target_), "uses_adversarial_loss",
-                                                                True) else None
+    norm = cfg.get("loss", {}).get("critic_norm") if getattr(cls, "uses_adversarial_loss", True) else None
     if norm and "discriminator" in m and m.discriminator.get("norm") == "batch":
         log.info("loss.critic_norm=%s: the critic is built with %s normalisation instead of BatchNorm", norm, norm)
         m = OmegaConf.create(OmegaConf.to_container(m, resolve=True))
@@ -103,7 +102,7 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
     if m.get("conditional", False) and num_classes == 0:
         raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
                           "classes; pick a labelled dataset or set model.conditional=false")
-    m = _critic_norm(cfg)
+    m = _critic_norm(cfg, cls)
     net_kwargs = cls.network_kwargs(m, tuple(facts["shape"]), num_classes)
     for name in net_kwargs:
         if name not in m:

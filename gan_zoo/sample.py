@@ -25,10 +25,6 @@ from gan_zoo.errors import exit_on_user_error, require
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 
 
-# .npz keys for the conditions `generate` reports (DESIGN.md contracts); others keep their own name.
-_NPZ_KEYS = {"labels": "labels", "codes": "codes"}
-
-
 def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     """Load, sample, write the .npz and the picture; return a summary."""
     require(isinstance(cfg.num, int) and cfg.num > 0, f"num must be a positive integer, got {cfg.num!r}")
@@ -52,12 +48,11 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     else:
         arrays["samples"] = x.float().cpu().numpy()
         save_scatter(x, None, picture, f"{len(x)} samples")
-    for name, value in conds.items():
-        arrays[_NPZ_KEYS.get(name, name)] = value.cpu().numpy()
+    for name, value in conds.items():  # `labels`, `codes` (DESIGN.md contracts), `continuous_codes`
+        arrays[name] = value.cpu().numpy()
     np.savez(out, **arrays)
-    ema = any(getattr(gan, f"{n}_ema", None) is not None for n in getattr(gan, "ema_names", []))
     summary = {"checkpoint": str(ckpt), "out": str(out), "picture": str(picture), "generator_steps": info.get("g_steps"),
-               "sampled_from": "generator_ema" if ema else "generator",
+               "sampled_from": "generator_ema" if gan.has_ema else "generator",
                **{k: f"{v.dtype} {list(v.shape)}" for k, v in arrays.items()}}
     print("\n".join(f"{k:14s} {v}" for k, v in summary.items()), flush=True)
     return summary

@@ -95,8 +95,7 @@ def generator_source(gan: Any, num: int, batch_size: int, seed: int) -> Source:
             return to_uint8_images(x).cpu(), (None if y is None else y.cpu())
         return make
 
-    ema = any(getattr(gan, f"{n}_ema", None) is not None for n in getattr(gan, "ema_names", ["generator"]))
-    kind = getattr(gan, "label_kind", "labels")
+    ema, kind = gan.has_ema, gan.label_kind
     return Source(f"{num} samples of the {'EMA ' if ema else ''}generator (seed {seed})", num,
                   [chunk(s) for s in range(0, num, batch_size)],
                   {"sampling": f"eval mode, quantised to uint8, balanced {kind}", "ema": ema, "seed": seed,

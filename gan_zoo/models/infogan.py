@@ -28,7 +28,7 @@ from gan_zoo.networks.infogan import QHead
 class InfoGAN(NoiseGAN):
     """NoiseGAN with a categorical code (`code_categories`) and continuous codes (`code_continuous`, U(-1, 1))."""
 
-    label_kind = "codes"  # sample() returns codes, not labels: evaluators align them by the best permutation
+    label_kind = "codes"  # sample() reports codes, not labels: evaluators align them by the best permutation
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
                  code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
@@ -97,20 +97,10 @@ class InfoGAN(NoiseGAN):
         conds = self.random_conditions(n)
         return self.synthesize(self.generator, self.noise(n), conds), conds
 
-    def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None, batch_size: int = 500,
-               start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(samples, categorical codes): the evaluators' interface (label_kind = 'codes')."""
-        require(y is None, "InfoGAN samples are chosen by code, not label")
-        x, conds = self.generate(n, seed=seed, batch_size=batch_size, start=start, stop=stop)
-        return x, conds["codes"]
-
-    @torch.no_grad()
-    def sample_fixed(self) -> torch.Tensor:
-        net = self.sampling_generator
-        conds = {"codes": self.fixed_y, "continuous_codes": torch.zeros(len(self.fixed_z), self.code_continuous,
-                                                                        device=self.device)}
-        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            return self.synthesize(net, self.fixed_z, conds)
+    def fixed_conditions(self) -> dict[str, torch.Tensor]:
+        """The categorical code along each row of the grid; continuous codes at 0."""
+        return {"codes": self.fixed_y,
+                "continuous_codes": torch.zeros(len(self.fixed_z), self.code_continuous, device=self.device)}
 
     # ----------------------------------------------------------------------------------- phases
     def q_nll(self, features: torch.Tensor, conds: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

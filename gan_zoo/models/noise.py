@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from gan_zoo.errors import require
-from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, eval_mode
+from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
 from gan_zoo.networks.common import has_batchnorm
 
 LossFn = Callable[..., torch.Tensor]
@@ -112,11 +112,6 @@ class NoiseGAN(AdversarialModule):
         return {"g": [self.generator], "d": [self.discriminator]}
 
     # ----------------------------------------------------------------------------------- sampling
-    @property
-    def sampling_generator(self) -> nn.Module:
-        """The network to sample from: the EMA generator when there is one."""
-        return self.averaged("generator")
-
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I): [n, latent_dim] on the module's device."""
         return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
@@ -144,10 +139,6 @@ class NoiseGAN(AdversarialModule):
             return {"labels": torch.full((n,), int(label), dtype=torch.long, device=self.device)}
         return {"labels": torch.arange(n, device=self.device) % self.num_classes}
 
-    def synthesize(self, net: nn.Module, z: torch.Tensor, conds: dict[str, torch.Tensor]) -> torch.Tensor:
-        """One forward of a generator on noise and conditions."""
-        return net(z, conds.get("labels"))
-
     @torch.no_grad()
     def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
                  stop: int | None = None, **given: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -162,37 +153,11 @@ class NoiseGAN(AdversarialModule):
         stop = n if stop is None else stop
         z = self.eval_noise(n, g)[start:stop]
         conds = {k: v[start:stop] for k, v in self.conditions(n, g, **given).items()}
-        net = self.sampling_generator
-        out = []
-        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            for i in range(0, len(z), batch_size):
-                out.append(self.synthesize(net, z[i:i + batch_size], {k: v[i:i + batch_size] for k, v in conds.items()}))
-        return torch.cat(out), conds
+        return self.synthesize_in_chunks(z, conds, batch_size), conds
 
-    def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None, batch_size: int = 500,
-               start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(samples, labels or None): the evaluators' interface. Given labels y apply to samples [start, stop)."""
-        if y is None:
-            x, conds = self.generate(n, seed=seed, batch_size=batch_size, start=start, stop=stop)
-            return x, conds.get("labels")
-        g = torch.Generator(device=self.device)
-        g.manual_seed(self.eval_seed if seed is None else seed)
-        stop = n if stop is None else stop
-        z = self.eval_noise(n, g)[start:stop]
-        y = y.to(self.device)[start:stop] if len(y) == n else y.to(self.device)
-        net = self.sampling_generator
-        with torch.no_grad(), eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            x = torch.cat([self.synthesize(net, z[i:i + batch_size], {"labels": y[i:i + batch_size]})
-                           for i in range(0, len(z), batch_size)])
-        return x, y
-
-    @torch.no_grad()
-    def sample_fixed(self) -> torch.Tensor:
-        """The fixed evaluation noise (and balanced labels) through the sampling generator, eval mode."""
-        net = self.sampling_generator
-        conds = {"labels": self.fixed_y} if self.num_classes else {}
-        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            return self.synthesize(net, self.fixed_z, conds)
+    def fixed_conditions(self) -> dict[str, torch.Tensor]:
+        """Balanced labels along the grid's rows for conditional models."""
+        return {"labels": self.fixed_y} if self.num_classes else {}
 
     # ----------------------------------------------------------------------------------- phases
     def split_batch(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:

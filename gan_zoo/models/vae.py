@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from gan_zoo.errors import require
 from gan_zoo.losses.vae import negative_elbo
-from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, eval_mode
+from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
 
 
 class VAE(AdversarialModule):
@@ -65,13 +65,7 @@ class VAE(AdversarialModule):
         self.d_steps += 1
         self.g_steps += 1
         self.update_ema()
-        if self._trainer is not None and self._logs_written_now():
-            logs["train/g_step"] = torch.tensor(float(self.g_steps))
-            self.log_dict(logs, on_step=True, on_epoch=False, batch_size=len(x))
-
-    @property
-    def sampling_generator(self) -> nn.Module:
-        return self.averaged("generator")
+        self.log_step({**logs, "train/g_step": torch.tensor(float(self.g_steps))}, len(x))
 
     @torch.no_grad()
     def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
@@ -82,17 +76,4 @@ class VAE(AdversarialModule):
         g.manual_seed(self.eval_seed if seed is None else seed)
         stop = n if stop is None else stop
         z = torch.randn(n, self.latent_dim, generator=g, device=self.device)[start:stop]
-        net = self.sampling_generator
-        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            return torch.cat([net(z[i:i + batch_size], None) for i in range(0, len(z), batch_size)]), {}
-
-    def sample(self, n: int, y: torch.Tensor | None = None, seed: int | None = None, batch_size: int = 500,
-               start: int = 0, stop: int | None = None) -> tuple[torch.Tensor, None]:
-        x, _ = self.generate(n, seed=seed, batch_size=batch_size, start=start, stop=stop)
-        return x, None
-
-    @torch.no_grad()
-    def sample_fixed(self) -> torch.Tensor:
-        net = self.sampling_generator
-        with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            return net(self.fixed_z, None)
+        return self.synthesize_in_chunks(z, {}, batch_size), {}

@@ -78,10 +78,10 @@ class MLPDiscriminator(nn.Module):
         self.num_classes = num_classes
         layers: list[nn.Module] = []
         width = math.prod(in_shape)
+        self.encode: nn.Module = nn.Identity()  # no parameters: checkpoints without Fourier features keep their keys
         if fourier_features > 0:
-            ff = FourierFeatures(width, fourier_group, fourier_features, fourier_scale)
-            layers.append(ff)
-            width = ff.out_features
+            self.encode = FourierFeatures(width, fourier_group, fourier_features, fourier_scale)
+            width = self.encode.out_features
         width += num_classes
         for h in hidden:
             layers += [sn(nn.Linear(width, h), spectral_norm), norm1d(norm, h), nn.LeakyReLU(negative_slope)]
@@ -93,11 +93,7 @@ class MLPDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The last hidden layer's output, [N, hidden[-1]] (shared with auxiliary heads)."""
-        h = x.flatten(1)
-        if isinstance(self.net[0], FourierFeatures):
-            h = self.net[0](h)
-            return self.net[1:-1](concat_label_vector(h, y, self.num_classes))
-        return self.net[:-1](concat_label_vector(h, y, self.num_classes))
+        return self.net[:-1](concat_label_vector(self.encode(x.flatten(1)), y, self.num_classes))
 
     def head(self, features: torch.Tensor) -> torch.Tensor:
         """Hidden features -> logits [N]."""
