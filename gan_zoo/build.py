@@ -49,6 +49,8 @@ def instantiate_checked(node: DictConfig, where: str, **kwargs: Any) -> Any:
 def data_facts(datamodule: Any) -> dict[str, Any]:
     """What the networks need to know about the data: kind, sample shape, number of classes, id."""
     datamodule.setup("fit")
+    if hasattr(datamodule, "facts"):  # paired/unpaired data: both sides' shapes
+        return datamodule.facts()
     shape = list(datamodule.image_shape) if datamodule.kind == "image" else [datamodule.dim]
     return {"kind": datamodule.kind, "shape": shape, "num_classes": datamodule.num_classes,
             "dataset_id": datamodule.dataset_id}
@@ -103,7 +105,7 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
         raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
                           "classes; pick a labelled dataset or set model.conditional=false")
     m = _critic_norm(cfg, cls)
-    net_kwargs = cls.network_kwargs(m, tuple(facts["shape"]), num_classes)
+    net_kwargs = cls.network_kwargs(m, facts, num_classes)
     for name in net_kwargs:
         if name not in m:
             raise ConfigError(f"model.{name} is missing: {m._target_} needs a `{name}` network node with a _target_")
@@ -123,12 +125,19 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
                 raise ConfigError(f"{where}.{unknown[0]} is not a setting of {m._target_} (valid: "
                                   f"{', '.join(sorted(k for k in accepted if k not in nets and k not in optims))}). "
                                   f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it.")
-    return cls(**nets, **optims, num_classes=num_classes, **loss, **rest)
+    if facts.get("kind") in ("paired", "unpaired") and not hasattr(cls, "data_kwargs"):
+        raise ConfigError(f"data '{facts['dataset_id']}' is {facts['kind']} image-to-image data but {m._target_} makes "
+                          f"images from noise; use model={'pix2pix' if facts['kind'] == 'paired' else 'cyclegan'} "
+                          "(or an experiment such as pix2pix_edges_mnist / cyclegan_digits_mnist)")
+    data_kwargs = cls.data_kwargs(facts) if hasattr(cls, "data_kwargs") else {}
+    return cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest)
 
 
 def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
     """The validation evaluator named by `cfg.metrics`, checked against the data kind."""
     kind = cfg.metrics.kind
+    if kind == "translation" or datamodule.kind in ("paired", "unpaired"):
+        return build_translation_evaluator(cfg.metrics, datamodule, cfg.paths.cache_dir)
     if kind != datamodule.kind:
         raise ConfigError(f"metrics scores {kind} data but the data ({datamodule.dataset_id}) is {datamodule.kind} "
                           f"data; use metrics={'mixture' if datamodule.kind == 'vector' else 'domain_fid'}")
@@ -137,6 +146,30 @@ def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
 
         return MixtureEvaluator(datamodule.centers, datamodule.std, num_samples=cfg.metrics.num_samples)
     return build_image_evaluator(cfg.metrics, datamodule, cfg.paths.cache_dir)
+
+
+def build_translation_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | None) -> Any:
+    """Held-out metrics of an image-to-image game (gan_zoo.metrics.translation), checked against the data kind."""
+    from gan_zoo.metrics.domain import load_or_train_extractor
+    from gan_zoo.metrics.extractors import DomainExtractor
+    from gan_zoo.metrics.translation import PairedEvaluator, UnpairedEvaluator
+
+    if mcfg.kind != "translation" or datamodule.kind not in ("paired", "unpaired"):
+        raise ConfigError(f"metrics={mcfg.kind} does not fit {datamodule.kind} data ({datamodule.dataset_id}): image-to-image "
+                          "data takes metrics=translation, other data metrics=domain_fid, mixture or none")
+    num = mcfg.get("num_samples")
+    if datamodule.kind == "paired":
+        return PairedEvaluator(datamodule, num_samples=num, batch_size=mcfg.batch_size)
+    datamodule.setup("fit")
+    judges = {}
+    for side, dm in (("A", datamodule.domain_a), ("B", datamodule.domain_b)):
+        if dm.num_classes >= 2:  # a classifier per labelled domain (cached like the domain extractor)
+            model, info = load_or_train_extractor(dm, cache_dir, epochs=mcfg.extractor_epochs)
+            judges[side] = DomainExtractor(model, info)
+    if "B" not in judges:
+        raise ConfigError(f"metrics=translation on unpaired data needs class labels in domain B to train its judge "
+                          f"({datamodule.domain_b.dataset_id} has none); use metrics=none")
+    return UnpairedEvaluator(datamodule, judges, num_samples=num, batch_size=mcfg.batch_size)
 
 
 def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,

@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 COMMANDS = {
     "train": ("gan_zoo.train", "train", "train a GAN (default: DCGAN on 5,000 offline MNIST digits)"),
     "sample": ("gan_zoo.sample", "sample", "write samples of a checkpoint to .npz + a PNG grid"),
+    "translate": ("gan_zoo.translate", "translate", "translate held-out images (or a folder) with a Pix2Pix/CycleGAN checkpoint"),
     "evaluate": ("gan_zoo.evaluate", "evaluate", "score a checkpoint, an .npz or an image folder (FID, KID, IS, ...)"),
     "report": ("gan_zoo.report", None, "compare the runs of a multirun folder: mean and 95% CI per config, plots"),
 }
@@ -31,6 +32,8 @@ Examples:
   gan-zoo sample checkpoint=outputs/train/dcgan_mnist/<run>/checkpoints/best.ckpt num=1000 out=s.npz
   gan-zoo evaluate checkpoint=outputs/train/dcgan_mnist/<run> metrics=[fid,kid,pr,dc,memorisation]
   gan-zoo evaluate samples=s.npz data=mnist_mini
+  gan-zoo train experiment=cyclegan_digits_mnist
+  gan-zoo translate checkpoint=outputs/train/cyclegan_digits_mnist/<run> out=t.npz
   gan-zoo report outputs/train/multirun/<run_id>
 """
 

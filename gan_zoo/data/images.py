@@ -146,15 +146,28 @@ class MNISTMiniDataModule(ImageTensorDataModule):
 class DigitsDataModule(ImageTensorDataModule):
     """1,797 real 8x8 digits from scikit-learn (values 0..16 rescaled to 0..255)."""
 
-    def __init__(self, image_size: int = 8, resize: str = "bilinear", **kwargs: Any) -> None:
+    def __init__(self, image_size: int = 8, resize: str = "bilinear", content_size: int | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(name="digits", image_size=image_size, channels=1, resize=resize, **kwargs)
+        require(content_size is None or 8 <= content_size <= image_size,
+                f"data.content_size must be null or in [8, image_size={image_size}], got {content_size!r}")
+        self.content_size = content_size
+
+    @property
+    def dataset_id(self) -> str:
+        base = super().dataset_id
+        return base if self.content_size is None else f"{base}-content{self.content_size}"
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """content_size=S: the 8x8 digit is resized (data.resize) to S x S and centred on a black canvas of
+        image_size, like MNIST's 20 px digits in a 28 (or padded 32) px frame."""
         from sklearn.datasets import load_digits
 
         d = load_digits()
-        x = (d.images * (255.0 / 16.0)).round().clip(0, 255).astype(np.uint8)[:, None]  # [N, 1, 8, 8]
-        return torch.from_numpy(x), torch.from_numpy(d.target.astype(np.int64))
+        x = torch.from_numpy((d.images * (255.0 / 16.0)).round().clip(0, 255).astype(np.uint8)[:, None])  # [N,1,8,8]
+        if self.content_size is not None:
+            x = resize_uint8(resize_uint8(x, self.content_size, self.resize), self.image_size, "pad")
+        return x, torch.from_numpy(d.target.astype(np.int64))
 
 
 class MNISTDataModule(ImageTensorDataModule):
@@ -200,20 +213,26 @@ class ImageFolderDataModule(ImageTensorDataModule):
     """
 
     def __init__(self, root: str, image_size: int = 64, channels: int = 3, resize: str = "bilinear",
-                 strict: bool = False, name: str | None = None, **kwargs: Any) -> None:
+                 strict: bool = False, name: str | None = None, val_root: str | None = None, **kwargs: Any) -> None:
         super().__init__(name=name or f"folder:{Path(root).name}", image_size=image_size, channels=channels,
                          resize=resize, **kwargs)
         self.root = Path(root)
+        self.val_root = Path(val_root) if val_root else None  # a folder of its own as the held-out split
         self.strict = strict
         self.skipped: list[Path] = []
+        self._n_train: int | None = None
 
-    def _files(self) -> tuple[list[Path], list[int]]:
-        if not self.root.is_dir():
+    def _files(self, root: Path, classes: list[str] | None = None) -> tuple[list[Path], list[int], list[str]]:
+        if not root.is_dir():
             raise DatasetNotFoundError(
-                f"image folder {self.root} does not exist. Set data.root=/path/to/images (a folder of "
+                f"image folder {root} does not exist. Set data.root=/path/to/images (a folder of "
                 "images, or one sub-folder of images per class).")
-        subdirs = sorted(p for p in self.root.iterdir() if p.is_dir())
-        groups = [(i, d) for i, d in enumerate(subdirs)] if subdirs else [(-1, self.root)]
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir())
+        names = [d.name for d in subdirs]
+        if classes is not None:
+            require(names == classes, f"the class folders of {root} ({names}) differ from those of the training "
+                    f"folder ({classes}); give both the same class sub-folders")
+        groups = [(i, d) for i, d in enumerate(subdirs)] if subdirs else [(-1, root)]
         files, labels = [], []
         for label, d in groups:
             for p in sorted(d.rglob("*")):
@@ -222,19 +241,25 @@ class ImageFolderDataModule(ImageTensorDataModule):
                     labels.append(label)
         if not files:
             raise DatasetNotFoundError(
-                f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {self.root}. Set data.root to a "
+                f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {root}. Set data.root to a "
                 "folder that holds them.")
-        return files, labels
+        return files, labels, names
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
-        files, labels = self._files()
+        files, labels, names = self._files(self.root)
+        if self.val_root is not None:
+            val_files, val_labels, _ = self._files(self.val_root, names)
+            files, labels = files + val_files, labels + val_labels
+        n_listed_train = len(files) - (len(val_files) if self.val_root is not None else 0)
         images, kept = [], []
-        for path, label in zip(files, labels):
+        n_train = 0
+        for i, (path, label) in enumerate(zip(files, labels)):
             chw = read_image(path, self.channels, self.strict,
                              "Remove or replace it, or set data.strict=false to skip unreadable files.")
             if chw is None:
                 self.skipped.append(path)
                 continue
+            n_train += i < n_listed_train
             # resized by data.resize, the method the metric protocol applies to samples from elsewhere too
             images.append(resize_uint8(chw[None], self.image_size, self.resize)[0].numpy())
             kept.append(label)
@@ -243,9 +268,14 @@ class ImageFolderDataModule(ImageTensorDataModule):
                         ", ".join(str(p) for p in self.skipped[:3]))
         if not images:
             raise CorruptDataError(f"none of the {len(files)} files under {self.root} could be read as images.")
+        if self.val_root is not None:
+            require(0 < n_train < len(images), f"{self.root} and {self.val_root} both need readable images")
+            self._n_train = n_train
         return torch.from_numpy(np.stack(images)), torch.tensor(kept)
 
     def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._n_train is not None:  # the val_root folder is the held-out split
+            return np.arange(self._n_train), np.arange(self._n_train, len(labels))
         if labels.min() < 0:  # unlabelled: a plain random split
             rng = np.random.default_rng(self.split_seed)
             perm = rng.permutation(len(labels))

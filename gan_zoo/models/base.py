@@ -253,11 +253,21 @@ class AdversarialModule(L.LightningModule):
             "regulariser, or resume from the last checkpoint with another seed.")
 
     # ----------------------------------------------------------------------------------- the schedule
+    def prepare(self, batch: Batch, generator_step_follows: bool) -> dict[str, Any]:
+        """Per-batch state shared by the critic and generator phases of one batch; empty by default.
+
+        Runs before the critic update, outside any optimizer toggle. Image-to-image games translate here
+        once: with gradients when a generator step follows (Gmain reuses the graph, Dmain detaches it), as
+        pix2pix and CycleGAN do, instead of a second generator forward per batch.
+        """
+        return {}
+
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         """One critic step per batch; one generator step after every n_critic critic steps."""
-        logs = self.critic_step(batch)
+        shared = self.prepare(batch, (self.d_steps + 1) % self.n_critic == 0)
+        logs = self.critic_step(batch, shared)
         if self.d_steps % self.n_critic == 0:
-            self._g_logs = self.generator_step(batch)
+            self._g_logs = self.generator_step(batch, shared)
             self._g_logs["train/g_step"] = torch.tensor(float(self.g_steps))
         self.log_step({**logs, **self._g_logs}, self.batch_size_of(batch))
 
@@ -267,11 +277,11 @@ class AdversarialModule(L.LightningModule):
         if self._trainer is not None and self._logs_written_now():
             self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=batch_size)
 
-    def critic_step(self, batch: Batch) -> Logs:
+    def critic_step(self, batch: Batch, shared: dict[str, Any] | None = None) -> Logs:
         """Dmain + Dreg (lazily every reg_every critic steps, scaled by reg_every) as one update."""
 
         def closure() -> tuple[torch.Tensor, Logs]:
-            state: dict[str, Any] = {}
+            state: dict[str, Any] = dict(shared or {})
             loss, logs = self.d_main(batch, state)
             if self.d_steps % self.reg_every == 0:
                 reg = self.d_reg(batch, state)
@@ -285,11 +295,11 @@ class AdversarialModule(L.LightningModule):
         self.d_steps += 1
         return logs
 
-    def generator_step(self, batch: Batch) -> Logs:
-        """Gmain + Greg against a frozen critic as one update; then the EMA update."""
+    def generator_step(self, batch: Batch, shared: dict[str, Any] | None = None) -> Logs:
+        """Gmain + Greg against a frozen critic as one update; then the EMA update and the LR schedule."""
 
         def closure() -> tuple[torch.Tensor, Logs]:
-            state: dict[str, Any] = {}
+            state: dict[str, Any] = dict(shared or {})
             loss, logs = self.g_main(batch, state)
             reg = self.g_reg(batch, state)
             if reg is not None:
@@ -300,7 +310,14 @@ class AdversarialModule(L.LightningModule):
         logs = self.update("g", closure)
         self.g_steps += 1
         self.update_ema()
+        self.step_lr_schedulers()
         return logs
+
+    def step_lr_schedulers(self) -> None:
+        """Step every LR scheduler once per generator step (games that configure one, e.g. CycleGAN's decay)."""
+        scheds = self.lr_schedulers() if self._trainer is not None else None
+        for sched in (scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []):
+            sched.step()
 
     @staticmethod
     def batch_size_of(batch: Batch) -> int:

@@ -90,8 +90,10 @@ class NoiseGAN(AdversarialModule):
         self.register_buffer("fixed_y", torch.arange(len(fixed_z)) % max(num_classes, 1))
 
     @classmethod
-    def network_kwargs(cls, model_cfg: Any, shape: tuple[int, ...], num_classes: int) -> dict[str, dict[str, Any]]:
-        """What build_gan passes to each network node: G makes `shape`; D reads `pack` samples stacked on dim 0."""
+    def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
+        """What build_gan passes to each network node: G makes the data's shape; D reads `pack` samples stacked
+        along channels."""
+        shape = tuple(facts["shape"])
         pack = int(model_cfg.get("pack", 1) or 1)
         return {"generator": {"latent_dim": cls.generator_input_dim(model_cfg), "out_shape": shape,
                               "num_classes": num_classes},

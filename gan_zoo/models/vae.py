@@ -38,8 +38,9 @@ class VAE(AdversarialModule):
         self.register_buffer("fixed_z", torch.randn(num_grid, latent_dim, generator=g))
 
     @classmethod
-    def network_kwargs(cls, model_cfg: Any, shape: tuple[int, ...], num_classes: int) -> dict[str, dict[str, Any]]:
-        """The decoder (`generator`) makes `shape` from latent_dim; the encoder reads `shape`."""
+    def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
+        """The decoder (`generator`) makes the data's shape from latent_dim; the encoder reads it."""
+        shape = tuple(facts["shape"])
         return {"generator": {"latent_dim": int(model_cfg.latent_dim), "out_shape": shape, "num_classes": 0},
                 "encoder": {"in_shape": shape, "latent_dim": int(model_cfg.latent_dim)}}
 
