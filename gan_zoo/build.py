@@ -104,6 +104,11 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
     if m.get("conditional", False) and num_classes == 0:
         raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
                           "classes; pick a labelled dataset or set model.conditional=false")
+    if facts.get("kind") in ("paired", "unpaired") and not hasattr(cls, "data_kwargs"):
+        raise ConfigError(f"data '{facts['dataset_id']}' is {facts['kind']} image-to-image data but {m._target_} makes "
+                          f"images from noise; use model={'pix2pix' if facts['kind'] == 'paired' else 'cyclegan'} "
+                          "(or an experiment such as pix2pix_edges_mnist / cyclegan_digits_mnist)")
+    data_kwargs = cls.data_kwargs(facts) if hasattr(cls, "data_kwargs") else {}
     m = _critic_norm(cfg, cls)
     net_kwargs = cls.network_kwargs(m, facts, num_classes)
     for name in net_kwargs:
@@ -125,11 +130,6 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
                 raise ConfigError(f"{where}.{unknown[0]} is not a setting of {m._target_} (valid: "
                                   f"{', '.join(sorted(k for k in accepted if k not in nets and k not in optims))}). "
                                   f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it.")
-    if facts.get("kind") in ("paired", "unpaired") and not hasattr(cls, "data_kwargs"):
-        raise ConfigError(f"data '{facts['dataset_id']}' is {facts['kind']} image-to-image data but {m._target_} makes "
-                          f"images from noise; use model={'pix2pix' if facts['kind'] == 'paired' else 'cyclegan'} "
-                          "(or an experiment such as pix2pix_edges_mnist / cyclegan_digits_mnist)")
-    data_kwargs = cls.data_kwargs(facts) if hasattr(cls, "data_kwargs") else {}
     return cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest)
 
 

@@ -46,6 +46,16 @@ def tiny_overrides(experiment: str) -> list[str]:
     """TINY plus width/size shrinks that apply to the experiment's model."""
     out = [f"experiment={experiment}", *TINY]
     mixture = experiment.endswith(("ring8", "grid25"))
+    if experiment.startswith(("pix2pix", "cyclegan")):  # image-to-image: tiny nets, few held-out examples
+        out += ["metrics.num_samples=64", "metrics.extractor_epochs=1"]
+        if experiment.startswith("pix2pix"):
+            out += ["model.generator.base_channels=8", "model.discriminator.base_channels=8"]
+        else:
+            out += [f"model.{n}.base_channels=8" for n in ("generator_ab", "generator_ba", "discriminator_a",
+                                                           "discriminator_b")]
+        if experiment == "pix2pix_photos":
+            out += ["data.num_train=64", "data.num_val=16"]
+        return out
     if mixture:
         out += ["data.num_train=2048", "data.num_val=256", "metrics.num_samples=500"]
     else:
@@ -117,6 +127,48 @@ def write_image_folder(root: Path, size: int = 64, per_class: int = 16, classes:
         for i, img in enumerate(d.images[d.target == k][:per_class]):
             pic = Image.fromarray((img * 255 / 16).astype(np.uint8)).resize((size, size), Image.BILINEAR)
             pic.save(root / f"class_{k}" / f"{i:03d}.png")
+    return root
+
+
+def write_paired_folder(root: Path, size: int = 32, n: int = 12, layout: str = "side_by_side") -> Path:
+    """A pix2pix-style folder made from scikit-learn digits: A = the digit, B = its negative. `side_by_side`
+    writes A|B images under train/ and val/; `folders` writes A/ and B/ with matching names (one pool)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for i in range(n):
+        a = Image.fromarray((d.images[i] * 255 / 16).astype(np.uint8)).resize((size, size), Image.BILINEAR)
+        b = Image.fromarray(255 - np.asarray(a))
+        if layout == "side_by_side":
+            split = root / ("train" if i < n - 4 else "val")
+            split.mkdir(parents=True, exist_ok=True)
+            ab = Image.new("L", (2 * size, size))
+            ab.paste(a, (0, 0))
+            ab.paste(b, (size, 0))
+            ab.save(split / f"{i:03d}.png")
+        else:
+            for side, img in (("A", a), ("B", b)):
+                (root / side).mkdir(parents=True, exist_ok=True)
+                img.save(root / side / f"{i:03d}.png")
+    return root
+
+
+def write_unpaired_folder(root: Path, size: int = 32, n: int = 12) -> Path:
+    """A CycleGAN-style folder: trainA/testA of digits, trainB/testB of their negatives (different images)."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for i in range(2 * n):
+        img = (d.images[i] * 255 / 16).astype(np.uint8)
+        side = "A" if i % 2 == 0 else "B"
+        pic = Image.fromarray(img if side == "A" else 255 - img).resize((size, size), Image.BILINEAR)
+        split = "train" if i < 2 * n - 6 else "test"
+        (root / f"{split}{side}").mkdir(parents=True, exist_ok=True)
+        pic.save(root / f"{split}{side}" / f"{i:03d}.png")
     return root
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_image_folder, write_mnist_raw
+from conftest import write_image_folder, write_mnist_raw, write_paired_folder, write_unpaired_folder
 from gan_zoo.errors import GanZooError
 from gan_zoo.train import run, user_error
 
@@ -37,6 +37,15 @@ EXPECTED_ERRORS = {
     ("hardware", "fp16", None): CPU_ONLY,
     ("hardware", "ddp", None): CPU_ONLY,
     ("model", "vae", "wgan_gp_mnist"): "model.n_critic is not a setting of gan_zoo.models.VAE",
+    # image-to-image data and games do not mix with noise-to-image ones: each side names the other
+    ("data", "edges_mnist", None): "use model=pix2pix",
+    ("data", "photos", None): "use model=pix2pix",
+    ("data", "paired_folder", None): "use model=pix2pix",
+    ("data", "digits2mnist", None): "use model=cyclegan",
+    ("data", "unpaired_folder", None): "use model=cyclegan",
+    ("model", "pix2pix", None): "needs paired or unpaired image data",
+    ("model", "cyclegan", None): "needs paired or unpaired image data",
+    ("metrics", "translation", None): "image-to-image data takes metrics=translation",
 }
 SHRINK = ["trainer.max_g_steps=2", "trainer.max_epochs=null", "trainer.limit_train_batches=1.0", "logger=csv",
           "callbacks.progress=null", "metrics.num_fake=100", "metrics.extractor_epochs=1", "data.batch_size=16"]
@@ -55,6 +64,8 @@ def overrides(group: str, option: str, base: str, roots: dict[str, Path]) -> lis
         out = [o for o in out if not o.startswith("metrics.")]
     if group == "data" and option == "image_folder":
         out.append(f"data.root={roots['folder']}")
+    if group == "data" and option in ("paired_folder", "unpaired_folder"):
+        out.append(f"data.root={roots[option]}")
     if group == "data" and option == "mnist":
         out.append(f"data.root={roots['mnist']}")
     if group == "data" and option in ("ring8", "grid25"):
@@ -65,7 +76,8 @@ def overrides(group: str, option: str, base: str, roots: dict[str, Path]) -> lis
 @pytest.fixture(scope="session")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("data")
-    return {"folder": write_image_folder(base / "folder", size=32), "mnist": write_mnist_raw(base / "mnist")}
+    return {"folder": write_image_folder(base / "folder", size=32), "mnist": write_mnist_raw(base / "mnist"),
+            "paired_folder": write_paired_folder(base / "paired"), "unpaired_folder": write_unpaired_folder(base / "unpaired")}
 
 
 @pytest.mark.parametrize("group,option,base", CASES)

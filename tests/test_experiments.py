@@ -12,7 +12,8 @@ from gan_zoo.train import run
 
 REQUIRED = {"dcgan_mnist", "gan_mlp_mnist", "wgan_gp_mnist", "cgan_mnist", "wgan_gp_ring8", "wgan_gp_grid25",
             "wgan_clip_mnist", "sngan_mnist", "lsgan_mnist", "hinge_mnist", "cwgan_gp_mnist", "infogan_mnist",
-            "pacgan_ring8", "pacgan_grid25", "vae_mnist", "keras_gan_mnist", "lego_dcgan"}
+            "pacgan_ring8", "pacgan_grid25", "vae_mnist", "keras_gan_mnist", "lego_dcgan", "pix2pix_edges_mnist",
+            "pix2pix_photos", "cyclegan_digits_mnist"}
 
 
 def test_required_experiments_exist():
@@ -42,10 +43,14 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg):
     assert Path(out["last_checkpoint"]).is_file() and Path(out["best_checkpoint"]).is_file()
     assert out["samples"] and Path(out["samples"]).is_file()
     assert (run_dir / "csv" / "metrics.csv").is_file() and (run_dir / "metrics_protocol.json").is_file()
-    assert "latent_dim" in (run_dir / "csv" / "hparams.yaml").read_text()  # the config reaches the loggers
+    assert "_target_" in (run_dir / "csv" / "hparams.yaml").read_text()  # the config reaches the loggers
     assert out["generator_steps"] == 4 // cfg.model.get("n_critic", 1)
     metrics = out["final_metrics"]
-    if experiment.endswith(("ring8", "grid25")):
+    if experiment.startswith("pix2pix"):  # held-out pairs, beside both baselines
+        assert {"val/l1", "val/psnr", "val/ssim", "val/l1_identity", "val/l1_mean_target", "val/l1_vs_baseline"} <= set(metrics)
+    elif experiment.startswith("cyclegan"):
+        assert {"val/fid_ab", "val/class_kept_ab", "val/fid_ab_identity", "val/class_kept_ab_identity"} <= set(metrics)
+    elif experiment.endswith(("ring8", "grid25")):
         assert {"val/modes_500", "val/hq_fraction_500", "val/reverse_kl_500"} <= set(metrics)
     else:
         assert "val/fid_domain_200" in metrics and "val/fid_domain_200_real_floor" in metrics

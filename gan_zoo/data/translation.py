@@ -283,8 +283,9 @@ def outer_edges(x: torch.Tensor, threshold: int = 128) -> torch.Tensor:
 class EdgesMNISTDataModule(PairedDataModule):
     """Edge map -> digit on the 5,000 offline MNIST digits (edges computed here, no download)."""
 
-    def __init__(self, image_size: int = 32, resize: str = "pad", threshold: int = 128, **kwargs: Any) -> None:
-        super().__init__(name=f"edges_mnist-t{threshold}", image_size=image_size, channels_a=1, channels_b=1,
+    def __init__(self, image_size: int = 32, resize: str = "pad", threshold: int = 128, val_fraction: float = 0.2,
+                 **kwargs: Any) -> None:
+        super().__init__(val_fraction=val_fraction, name=f"edges_mnist-t{threshold}", image_size=image_size, channels_a=1, channels_b=1,
                          resize=resize, **kwargs)
         self.threshold = threshold
 

@@ -139,6 +139,21 @@ class TranslationGame(AdversarialModule):
                 "trainer.max_g_steps")
         return max(1, int(batches) // self.n_critic)
 
+    def on_train_start(self) -> None:
+        """Point the LR decay at this run's budget. A resumed run restores the schedule's step count with its
+        old budget; a run resumed with a longer budget (more epochs) decays over the new one instead of
+        sitting at LR 0, and one resumed with the same budget continues exactly."""
+        super().on_train_start()
+        if self.lr_decay_start is None:
+            return
+        total = self.total_g_steps()
+        scheds = self.lr_schedulers()
+        for sched in scheds if isinstance(scheds, list) else [scheds]:
+            for fn in sched.lr_lambdas:
+                fn.total = total
+            for group, base_lr, fn in zip(sched.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas):
+                group["lr"] = base_lr * fn(sched.last_epoch)
+
     def configure_optimizers(self) -> Any:
         optimizers = super().configure_optimizers()
         if self.lr_decay_start is None:
