@@ -25,7 +25,7 @@ from gan_zoo.build import instantiate_checked, load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid
 from gan_zoo.data.images import ImageFolderDataModule, to_float_images, to_uint8_images
 from gan_zoo.errors import ConfigError, exit_on_user_error, require
-from gan_zoo.models.image2image import TranslationGame, matched_channels
+from gan_zoo.models.image2image import TranslationGame, matched_channels, spread
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 
 log = logging.getLogger("gan_zoo")
@@ -94,10 +94,10 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **arrays)
     picture = out.with_suffix(".png")
-    k = min(int(cfg.rows), n)
-    columns = [to_float_images(data["sources"][:k]), fake[:k].cpu()]
+    shown = spread(n, min(int(cfg.rows), n))  # evenly spaced through the set: held-out splits are often sorted by class
+    columns = [to_float_images(data["sources"][shown]), fake[shown].cpu()]
     if "targets" in data:
-        columns.append(to_float_images(data["targets"][:k]))
+        columns.append(to_float_images(data["targets"][shown]))
     c = max(col.shape[1] for col in columns)
     tiles = torch.stack([matched_channels(col.float(), c) for col in columns], dim=1).flatten(0, 1)  # row by row
     save_image_grid(tiles, picture, nrow=len(columns))

@@ -39,6 +39,11 @@ class LinearDecay:
         return max(0.0, 1.0 - (step - begin) / max(self.total - begin, 1.0))
 
 
+def spread(n: int, k: int) -> torch.Tensor:
+    """k indices evenly spaced over range(n) (repeating when k > n): a picture that shows every class."""
+    return torch.linspace(0, max(n - 1, 0), k).round().long()
+
+
 def matched_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """Float images with `channels` channels for side-by-side pictures (grey repeated to RGB)."""
     return x if x.shape[1] == channels else x.expand(-1, channels, -1, -1)
@@ -123,11 +128,12 @@ class TranslationGame(AdversarialModule):
         from gan_zoo.data.images import to_float_images
 
         if "a" in held:
-            self.fixed_a.copy_(to_float_images(held["a"][:k]))
+            self.fixed_a.copy_(to_float_images(held["a"][spread(len(held["a"]), k)]))
         if "b" in held:  # paired: the targets of the same inputs
-            self.fixed_b.copy_(to_float_images(held["b"][:k]))
+            self.fixed_b.copy_(to_float_images(held["b"][spread(len(held["b"]), k)]))
         elif hasattr(dm, "held_out"):  # unpaired: B's own held-out images
-            self.fixed_b.copy_(to_float_images(dm.held_out("B")[0][:k]))
+            b = dm.held_out("B")[0]
+            self.fixed_b.copy_(to_float_images(b[spread(len(b), k)]))
 
     def total_g_steps(self) -> int:
         """The run's budget in generator steps (max_g_steps, or epochs x batches / n_critic)."""
