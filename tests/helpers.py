@@ -17,6 +17,19 @@ class SigkillAfterEpoch(L.Callback):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class DumpWeightsPerRank(L.Callback):
+    """At the end of training, each rank saves its module's state_dict to `<path><rank>.pt` (DDP checks)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        import torch
+
+        state = {k: v.detach().cpu().clone() for k, v in pl_module.state_dict().items()}
+        torch.save(state, f"{self.path}{trainer.global_rank}.pt")
+
+
 def nan_loss(real_logits, fake_logits):
     """A critic loss that is NaN from the start: stands in for a diverging run."""
     return (real_logits.mean() - fake_logits.mean()) * float("nan")

@@ -378,3 +378,22 @@ def test_cyclegan_resume_is_exact_and_the_lr_decays(make_cfg, tmp_path):
     assert int(wa["state_dict"]["pool_a.count"]) == 3  # 4 steps x 2 images filled the 3-image history
     sched = wb["lr_schedulers"][0]
     assert sched["last_epoch"] == 4 and sched["_last_lr"][0] == pytest.approx(0.0)  # decayed to 0 at the end
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["pix2pix_edges_mnist", "cyclegan_digits_mnist"])
+def test_image_to_image_games_train_under_ddp_with_rank_identical_weights(experiment, tmp_path):
+    """Two CPU processes (gloo): the per-batch `prepare` forward, both optimizers and the history buffers
+    under DDP; afterwards every rank holds the same generator weights (gradients were all-reduced)."""
+    env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": str(ROOT / "tests")}
+    args = [sys.executable, "-m", "gan_zoo.cli", "train", "hardware=ddp_sim", "run_id=r", "metrics=none",
+            *[o for o in tiny_overrides(experiment) if not o.startswith("metrics.")],
+            "+callbacks.dump._target_=helpers.DumpWeightsPerRank", f"+callbacks.dump.path={tmp_path}/w"]
+    r = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    w0, w1 = (torch.load(tmp_path / f"w{k}.pt", weights_only=False) for k in (0, 1))
+    assert w0.keys() == w1.keys() and any("generator" in k for k in w0)
+    for k in w0:
+        if "generator" in k and w0[k].is_floating_point():
+            assert torch.allclose(w0[k], w1[k], atol=1e-6), k
