@@ -99,6 +99,25 @@ def cgan_run(cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     return out
 
 
+I2I_EXPERIMENTS = ("pix2pix_edges_mnist", "cyclegan_digits_mnist")
+
+
+@pytest.fixture(scope="session")
+def i2i_runs(cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One tiny run (EMA on) of each image-to-image game for the whole session: the experiment test and the
+    translate tests read these instead of training their own."""
+    from gan_zoo.train import run
+
+    out = {}
+    for name in I2I_EXPERIMENTS:
+        cfg = compose_cfg(tiny_overrides(name) + ["model.ema_decay=0.9"], tmp_path_factory.mktemp(name))
+        with open_dict(cfg):
+            cfg.paths.cache_dir = str(cache_root)
+        out[name] = run(cfg)
+        GlobalHydra.instance().clear()
+    return out
+
+
 @pytest.fixture
 def make_cfg(cache_root: Path, tmp_path: Path):
     """make_cfg(overrides) -> composed, shrunk config writing under tmp_path."""

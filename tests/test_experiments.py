@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EXPERIMENTS, tiny_overrides
+from conftest import EXPERIMENTS, I2I_EXPERIMENTS, tiny_overrides
 from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.train import run
 
@@ -36,9 +36,10 @@ def test_experiment_composes_with_its_seed_settings(experiment, make_cfg):
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_experiment_trains_a_few_steps(experiment, make_cfg):
+def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
     cfg = make_cfg(tiny_overrides(experiment))
-    out = run(cfg)
+    # the image-to-image games' tiny runs are shared with the translate tests (conftest.i2i_runs)
+    out = request.getfixturevalue("i2i_runs")[experiment] if experiment in I2I_EXPERIMENTS else run(cfg)
     run_dir = Path(out["run_dir"])
     assert Path(out["last_checkpoint"]).is_file() and Path(out["best_checkpoint"]).is_file()
     assert out["samples"] and Path(out["samples"]).is_file()

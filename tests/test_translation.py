@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from omegaconf import open_dict
 
-from conftest import compose_cfg, tiny_overrides, write_paired_folder, write_unpaired_folder
+from conftest import tiny_overrides, write_paired_folder, write_unpaired_folder
 from gan_zoo.data.translation import (
     EdgesMNISTDataModule,
     PairedFolderDataModule,
@@ -293,30 +292,20 @@ def test_paired_evaluator_reports_the_model_beside_its_baselines():
 
 
 # ----------------------------------------------------------------------------------------------- end to end
-@pytest.fixture(scope="module")
-def i2i_runs(cache_root, tmp_path_factory):
-    """One tiny Pix2Pix and one tiny CycleGAN run for the translate tests."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from gan_zoo.train import run
-
-    out = {}
-    for name in ("pix2pix_edges_mnist", "cyclegan_digits_mnist"):
-        cfg = compose_cfg(tiny_overrides(name) + ["model.ema_decay=0.9"], tmp_path_factory.mktemp(name))
-        with open_dict(cfg):
-            cfg.paths.cache_dir = str(cache_root)
-        out[name] = run(cfg)
-        GlobalHydra.instance().clear()
-    return out
-
-
 def _translate(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled"}
     return subprocess.run([sys.executable, "-m", "gan_zoo.cli", "translate", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
+def _translate_in_process(make_cfg, args: list[str]) -> dict:
+    from gan_zoo.translate import translate_to_npz
+
+    return translate_to_npz(make_cfg(args, config_name="translate"))
+
+
 def test_translate_paired_writes_the_npz_contract(i2i_runs, tmp_path):
+    """The real command line once (exit code, printed summary), the rest in-process."""
     r = _translate([f"checkpoint={i2i_runs['pix2pix_edges_mnist']['run_dir']}", "num=5000", "out=t.npz"], tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "capped to 1000" in r.stdout
@@ -325,35 +314,32 @@ def test_translate_paired_writes_the_npz_contract(i2i_runs, tmp_path):
     assert z["images"].dtype == np.uint8 and z["images"].shape == (1000, 1, 32, 32) == z["targets"].shape == z["sources"].shape
     assert z["labels"].dtype == np.int64 and sorted(np.bincount(z["labels"])) == [100] * 10
     assert (tmp_path / "t.png").is_file()
-    bad = _translate([f"checkpoint={i2i_runs['pix2pix_edges_mnist']['run_dir']}", "direction=BtoA", "out=u.npz"], tmp_path)
-    assert bad.returncode == 2 and "data.direction=BtoA" in bad.stdout + bad.stderr
 
 
-def test_translate_unpaired_both_directions_and_a_folder(i2i_runs, tmp_path):
+def test_translate_refuses_what_it_cannot_do(i2i_runs, cgan_run, make_cfg, tmp_path):
+    p2p = i2i_runs["pix2pix_edges_mnist"]["run_dir"]
+    with pytest.raises(ConfigError, match="data.direction=BtoA"):
+        _translate_in_process(make_cfg, [f"checkpoint={p2p}", "direction=BtoA", f"out={tmp_path}/u.npz"])
+    with pytest.raises(ConfigError, match="gan-zoo sample"):
+        _translate_in_process(make_cfg, [f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}/u.npz"])
+    from gan_zoo.sample import sample_to_npz
+
+    with pytest.raises(ConfigError, match="gan-zoo translate"):
+        sample_to_npz(make_cfg([f"checkpoint={p2p}", f"out={tmp_path}/s.npz"], config_name="sample"))
+
+
+def test_translate_unpaired_both_directions_and_a_folder(i2i_runs, make_cfg, tmp_path):
     run_dir = i2i_runs["cyclegan_digits_mnist"]["run_dir"]
-    r = _translate([f"checkpoint={run_dir}", "num=50", "out=ab.npz"], tmp_path)
-    assert r.returncode == 0, r.stdout + r.stderr
+    out = _translate_in_process(make_cfg, [f"checkpoint={run_dir}", "num=50", f"out={tmp_path}/ab.npz"])
     z = np.load(tmp_path / "ab.npz")
     assert set(z.files) == {"images", "sources", "labels"} and z["images"].shape == (50, 1, 32, 32)
-    r = _translate([f"checkpoint={run_dir}", "direction=BtoA", "num=7", "out=ba.npz"], tmp_path)
-    assert r.returncode == 0 and np.load(tmp_path / "ba.npz")["images"].shape == (7, 1, 32, 32)
+    assert out["translated_with"] == "EMA generator" and not out["capped"]
+    _translate_in_process(make_cfg, [f"checkpoint={run_dir}", "direction=BtoA", "num=7", f"out={tmp_path}/ba.npz"])
+    assert np.load(tmp_path / "ba.npz")["images"].shape == (7, 1, 32, 32)
     folder = write_unpaired_folder(tmp_path / "u", size=20) / "trainA"
-    r = _translate([f"checkpoint={run_dir}", f"input={folder}", "out=f.npz"], tmp_path)
-    assert r.returncode == 0, r.stdout + r.stderr
+    _translate_in_process(make_cfg, [f"checkpoint={run_dir}", f"input={folder}", f"out={tmp_path}/f.npz"])
     z = np.load(tmp_path / "f.npz")
     assert z["images"].shape == (len(list(folder.iterdir())), 1, 32, 32) and "labels" not in z.files
-
-
-def test_translate_refuses_noise_checkpoints(cgan_run, tmp_path):
-    r = _translate([f"checkpoint={cgan_run['run_dir']}", "out=t.npz"], tmp_path)
-    assert r.returncode == 2 and "gan-zoo sample" in r.stdout + r.stderr
-
-
-def test_sample_refuses_translation_checkpoints(i2i_runs, tmp_path):
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    r = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "sample", f"checkpoint={i2i_runs['pix2pix_edges_mnist']['run_dir']}",
-                        "out=s.npz"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 2 and "gan-zoo translate" in r.stdout + r.stderr
 
 
 def test_cyclegan_resume_is_exact_and_the_lr_decays(make_cfg, tmp_path):
