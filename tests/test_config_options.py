@@ -60,7 +60,7 @@ def overrides(group: str, option: str, base: str, roots: dict[str, Path]) -> lis
     out += [f"{group}={option}", *SHRINK]
     if group == "logger":
         out.remove("logger=csv")
-    if group == "metrics" and option in ("none", "mixture"):
+    if group == "metrics" and option in ("none", "mixture", "translation"):
         out = [o for o in out if not o.startswith("metrics.")]
     if group == "data" and option == "image_folder":
         out.append(f"data.root={roots['folder']}")
