@@ -383,3 +383,20 @@ def test_image_to_image_games_train_under_ddp_with_rank_identical_weights(experi
     for k in w0:
         if "generator" in k and w0[k].is_floating_point():
             assert torch.allclose(w0[k], w1[k], atol=1e-6), k
+
+
+def test_pix2pix_gradient_penalty_on_the_pair_and_no_batchnorm_critic():
+    from gan_zoo.losses import d_wasserstein, g_wasserstein, gradient_penalty
+
+    adam = lambda params: torch.optim.Adam(params)  # noqa: E731
+    g = UNetGenerator((1, 16, 16), (1, 16, 16), base_channels=4)
+    d = PatchDiscriminator((2, 16, 16), base_channels=4, receptive_field=16, norm="instance")
+    gan = Pix2Pix(g, d, d_wasserstein, g_wasserstein, adam, adam, (1, 16, 16), (1, 16, 16),
+                  regularizer=gradient_penalty, reg_weight=10.0)
+    batch = {"a": torch.randn(4, 1, 16, 16), "b": torch.randn(4, 1, 16, 16)}
+    state = gan.prepare(batch, generator_step_follows=False)
+    reg, logs = gan.d_reg(batch, state)
+    assert torch.isfinite(reg) and float(reg) == pytest.approx(10.0 * float(logs["train/reg"]))
+    with pytest.raises(ConfigError, match="without BatchNorm"):
+        Pix2Pix(g, PatchDiscriminator((2, 16, 16), base_channels=4, receptive_field=16, norm="batch"), d_wasserstein,
+                g_wasserstein, adam, adam, (1, 16, 16), (1, 16, 16), regularizer=gradient_penalty, reg_weight=10.0)

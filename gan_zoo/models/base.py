@@ -198,6 +198,11 @@ class AdversarialModule(L.LightningModule):
             self.untoggle_optimizer(opt)
         return logs
 
+    def _grad_scale(self) -> float:
+        """The fp16 loss scale for autograd.grad-based penalties (1 under fp32/bf16, which need no scaler)."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return float(scaler.get_scale()) if scaler is not None else 1.0
+
     # ----------------------------------------------------------------------------------- finite check
     def watch(self, what: str, value: torch.Tensor) -> None:
         """Record on the device whether `value` is finite; the flag is read by `_check_now`.

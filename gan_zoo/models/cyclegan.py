@@ -168,9 +168,11 @@ class CycleGAN(TranslationGame):
     def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
         if self.regularizer is None or self.reg_weight <= 0:
             return None
-        reg = (self.regularizer(self.discriminator_a, batch["a"], state["pooled_a"], None)
-               + self.regularizer(self.discriminator_b, batch["b"], state["pooled_b"], None))
-        self.watch("the critic regulariser", reg)
+        grad_scale = self._grad_scale()
+        reg = (self.regularizer(self.discriminator_a, batch["a"], state["pooled_a"], None, grad_scale=grad_scale)
+               + self.regularizer(self.discriminator_b, batch["b"], state["pooled_b"], None, grad_scale=grad_scale))
+        if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle
+            self.watch("the critic regulariser", reg)
         return self.reg_weight * reg, {"train/reg": reg.detach()}
 
     def after_d_update(self) -> None:

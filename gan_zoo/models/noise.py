@@ -216,11 +216,6 @@ class NoiseGAN(AdversarialModule):
         self.watch("the generator loss", loss)
         return loss, {"train/g_loss": loss.detach()}
 
-    def _grad_scale(self) -> float:
-        """The fp16 loss scale for autograd.grad-based penalties (1 under fp32/bf16, which need no scaler)."""
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
-        return float(scaler.get_scale()) if scaler is not None else 1.0
-
 
 # Checkpoints written before the base/game split name `gan_zoo.models.GAN`; it is this game.
 GAN = NoiseGAN

@@ -113,8 +113,10 @@ class Pix2Pix(TranslationGame):
             return None
         a = batch["a"]
         real, fake = torch.cat([a, batch["b"]], 1), torch.cat([a, state["fake"].detach()], 1)
-        reg = self.regularizer(self.discriminator, real, fake, None)
-        self.watch("the critic regulariser", reg)
+        grad_scale = self._grad_scale()
+        reg = self.regularizer(self.discriminator, real, fake, None, grad_scale=grad_scale)
+        if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle
+            self.watch("the critic regulariser", reg)
         return self.reg_weight * reg, {"train/reg": reg.detach()}
 
     def after_d_update(self) -> None:
