@@ -400,3 +400,13 @@ def test_pix2pix_gradient_penalty_on_the_pair_and_no_batchnorm_critic():
     with pytest.raises(ConfigError, match="without BatchNorm"):
         Pix2Pix(g, PatchDiscriminator((2, 16, 16), base_channels=4, receptive_field=16, norm="batch"), d_wasserstein,
                 g_wasserstein, adam, adam, (1, 16, 16), (1, 16, 16), regularizer=gradient_penalty, reg_weight=10.0)
+
+
+@pytest.mark.parametrize("experiment", ["pix2pix_edges_mnist", "cyclegan_digits_mnist"])
+def test_image_to_image_games_train_under_bf16_autocast(experiment, make_cfg):
+    from gan_zoo.train import run
+
+    cfg = make_cfg([o for o in tiny_overrides(experiment) if not o.startswith("metrics.")] +
+                   ["hardware=bf16", "metrics=none", "trainer.limit_train_batches=2", "data.batch_size=4"])
+    out = run(cfg)
+    assert out["generator_steps"] == 2 and Path(out["last_checkpoint"]).is_file()
