@@ -16,6 +16,7 @@ COMMANDS = {
     "train": ("gan_zoo.train", "train", "train a GAN (default: DCGAN on 5,000 offline MNIST digits)"),
     "sample": ("gan_zoo.sample", "sample", "write samples of a checkpoint to .npz + a PNG grid"),
     "translate": ("gan_zoo.translate", "translate", "translate held-out images (or a folder) with a Pix2Pix/CycleGAN checkpoint"),
+    "analyse": ("gan_zoo.analyse", "analyse", "analyse a trained generator: interpolate, label-sweep, truncation, traverse, steer"),
     "evaluate": ("gan_zoo.evaluate", "evaluate", "score a checkpoint, an .npz or an image folder (FID, KID, IS, ...)"),
     "report": ("gan_zoo.report", None, "compare the runs of a multirun folder: mean and 95% CI per config, plots"),
 }
@@ -32,6 +33,7 @@ Examples:
   gan-zoo sample checkpoint=outputs/train/dcgan_mnist/<run>/checkpoints/best.ckpt num=1000 out=s.npz
   gan-zoo evaluate checkpoint=outputs/train/dcgan_mnist/<run> metrics=[fid,kid,pr,dc,memorisation]
   gan-zoo evaluate samples=s.npz data=mnist_mini
+  gan-zoo analyse interpolate checkpoint=outputs/train/dcgan_mnist/<run> out=analysis/
   gan-zoo train experiment=cyclegan_digits_mnist
   gan-zoo translate checkpoint=outputs/train/cyclegan_digits_mnist/<run> out=t.npz
   gan-zoo report outputs/train/multirun/<run_id>
@@ -165,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     module_name, config_name, _ = COMMANDS[cmd]
     if config_name is None:  # a plain command (argparse), not a Hydra app
         return importlib.import_module(module_name).main(rest)
+    if cmd == "analyse" and rest and "=" not in rest[0] and not rest[0].startswith("-"):
+        rest = [f"mode={rest[0]}", *rest[1:]]  # `gan-zoo analyse MODE ...`: the mode is the first word
     if cmd == "evaluate":  # `metrics=[...]` names the metrics; Hydra would take it for the `metrics` config group
         rest = [f"metric_names={a.split('=', 1)[1]}" if a.startswith("metrics=") else a for a in rest]
     if not any(a in ("-h", "--help", "--hydra-help", "--info") for a in rest):

@@ -5,7 +5,8 @@
 
 `.npz` keys: `images` uint8 [N, C, H, W] for image models, `samples` float32 [N, D] for vector data,
 `labels` int64 [N] for conditional models, `codes` int64 [N] (the categorical code) for InfoGAN
-(`code=K` picks one code, like `label=K` picks one class). Sampling is in eval mode, from the EMA generator if any.
+(`code=K` picks one code, like `label=K` picks one class). `truncation=PSI` resamples z until every
+|z_i| <= PSI (the truncation trick of SEEDS.md 7). Sampling is in eval mode, from the EMA generator if any.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     gan.to(cfg.device)
     if not cfg.ema:
         gan.drop_ema()
+    if cfg.get("truncation") is not None:
+        require(hasattr(gan, "truncation"), f"truncation= needs a model with noise to truncate, not {type(gan).__name__}")
+        require(float(cfg.truncation) > 0, f"truncation must be > 0 (the PSI in std of z), got {cfg.truncation}")
+        gan.truncation = float(cfg.truncation)
     given = {k: cfg.get(k) for k in ("label", "code") if cfg.get(k) is not None}
     x, conds = gan.generate(cfg.num, seed=cfg.seed, batch_size=cfg.batch_size, **given)
     out = Path(cfg.out)

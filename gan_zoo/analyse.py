@@ -1,0 +1,318 @@
+"""What people do with a trained generator (SEEDS.md sections 7 and 12): `gan-zoo analyse MODE checkpoint=RUN out=DIR`.
+
+    gan-zoo analyse interpolate checkpoint=outputs/train/dcgan_mnist/RUN out=an/         # slerp rows in z
+    gan-zoo analyse label-sweep checkpoint=outputs/train/cgan_mnist/RUN out=an/          # fixed z, every class
+    gan-zoo analyse traverse checkpoint=outputs/train/infogan_mnist/RUN out=an/          # InfoGAN codes
+    gan-zoo analyse truncation checkpoint=RUN out=an/ psis=[0.5,1.0,2.0]                 # fidelity vs diversity
+    gan-zoo analyse steer checkpoint=RUN out=an/ target=3 num=500                        # classifier-gradient control
+
+Every mode writes under `out`: PNG pictures, and CSV/JSON/NPZ where it measures something; `summary.json`
+lists what was written. Every option has a default. `mixing` and `augment` are not implemented yet (they
+exit with a message saying so).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+
+from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
+from gan_zoo.callbacks.samples import save_image_grid
+from gan_zoo.data.images import to_uint8_images
+from gan_zoo.errors import ConfigError, exit_on_user_error, require
+from gan_zoo.models.base import eval_mode
+from gan_zoo.utils.checkpoints import resolve_checkpoint
+
+log = logging.getLogger("gan_zoo")
+MODES = ("interpolate", "label-sweep", "truncation", "traverse", "steer", "mixing", "augment")
+
+
+# ------------------------------------------------------------------------------------------------ latent maths
+def slerp(z0: torch.Tensor, z1: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of z0 and z1 at fractions t: [N, D], [N, D], [T] -> [N, T, D].
+
+    Follows the great circle between the two directions while the norm moves linearly between the two
+    norms, so every point has the norm of a typical Gaussian sample (White 2016); falls back to linear
+    interpolation for (nearly) parallel vectors.
+    """
+    n0, n1 = z0.norm(dim=1, keepdim=True), z1.norm(dim=1, keepdim=True)
+    u0, u1 = z0 / n0, z1 / n1
+    omega = torch.acos((u0 * u1).sum(1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))  # [N, 1]
+    t = t.view(1, -1, 1)
+    so = torch.sin(omega)[:, None]  # [N, 1, 1]
+    w0 = torch.where(so > 1e-6, torch.sin((1 - t) * omega[:, None]) / so, 1 - t)
+    w1 = torch.where(so > 1e-6, torch.sin(t * omega[:, None]) / so, t)
+    direction = w0 * u0[:, None] + w1 * u1[:, None]
+    direction = direction / direction.norm(dim=2, keepdim=True)
+    norm = (1 - t) * n0[:, None] + t * n1[:, None]
+    return direction * norm
+
+
+def latent_of(gan: Any, n: int, seed: int) -> torch.Tensor:
+    """n noise vectors from a seeded generator (the model's own prior)."""
+    g = torch.Generator(device=gan.device).manual_seed(seed)
+    return gan.noise(n, g)
+
+
+def conditions_for_rows(gan: Any, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Conditions that are constant along a row: class `rows % K` (conditional), code `rows % K` with
+    continuous codes at 0 (InfoGAN), none otherwise."""
+    if getattr(gan, "label_kind", "labels") == "codes":
+        k = gan.code_categories
+        return {"codes": rows % k, "continuous_codes": torch.zeros(len(rows), gan.code_continuous, device=gan.device)}
+    if getattr(gan, "num_classes", 0):
+        return {"labels": rows % gan.num_classes}
+    return {}
+
+
+# ------------------------------------------------------------------------------------------------ modes
+def interpolate(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """`rows` rows of `steps` images: slerp between two seeded z, conditions fixed per row."""
+    rows, steps = int(cfg.rows), int(cfg.steps)
+    z = latent_of(gan, 2 * rows, cfg.seed)
+    path = slerp(z[:rows], z[rows:], torch.linspace(0, 1, steps, device=gan.device)).reshape(rows * steps, -1)
+    conds = conditions_for_rows(gan, torch.arange(rows, device=gan.device).repeat_interleave(steps))
+    x = gan.synthesize_in_chunks(path, conds, cfg.batch_size)
+    save_image_grid(x, out / "interpolate_z.png", nrow=steps)
+    np.savez(out / "interpolate_z.npz", images=to_uint8_images(x).cpu().numpy(), z=path.cpu().numpy())
+    return {"pictures": ["interpolate_z.png"], "arrays": ["interpolate_z.npz"], "rows": rows, "steps": steps,
+            "what": "each row: slerp from one seeded z to another, conditions fixed along the row"}
+
+
+def label_sweep(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """`rows` fixed z, each through every class."""
+    k = getattr(gan, "num_classes", 0)
+    require(k > 0 and getattr(gan, "label_kind", "labels") == "labels",
+            "label-sweep needs a conditional model (model.conditional=true, e.g. cgan_mnist); for InfoGAN use traverse")
+    rows = int(cfg.rows)
+    z = latent_of(gan, rows, cfg.seed).repeat_interleave(k, dim=0)
+    labels = torch.arange(rows * k, device=gan.device) % k
+    x = gan.synthesize_in_chunks(z, {"labels": labels}, cfg.batch_size)
+    save_image_grid(x, out / "label_sweep.png", nrow=k)
+    np.savez(out / "label_sweep.npz", images=to_uint8_images(x).cpu().numpy(), labels=labels.cpu().numpy())
+    return {"pictures": ["label_sweep.png"], "arrays": ["label_sweep.npz"], "rows": rows, "classes": k,
+            "what": "each row one z, each column one class"}
+
+
+def traverse(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """InfoGAN: the categorical code across columns (fixed z per row), then each continuous code from -2 to 2."""
+    require(getattr(gan, "label_kind", "") == "codes", "traverse needs an InfoGAN checkpoint (model=infogan)")
+    rows, k, c = int(cfg.rows), gan.code_categories, gan.code_continuous
+    z = latent_of(gan, rows, cfg.seed)
+    zc = z.repeat_interleave(k, dim=0)
+    codes = torch.arange(rows * k, device=gan.device) % k
+    x = gan.synthesize_in_chunks(zc, {"codes": codes, "continuous_codes": torch.zeros(len(zc), c, device=gan.device)},
+                                 cfg.batch_size)
+    save_image_grid(x, out / "traverse_categorical.png", nrow=k)
+    pictures = ["traverse_categorical.png"]
+    steps = int(cfg.steps)
+    values = torch.linspace(-2, 2, steps, device=gan.device)
+    for j in range(c):
+        zj = z.repeat_interleave(steps, dim=0)
+        cont = torch.zeros(rows * steps, c, device=gan.device)
+        cont[:, j] = values.repeat(rows)
+        codes_j = torch.arange(rows, device=gan.device).repeat_interleave(steps) % k
+        xj = gan.synthesize_in_chunks(zj, {"codes": codes_j, "continuous_codes": cont}, cfg.batch_size)
+        save_image_grid(xj, out / f"traverse_continuous_{j}.png", nrow=steps)
+        pictures.append(f"traverse_continuous_{j}.png")
+    return {"pictures": pictures, "rows": rows, "codes": k, "continuous_codes": c,
+            "what": "categorical: one z per row, one code per column; continuous_j: code j from -2 to 2 "
+                    "(training prior U(-1, 1)), categorical code = row index mod K"}
+
+
+def _reference_evaluator(gan: Any, info: dict[str, Any], cfg: DictConfig, names: list[str], num: int) -> Any:
+    """The suite on the run's own data (domain extractor, held-out split), for `num` samples."""
+    run_cfg = OmegaConf.create(info["config"])
+    require(run_cfg.metrics.get("kind") == "image" or "extractor" in run_cfg.metrics,
+            "this mode scores images in the domain classifier's features; the checkpoint was not trained on images")
+    dm = instantiate_checked(run_cfg.data, "data")
+    mcfg = OmegaConf.merge(run_cfg.metrics, {"num_fake": num, "num_real": None, "split": "val"})
+    return build_image_evaluator(mcfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device, names=names), dm
+
+
+def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """Samples at each PSI (z resampled beyond PSI std, SEEDS.md 7) with FID, precision and recall."""
+    require(hasattr(gan, "truncation"), f"{type(gan).__name__} has no noise to truncate")
+    psis = [float(p) for p in cfg.psis]
+    require(psis and all(p > 0 for p in psis), f"psis must be positive numbers, got {list(cfg.psis)}")
+    num = int(cfg.num or 1000)
+    evaluator, _ = _reference_evaluator(gan, info, cfg, ["fid", "pr"], num)
+    rows, grid = [], []
+    for psi in psis:
+        gan.truncation = psi
+        values = evaluator.compute(gan)
+        pick = {k.split("_domain")[0].split("_inception")[0]: v for k, v in values.items()
+                if k.startswith(("fid", "precision", "recall")) and "floor" not in k}
+        rows.append({"psi": psi, **pick})
+        x, _ = gan.generate(int(cfg.rows) * 8, seed=cfg.seed)
+        grid.append(x)
+        log.info("psi %.2f: %s", psi, pick)
+    gan.truncation = None
+    save_image_grid(torch.cat(grid), out / "truncation_samples.png", nrow=int(cfg.rows) * 8)
+    keys = list(rows[0])
+    with open(out / "truncation.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+    _plot(out / "truncation.png", [r["psi"] for r in rows],
+          {k: [r[k] for r in rows] for k in keys if k in ("precision", "recall")},
+          "truncation PSI (z resampled beyond PSI std)", f"precision / recall, {num} samples, domain features",
+          "the fidelity / diversity trade-off")
+    return {"pictures": ["truncation.png", "truncation_samples.png"], "tables": ["truncation.csv"], "values": rows,
+            "num_samples_per_psi": num,
+            "what": "one row of truncation_samples.png per PSI (same seed); precision and recall against PSI"}
+
+
+def steer(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """Move z (G frozen) by gradient ascent on log p(target | G(z)) of the domain classifier, with a Gaussian
+    prior term that keeps z typical; report how the target and every other class move."""
+    from gan_zoo.metrics.domain import load_or_train_extractor
+
+    run_cfg = OmegaConf.create(info["config"])
+    dm = instantiate_checked(run_cfg.data, "data")
+    dm.setup("fit")
+    require(dm.num_classes >= 2, "steer needs a labelled dataset to train its classifier on (the run's data has no classes)")
+    k = dm.num_classes
+    target = int(cfg.target)
+    require(0 <= target < k, f"target must be a class in [0, {k - 1}], got {target}")
+    classifier, cinfo = load_or_train_extractor(dm, cfg.paths.cache_dir,
+                                                epochs=int(run_cfg.metrics.get("extractor_epochs", 6)))
+    classifier = classifier.to(gan.device).eval().requires_grad_(False)
+    num, iters = int(cfg.num or 500), int(cfg.iterations)
+    z0 = latent_of(gan, num, cfg.seed)
+    conds = conditions_for_rows(gan, torch.arange(num, device=gan.device))
+    net = gan.sampling_generator
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    flags = [p.requires_grad for p in net.parameters()]
+    net.requires_grad_(False)
+    z = z0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=float(cfg.lr))
+    trace = []
+    try:
+        with eval_mode(net):
+            for it in range(iters + 1):
+                probs_all = []
+                opt.zero_grad(set_to_none=True)
+                for i in range(0, num, cfg.batch_size):
+                    sl = slice(i, i + cfg.batch_size)
+                    x = gan.synthesize(net, z[sl], {c: v[sl] for c, v in conds.items()})
+                    logp = F.log_softmax(classifier(x), dim=1)
+                    probs_all.append(logp.detach().exp())
+                    if it < iters:  # the last pass only measures
+                        prior = 0.5 * z[sl].pow(2).sum(1)  # -log N(z; 0, I) up to a constant
+                        loss = (-logp[:, target] + float(cfg.prior_weight) * prior).sum() / num
+                        loss.backward()
+                probs = torch.cat(probs_all)
+                trace.append(probs.mean(0).cpu())
+                if it < iters:
+                    opt.step()
+    finally:
+        for p, f in zip(net.parameters(), flags):
+            p.requires_grad_(f)
+    require(all(torch.equal(before[n], p.detach()) for n, p in net.named_parameters()),
+            "steering changed the generator's weights")  # a guarantee the tests rely on
+    z_final = z.detach()
+    x_start = gan.synthesize_in_chunks(z0, conds, cfg.batch_size)
+    x_end = gan.synthesize_in_chunks(z_final, conds, cfg.batch_size)
+    with torch.no_grad():
+        pred_start = classifier(x_start).argmax(1)
+        pred_end = classifier(x_end).argmax(1)
+    trace_t = torch.stack(trace)  # [iters + 1, K]: mean class probabilities along the way
+    np.savez(out / "steer.npz", images=to_uint8_images(x_end).cpu().numpy(),
+             labels=np.full(num, target, dtype=np.int64), start_images=to_uint8_images(x_start).cpu().numpy())
+    shown = min(num, 16)
+    save_image_grid(torch.cat([x_start[:shown], x_end[:shown]]), out / "steer.png", nrow=shown)
+    with open(out / "steer_trace.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["iteration", *[f"p_class_{c}" for c in range(k)]])
+        for it, row in enumerate(trace_t.tolist()):
+            w.writerow([it, *[f"{v:.6f}" for v in row]])
+    _plot(out / "steer_correlation.png", list(range(iters + 1)),
+          {f"class {c}{' (target)' if c == target else ''}": trace_t[:, c].tolist() for c in range(k)},
+          "steering iteration (Adam on z, G frozen)", "mean classifier probability over the samples",
+          f"steering towards {target}: how every class output moves")
+    # how each other class output moves with the target output, over the iterations
+    t = trace_t[:, target]
+    corr = {c: float(np.corrcoef(t.numpy(), trace_t[:, c].numpy())[0, 1]) if trace_t[:, c].std() > 0 else 0.0
+            for c in range(k) if c != target}
+    result = {"target": target, "num": num, "iterations": iters, "lr": float(cfg.lr), "prior_weight": float(cfg.prior_weight),
+              "steering_classifier": {key: cinfo.get(key) for key in ("dataset_id", "sha256", "val_accuracy")},
+              "target_share_start": float((pred_start == target).float().mean()),
+              "target_share_end": float((pred_end == target).float().mean()),
+              "z_norm_start": float(z0.norm(dim=1).mean()), "z_norm_end": float(z_final.norm(dim=1).mean()),
+              "correlation_with_target": corr,
+              "pictures": ["steer.png", "steer_correlation.png"], "arrays": ["steer.npz"], "tables": ["steer_trace.csv"],
+              "what": "steer.png: first row the starting samples, second row the same z after steering"}
+    (out / "steer.json").write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _plot(path: Path, xs: list[float], series: dict[str, list[float]], xlabel: str, ylabel: str, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=110)
+    for name, ys in series.items():
+        ax.plot(xs, ys, marker="o" if len(xs) <= 25 else None, ms=3, label=name, lw=2.2 if "target" in name else 1.2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------ entry point
+def analyse(cfg: DictConfig) -> dict[str, Any]:
+    mode = str(cfg.mode)
+    require(mode in MODES, f"unknown analyse mode {mode!r}; modes: {', '.join(MODES)}")
+    if mode in ("mixing", "augment"):
+        raise ConfigError(f"analyse {mode} is not implemented yet (it needs {'a style-based generator' if mode == 'mixing' else 'the augmentation study'}, "
+                          "issue 'The style-based generator, and the toolkit'); available: interpolate, label-sweep, "
+                          "truncation, traverse, steer")
+    ckpt = resolve_checkpoint(cfg.checkpoint)
+    gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
+    gan.to(cfg.device)
+    if not cfg.ema:
+        gan.drop_ema()
+    require(hasattr(gan, "noise"), f"analyse works on noise-to-image models; {type(gan).__name__} translates images "
+            "(use gan-zoo translate)")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if mode == "interpolate":
+        result = interpolate(gan, cfg, out)
+    elif mode == "label-sweep":
+        result = label_sweep(gan, cfg, out)
+    elif mode == "traverse":
+        result = traverse(gan, cfg, out)
+    elif mode == "truncation":
+        result = truncation(gan, info, cfg, out)
+    else:
+        result = steer(gan, info, cfg, out)
+    summary = {"mode": mode, "checkpoint": str(ckpt), "generator_steps": info.get("g_steps"),
+               "sampled_from": "generator_ema" if gan.has_ema else "generator", **result}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("values",)}, indent=2, default=str), flush=True)
+    return summary
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="analyse")
+def main(cfg: DictConfig) -> None:
+    """Hydra entry point (the `gan-zoo analyse MODE ...` command)."""
+    exit_on_user_error(analyse, cfg)
+
+
+if __name__ == "__main__":
+    main()
