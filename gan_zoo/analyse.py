@@ -223,9 +223,13 @@ def steer(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[st
     z_final = z.detach()
     x_start = gan.synthesize_in_chunks(z0, conds, cfg.batch_size)
     x_end = gan.synthesize_in_chunks(z_final, conds, cfg.batch_size)
+    from gan_zoo.metrics.judges import load_or_train_judge
+
+    judge, jinfo = load_or_train_judge(dm, cfg.paths.cache_dir)  # a second classifier: the claim does not rest on
+    judge = judge.to(gan.device)  # the one that was optimised against
     with torch.no_grad():
-        pred_start = classifier(x_start).argmax(1)
-        pred_end = classifier(x_end).argmax(1)
+        pred_start, pred_end = classifier(x_start).argmax(1), classifier(x_end).argmax(1)
+        judge_start, judge_end = judge(x_start).argmax(1), judge(x_end).argmax(1)
     trace_t = torch.stack(trace)  # [iters + 1, K]: mean class probabilities along the way
     np.savez(out / "steer.npz", images=to_uint8_images(x_end).cpu().numpy(),
              labels=np.full(num, target, dtype=np.int64), start_images=to_uint8_images(x_start).cpu().numpy())
@@ -246,8 +250,11 @@ def steer(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[st
             for c in range(k) if c != target}
     result = {"target": target, "num": num, "iterations": iters, "lr": float(cfg.lr), "prior_weight": float(cfg.prior_weight),
               "steering_classifier": {key: cinfo.get(key) for key in ("dataset_id", "sha256", "val_accuracy")},
-              "target_share_start": float((pred_start == target).float().mean()),
-              "target_share_end": float((pred_end == target).float().mean()),
+              "independent_judge": {key: jinfo.get(key) for key in ("arch", "dataset_id", "sha256", "val_accuracy")},
+              "target_share_start": float((judge_start == target).float().mean()),
+              "target_share_end": float((judge_end == target).float().mean()),
+              "target_share_start_steering_classifier": float((pred_start == target).float().mean()),
+              "target_share_end_steering_classifier": float((pred_end == target).float().mean()),
               "z_norm_start": float(z0.norm(dim=1).mean()), "z_norm_end": float(z_final.norm(dim=1).mean()),
               "correlation_with_target": corr,
               "pictures": ["steer.png", "steer_correlation.png"], "arrays": ["steer.npz"], "tables": ["steer_trace.csv"],
