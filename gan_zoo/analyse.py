@@ -5,10 +5,11 @@
     gan-zoo analyse traverse checkpoint=outputs/train/infogan_mnist/RUN out=an/          # InfoGAN codes
     gan-zoo analyse truncation checkpoint=RUN out=an/ psis=[0.5,1.0,2.0]                 # fidelity vs diversity
     gan-zoo analyse steer checkpoint=RUN out=an/ target=3 num=500                        # classifier-gradient control
+    gan-zoo analyse augment checkpoint=outputs/train/cgan_mnist/RUN out=an/              # accuracy vs share of real data
 
 Every mode writes under `out`: PNG pictures, and CSV/JSON/NPZ where it measures something; `summary.json`
-lists what was written. Every option has a default. `mixing` and `augment` are not implemented yet (they
-exit with a message saying so).
+lists what was written. Every option has a default. `mixing` is not implemented yet (it exits with a message
+saying so).
 """
 
 from __future__ import annotations
@@ -263,6 +264,68 @@ def steer(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[st
     return result
 
 
+def augment(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """The data-augmentation study (SEEDS.md 12): classifiers trained on the training split where each real image
+    is replaced by a generated image of the same label with probability 1 - p_real; held-out accuracy vs p_real.
+
+    One generated partner per training image (fixed seed), one classifier per (p_real, seed): a LeNet-5
+    (gan_zoo.metrics.judges.LeNet, no augmentation), Adam 2e-3, `epochs` epochs of batch 64, evaluated on the
+    held-out split. Seeds change the replacement mask, the initialisation and the batch order.
+    """
+    from gan_zoo.data.images import to_float_images
+    from gan_zoo.metrics.judges import LeNet
+
+    require(getattr(gan, "num_classes", 0) > 0 and getattr(gan, "label_kind", "labels") == "labels",
+            "augment needs a conditional checkpoint (model.conditional=true, e.g. cgan_mnist or cwgan_gp_mnist)")
+    run_cfg = OmegaConf.create(info["config"])
+    dm = instantiate_checked(run_cfg.data, "data")
+    dm.setup("fit")
+    (x, y), (xv, yv) = dm.train_set.tensors, dm.val_set.tensors
+    fake = torch.cat([gan.synthesize_in_chunks(latent_of(gan, len(y), cfg.seed + 1)[i:i + cfg.batch_size],
+                                               {"labels": y[i:i + cfg.batch_size].to(gan.device)}, cfg.batch_size)
+                      for i in range(0, len(y), cfg.batch_size)]).cpu()
+    real, xv = to_float_images(x), to_float_images(xv)
+    steps, seeds, epochs = int(cfg.p_steps), int(cfg.seeds), int(cfg.epochs)
+    require(steps >= 2 and seeds >= 1 and epochs >= 1, "p_steps >= 2, seeds >= 1 and epochs >= 1 are needed")
+    rows = []
+    for p_real in torch.linspace(0, 1, steps).tolist():
+        accs = []
+        for s in range(seeds):
+            with torch.random.fork_rng():
+                torch.manual_seed(1000 * s + 17)
+                keep = torch.rand(len(y)) < p_real
+                data = torch.where(keep.view(-1, 1, 1, 1), real, fake)
+                net = LeNet(real.shape[1], gan.num_classes)
+                opt = torch.optim.Adam(net.parameters(), lr=2e-3)
+                for _ in range(epochs):
+                    perm = torch.randperm(len(y))
+                    for i in range(0, len(y), 64):
+                        idx = perm[i:i + 64]
+                        loss = F.cross_entropy(net(data[idx]), y[idx])
+                        opt.zero_grad()
+                        loss.backward()
+                        opt.step()
+                with torch.no_grad():
+                    accs.append(float((net.eval()(xv).argmax(1) == yv).float().mean()))
+        a = np.array(accs)
+        half = 1.96 * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
+        rows.append({"p_real": round(p_real, 4), "accuracy": float(a.mean()), "ci95_low": float(a.mean() - half),
+                     "ci95_high": float(a.mean() + half), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+                     "seeds": len(a)})
+        log.info("p_real %.2f: accuracy %.4f", p_real, a.mean())
+    with open(out / "augment.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    _plot(out / "augment.png", [r["p_real"] for r in rows], {"held-out accuracy": [r["accuracy"] for r in rows]},
+          "p_real (share of real training images; the rest generated, same label)",
+          f"held-out accuracy ({len(yv)} images, mean of {seeds} seeds)", "GAN data augmentation (SEEDS.md 12)")
+    save_image_grid(torch.cat([real[:10], fake[:10]]), out / "augment_pairs.png", nrow=10)
+    return {"pictures": ["augment.png", "augment_pairs.png"], "tables": ["augment.csv"], "values": rows,
+            "classifier": f"LeNet-5, Adam 2e-3, {epochs} epochs of batch 64, no augmentation",
+            "what": "augment_pairs.png: real training images (top) and their generated partners (same label)"}
+
+
 def _plot(path: Path, xs: list[float], series: dict[str, list[float]], xlabel: str, ylabel: str, title: str) -> None:
     import matplotlib
 
@@ -285,10 +348,10 @@ def _plot(path: Path, xs: list[float], series: dict[str, list[float]], xlabel: s
 def analyse(cfg: DictConfig) -> dict[str, Any]:
     mode = str(cfg.mode)
     require(mode in MODES, f"unknown analyse mode {mode!r}; modes: {', '.join(MODES)}")
-    if mode in ("mixing", "augment"):
-        raise ConfigError(f"analyse {mode} is not implemented yet (it needs {'a style-based generator' if mode == 'mixing' else 'the augmentation study'}, "
-                          "issue 'The style-based generator, and the toolkit'); available: interpolate, label-sweep, "
-                          "truncation, traverse, steer")
+    if mode == "mixing":
+        raise ConfigError("analyse mixing is not implemented yet (it needs a style-based generator, issue 'The "
+                          "style-based generator, and the toolkit'); available: interpolate, label-sweep, truncation, "
+                          "traverse, steer, augment")
     ckpt = resolve_checkpoint(cfg.checkpoint)
     gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
     gan.to(cfg.device)
@@ -306,6 +369,8 @@ def analyse(cfg: DictConfig) -> dict[str, Any]:
         result = traverse(gan, cfg, out)
     elif mode == "truncation":
         result = truncation(gan, info, cfg, out)
+    elif mode == "augment":
+        result = augment(gan, info, cfg, out)
     else:
         result = steer(gan, info, cfg, out)
     summary = {"mode": mode, "checkpoint": str(ckpt), "generator_steps": info.get("g_steps"),

@@ -99,6 +99,17 @@ def test_modes_that_do_not_fit_say_why(cgan_run, make_cfg, tmp_path):
         _analyse(make_cfg, "mixing", cgan_run["run_dir"], tmp_path)
 
 
+def test_augment_writes_accuracy_against_p_real(cgan_run, make_cfg, tmp_path):
+    s = _analyse(make_cfg, "augment", cgan_run["run_dir"], tmp_path, "p_steps=2", "seeds=2", "epochs=1")
+    with open(tmp_path / "augment.csv") as f:
+        lines = f.read().splitlines()
+    assert lines[0].startswith("p_real,accuracy,") and len(lines) == 3
+    rows = s["values"]
+    assert [r["p_real"] for r in rows] == [0.0, 1.0] and all(r["ci95_low"] <= r["accuracy"] <= r["ci95_high"] for r in rows)
+    assert rows[1]["accuracy"] > 0.5  # real data alone: a working classifier
+    assert (tmp_path / "augment.png").is_file()
+
+
 def test_analyse_command_line_takes_the_mode_as_first_word(cgan_run, tmp_path):
     env = {**os.environ, "WANDB_MODE": "disabled"}
     r = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "analyse", "interpolate", f"checkpoint={cgan_run['run_dir']}",
