@@ -272,6 +272,8 @@ def augment(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[
     (gan_zoo.metrics.judges.LeNet, no augmentation), Adam 2e-3, `epochs` epochs of batch 64, evaluated on the
     held-out split. Seeds change the replacement mask, the initialisation and the batch order.
     """
+    from scipy import stats
+
     from gan_zoo.data.images import to_float_images
     from gan_zoo.metrics.judges import LeNet
 
@@ -308,7 +310,8 @@ def augment(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[
                 with torch.no_grad():
                     accs.append(float((net.eval()(xv).argmax(1) == yv).float().mean()))
         a = np.array(accs)
-        half = 1.96 * a.std(ddof=1) / np.sqrt(len(a)) if len(a) > 1 else 0.0
+        # Student's t interval over seeds (wide with 2 seeds, as it should be); 0 with one seed
+        half = float(stats.t.ppf(0.975, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0
         rows.append({"p_real": round(p_real, 4), "accuracy": float(a.mean()), "ci95_low": float(a.mean() - half),
                      "ci95_high": float(a.mean() + half), "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
                      "seeds": len(a)})
