@@ -187,7 +187,7 @@ def test_pix2pix_l1_term_is_weighted_by_lambda():
     gan = Pix2Pix(Scale(0.0), Scale(1), d_lsgan, g_lsgan, adam, adam, (1, 2, 2), (1, 2, 2), l1_weight=100.0)
     batch = {"a": torch.ones(2, 1, 2, 2), "b": torch.full((2, 1, 2, 2), 0.3)}
     loss, logs = gan.g_reg(batch, gan.prepare(batch, True))
-    assert float(loss) == pytest.approx(30.0) and float(logs["train/l1"]) == pytest.approx(0.3)
+    assert float(loss.detach()) == pytest.approx(30.0) and float(logs["train/l1"]) == pytest.approx(0.3)
 
 
 def test_linear_decay_schedule():
