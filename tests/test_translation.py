@@ -410,3 +410,10 @@ def test_image_to_image_games_train_under_bf16_autocast(experiment, make_cfg):
                    ["hardware=bf16", "metrics=none", "trainer.limit_train_batches=2", "data.batch_size=4"])
     out = run(cfg)
     assert out["generator_steps"] == 2 and Path(out["last_checkpoint"]).is_file()
+
+
+def test_weight_clipping_reaches_both_cyclegan_critics_and_no_generator():
+    gan = _cyclegan(2.0, 0.5, critic_weight_clip=0.25)
+    gan.after_d_update()
+    assert float(gan.discriminator_a.s) == 0.25 and float(gan.discriminator_b.s) == 0.25
+    assert float(gan.generator_ab.s) == 2.0 and float(gan.generator_ba.s) == 0.5

@@ -47,6 +47,7 @@ import torch
 import torch.nn as nn
 
 from gan_zoo.errors import DivergenceError, require
+from gan_zoo.networks.common import has_batchnorm
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 Batch = Any
@@ -71,8 +72,13 @@ class AdversarialModule(L.LightningModule):
     """Manual-optimisation base of every game; subclasses override the phases and `generate`."""
 
     def __init__(self, optimizers: dict[str, OptimizerFactory], n_critic: int = 1, reg_every: int = 1,
-                 ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50) -> None:
+                 ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50,
+                 regularizer: Callable[..., torch.Tensor] | None = None, reg_weight: float = 0.0,
+                 critic_weight_clip: float | None = None) -> None:
         super().__init__()
+        require(reg_weight >= 0, f"model.reg_weight must be >= 0, got {reg_weight!r}")
+        require(critic_weight_clip is None or critic_weight_clip > 0,
+                f"model.critic_weight_clip must be > 0 or null, got {critic_weight_clip!r}")
         require(isinstance(n_critic, int) and n_critic >= 1,
                 f"model.n_critic must be an integer >= 1 (critic steps per generator step), got {n_critic!r}")
         require(isinstance(reg_every, int) and reg_every >= 1, f"model.reg_every must be >= 1, got {reg_every!r}")
@@ -84,6 +90,7 @@ class AdversarialModule(L.LightningModule):
         self.n_critic, self.reg_every = n_critic, reg_every
         self.ema_decay, self.eval_seed = ema_decay, eval_seed
         self.finite_check_every = finite_check_every
+        self.regularizer, self.reg_weight, self.critic_weight_clip = regularizer, reg_weight, critic_weight_clip
         self.ema_names: list[str] = []
         self.d_steps = 0
         self.g_steps = 0
@@ -115,8 +122,41 @@ class AdversarialModule(L.LightningModule):
         """Greg: a generator regulariser or auxiliary term (e.g. InfoGAN's mutual information), or None."""
         return None
 
+    def critics(self) -> list[nn.Module]:
+        """The networks that weight clipping and the penalty's BatchNorm check apply to (none by default)."""
+        return []
+
     def after_d_update(self) -> None:
-        """Runs after each critic step (e.g. WGAN weight clipping)."""
+        """Runs after each critic step: WGAN weight clipping (Arjovsky et al. 2017) of every critic, when set."""
+        if self.critic_weight_clip is None:
+            return
+        with torch.no_grad():
+            params = [p for net in self.critics() for p in net.parameters()]
+            torch._foreach_clamp_min_(params, -self.critic_weight_clip)
+            torch._foreach_clamp_max_(params, self.critic_weight_clip)
+
+    # ----------------------------------------------------------------------------------- critic regulariser
+    @property
+    def regularized(self) -> bool:
+        """True when a critic regulariser is set with a positive weight."""
+        return self.regularizer is not None and self.reg_weight > 0
+
+    def require_penalty_safe_critics(self, fix: str) -> None:
+        """Refuse BatchNorm in the critics under a penalty: SyncBatchNorm has no double backward and BatchNorm
+        mixes samples, so the per-sample input gradient a penalty constrains is not the critic's (Gulrajani et
+        al. 2017, sec. 4). Call once the critics are assigned."""
+        if self.regularized:
+            require(not any(has_batchnorm(c) for c in self.critics()), fix)
+
+    def penalty(self, terms: list[tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None]]
+                ) -> tuple[torch.Tensor, Logs]:
+        """Dreg of (critic, real, fake, y) terms: reg_weight x the summed regulariser, with the fp16 loss scale;
+        watched unless a GradScaler is in charge of overflows."""
+        grad_scale = self._grad_scale()
+        reg = sum(self.regularizer(critic, real, fake, y, grad_scale=grad_scale) for critic, real, fake, y in terms)
+        if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle: it skips the step
+            self.watch("the critic regulariser", reg)
+        return self.reg_weight * reg, {"train/reg": reg.detach()}
 
     def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
                  stop: int | None = None, **conditions: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

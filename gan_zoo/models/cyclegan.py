@@ -24,7 +24,6 @@ import torch.nn.functional as F
 from gan_zoo.errors import require
 from gan_zoo.models.base import Batch, Logs, OptimizerFactory
 from gan_zoo.models.image2image import TranslationGame
-from gan_zoo.networks.common import has_batchnorm
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -107,20 +106,19 @@ class CycleGAN(TranslationGame):
     ) -> None:
         super().__init__({"g": g_optimizer, "d": d_optimizer}, shape_a, shape_b, num_grid=num_grid,
                          lr_decay_start=lr_decay_start, n_critic=n_critic, reg_every=reg_every, ema_decay=ema_decay,
-                         eval_seed=eval_seed, finite_check_every=finite_check_every)
+                         eval_seed=eval_seed, finite_check_every=finite_check_every, regularizer=regularizer,
+                         reg_weight=reg_weight, critic_weight_clip=critic_weight_clip)
         require(lambda_cycle >= 0 and lambda_identity >= 0,
                 f"model.lambda_cycle and model.lambda_identity must be >= 0, got {lambda_cycle}, {lambda_identity}")
         require(lambda_identity == 0 or self.shape_a[0] == self.shape_b[0],
                 f"the identity loss compares G(b) with b, so it needs domains with the same channels (A {self.shape_a}, "
                 f"B {self.shape_b}): set model.lambda_identity=0")
-        if regularizer is not None and reg_weight > 0:
-            require(not (has_batchnorm(discriminator_a) or has_batchnorm(discriminator_b)),
-                    "a gradient penalty needs critics without BatchNorm: set model.discriminator_*.norm to instance")
         self.generator_ab, self.generator_ba = generator_ab, generator_ba
         self.discriminator_a, self.discriminator_b = discriminator_a, discriminator_b
+        self.require_penalty_safe_critics("a gradient penalty needs critics without BatchNorm: set "
+                                          "model.discriminator_*.norm to instance")
         self.d_loss, self.g_loss = d_loss, g_loss
         self.lambda_cycle, self.lambda_identity = lambda_cycle, lambda_identity
-        self.regularizer, self.reg_weight, self.critic_weight_clip = regularizer, reg_weight, critic_weight_clip
         self.pool_a = ImageHistory(pool_size, self.shape_a)
         self.pool_b = ImageHistory(pool_size, self.shape_b)
         self.add_ema("generator_ab")
@@ -166,21 +164,13 @@ class CycleGAN(TranslationGame):
         return loss, {"train/d_loss": loss.detach(), "train/d_a": loss_a.detach(), "train/d_b": loss_b.detach()}
 
     def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
-        if self.regularizer is None or self.reg_weight <= 0:
+        if not self.regularized:
             return None
-        grad_scale = self._grad_scale()
-        reg = (self.regularizer(self.discriminator_a, batch["a"], state["pooled_a"], None, grad_scale=grad_scale)
-               + self.regularizer(self.discriminator_b, batch["b"], state["pooled_b"], None, grad_scale=grad_scale))
-        if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle
-            self.watch("the critic regulariser", reg)
-        return self.reg_weight * reg, {"train/reg": reg.detach()}
+        return self.penalty([(self.discriminator_a, batch["a"], state["pooled_a"], None),
+                             (self.discriminator_b, batch["b"], state["pooled_b"], None)])
 
-    def after_d_update(self) -> None:
-        if self.critic_weight_clip is not None:
-            with torch.no_grad():
-                params = [*self.discriminator_a.parameters(), *self.discriminator_b.parameters()]
-                torch._foreach_clamp_min_(params, -self.critic_weight_clip)
-                torch._foreach_clamp_max_(params, self.critic_weight_clip)
+    def critics(self) -> list[nn.Module]:
+        return [self.discriminator_a, self.discriminator_b]
 
     def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
         adv_b = self.g_loss(self.discriminator_b(state["fake_b"]))

@@ -16,7 +16,6 @@ import torch.nn as nn
 
 from gan_zoo.errors import require
 from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
-from gan_zoo.networks.common import has_batchnorm
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -55,27 +54,19 @@ class NoiseGAN(AdversarialModule):
         finite_check_every: int = 50,
     ) -> None:
         super().__init__({"g": g_optimizer, "d": d_optimizer}, n_critic=n_critic, reg_every=reg_every,
-                         ema_decay=ema_decay, eval_seed=eval_seed, finite_check_every=finite_check_every)
+                         ema_decay=ema_decay, eval_seed=eval_seed, finite_check_every=finite_check_every,
+                         regularizer=regularizer, reg_weight=reg_weight, critic_weight_clip=critic_weight_clip)
         require(isinstance(latent_dim, int) and latent_dim >= 1, f"model.latent_dim must be >= 1, got {latent_dim!r}")
-        require(reg_weight >= 0, f"model.reg_weight must be >= 0, got {reg_weight!r}")
-        require(critic_weight_clip is None or critic_weight_clip > 0,
-                f"model.critic_weight_clip must be > 0 or null, got {critic_weight_clip!r}")
         require(isinstance(pack, int) and pack >= 1, f"model.pack must be an integer >= 1, got {pack!r}")
         require(pack == 1 or num_classes == 0, "model.pack > 1 (PacGAN) is for unconditional models: set "
                 "model.conditional=false or model.pack=1")
         require(truncation is None or truncation > 0, f"model.truncation must be > 0 or null, got {truncation!r}")
-        if regularizer is not None and reg_weight > 0:
-            # SyncBatchNorm has no double backward and BatchNorm mixes samples, so the per-sample
-            # input gradient a penalty constrains is not the critic's (Gulrajani et al. 2017, sec. 4).
-            require(not has_batchnorm(discriminator),
-                    "a gradient penalty needs a critic without BatchNorm: set model.discriminator.norm to "
-                    "layer, instance or none")
         self.generator = generator
         self.discriminator = discriminator
+        self.require_penalty_safe_critics("a gradient penalty needs a critic without BatchNorm: set "
+                                          "model.discriminator.norm to layer, instance or none")
         self.d_loss, self.g_loss = d_loss, g_loss
         self.latent_dim, self.num_classes = latent_dim, num_classes
-        self.regularizer, self.reg_weight = regularizer, reg_weight
-        self.critic_weight_clip = critic_weight_clip
         self.pack = pack
         self.truncation = truncation
         self.add_ema("generator")
@@ -190,22 +181,14 @@ class NoiseGAN(AdversarialModule):
                         "train/d_fake": fake_out.detach().float().mean()}
 
     def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
-        if self.regularizer is None or self.reg_weight <= 0:
+        if not self.regularized:
             return None
         # Dreg: the regulariser (e.g. gradient penalty at x_hat, one eps per critic input), weighted.
-        grad_scale = self._grad_scale()
         real, fake = pack_samples(state["real"], self.pack), pack_samples(state["fake"], self.pack)
-        reg = self.regularizer(self.discriminator, real, fake, state["y"], grad_scale=grad_scale)
-        if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle: it skips the step
-            self.watch("the critic regulariser", reg)
-        return self.reg_weight * reg, {"train/reg": reg.detach()}
+        return self.penalty([(self.discriminator, real, fake, state["y"])])
 
-    def after_d_update(self) -> None:
-        if self.critic_weight_clip is not None:  # WGAN (Arjovsky et al. 2017): keep the critic K-Lipschitz
-            with torch.no_grad():
-                params = list(self.discriminator.parameters())
-                torch._foreach_clamp_min_(params, -self.critic_weight_clip)
-                torch._foreach_clamp_max_(params, self.critic_weight_clip)
+    def critics(self) -> list[nn.Module]:
+        return [self.discriminator]
 
     def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
         x, y = self.split_batch(batch)

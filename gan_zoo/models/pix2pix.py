@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from gan_zoo.errors import require
 from gan_zoo.models.base import Batch, Logs, OptimizerFactory, eval_mode
 from gan_zoo.models.image2image import TranslationGame
-from gan_zoo.networks.common import has_batchnorm
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -53,15 +52,14 @@ class Pix2Pix(TranslationGame):
     ) -> None:
         super().__init__({"g": g_optimizer, "d": d_optimizer}, shape_a, shape_b, num_grid=num_grid,
                          lr_decay_start=lr_decay_start, n_critic=n_critic, reg_every=reg_every, ema_decay=ema_decay,
-                         eval_seed=eval_seed, finite_check_every=finite_check_every)
+                         eval_seed=eval_seed, finite_check_every=finite_check_every, regularizer=regularizer,
+                         reg_weight=reg_weight, critic_weight_clip=critic_weight_clip)
         require(l1_weight >= 0, f"model.l1_weight must be >= 0, got {l1_weight!r}")
-        if regularizer is not None and reg_weight > 0:
-            require(not has_batchnorm(discriminator), "a gradient penalty needs a critic without BatchNorm: set "
-                    "model.discriminator.norm to instance, layer or none")
         self.generator, self.discriminator = generator, discriminator
+        self.require_penalty_safe_critics("a gradient penalty needs a critic without BatchNorm: set "
+                                          "model.discriminator.norm to instance, layer or none")
         self.d_loss, self.g_loss = d_loss, g_loss
         self.l1_weight = l1_weight
-        self.regularizer, self.reg_weight, self.critic_weight_clip = regularizer, reg_weight, critic_weight_clip
         self.inference_dropout = inference_dropout
         self.add_ema("generator")
 
@@ -109,22 +107,14 @@ class Pix2Pix(TranslationGame):
                       "train/d_fake": fake_out.detach().float().mean()}
 
     def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
-        if self.regularizer is None or self.reg_weight <= 0:
+        if not self.regularized:
             return None
         a = batch["a"]
         real, fake = torch.cat([a, batch["b"]], 1), torch.cat([a, state["fake"].detach()], 1)
-        grad_scale = self._grad_scale()
-        reg = self.regularizer(self.discriminator, real, fake, None, grad_scale=grad_scale)
-        if grad_scale == 1.0:  # under fp16 an overflow is the GradScaler's to handle
-            self.watch("the critic regulariser", reg)
-        return self.reg_weight * reg, {"train/reg": reg.detach()}
+        return self.penalty([(self.discriminator, real, fake, None)])
 
-    def after_d_update(self) -> None:
-        if self.critic_weight_clip is not None:
-            with torch.no_grad():
-                params = list(self.discriminator.parameters())
-                torch._foreach_clamp_min_(params, -self.critic_weight_clip)
-                torch._foreach_clamp_max_(params, self.critic_weight_clip)
+    def critics(self) -> list[nn.Module]:
+        return [self.discriminator]
 
     def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
         loss = self.g_loss(self.critic(batch["a"], state["fake"]))
