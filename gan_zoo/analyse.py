@@ -130,14 +130,14 @@ def traverse(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
                     "(training prior U(-1, 1)), categorical code = row index mod K"}
 
 
-def _reference_evaluator(gan: Any, info: dict[str, Any], cfg: DictConfig, names: list[str], num: int) -> Any:
+def _reference_evaluator(info: dict[str, Any], cfg: DictConfig, names: list[str], num: int) -> Any:
     """The suite on the run's own data (domain extractor, held-out split), for `num` samples."""
     run_cfg = OmegaConf.create(info["config"])
     require(run_cfg.metrics.get("kind") == "image" or "extractor" in run_cfg.metrics,
             "this mode scores images in the domain classifier's features; the checkpoint was not trained on images")
     dm = instantiate_checked(run_cfg.data, "data")
     mcfg = OmegaConf.merge(run_cfg.metrics, {"num_fake": num, "num_real": None, "split": "val"})
-    return build_image_evaluator(mcfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device, names=names), dm
+    return build_image_evaluator(mcfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device, names=names)
 
 
 def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
@@ -146,7 +146,7 @@ def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> di
     psis = [float(p) for p in cfg.psis]
     require(psis and all(p > 0 for p in psis), f"psis must be positive numbers, got {list(cfg.psis)}")
     num = int(cfg.num or 1000)
-    evaluator, _ = _reference_evaluator(gan, info, cfg, ["fid", "pr"], num)
+    evaluator = _reference_evaluator(info, cfg, ["fid", "pr"], num)
     rows, grid = [], []
     for psi in psis:
         gan.truncation = psi

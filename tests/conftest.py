@@ -133,6 +133,16 @@ def make_cfg(cache_root: Path, tmp_path: Path):
     GlobalHydra.instance().clear()
 
 
+def assert_same_weights(a: str, b: str) -> None:
+    """Two checkpoints hold the same tensors (keys and values, to 1e-6): the exact-resume check."""
+    import torch
+
+    wa, wb = (torch.load(c, map_location="cpu", weights_only=False)["state_dict"] for c in (a, b))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6), k
+
+
 def write_image_folder(root: Path, size: int = 64, per_class: int = 16, classes: int = 3) -> Path:
     """A small labelled image folder (class sub-folders of greyscale PNGs) made from scikit-learn's 8x8 digits,
     upsampled: stands in for the LEGO renders and any `image_folder` data in tests."""

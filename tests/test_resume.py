@@ -8,21 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_overrides
+from conftest import assert_same_weights, tiny_overrides
 from gan_zoo.train import run
 
 ROOT = Path(__file__).parents[1]
-
-
-def weights(ckpt: str) -> dict:
-    return torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
-
-
-def assert_same_weights(a: str, b: str) -> None:
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for k in wa:
-        assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6), k
 
 
 def test_resume_in_process_matches_uninterrupted(make_cfg, tmp_path):

@@ -86,6 +86,21 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
+def fixed_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`stratified_split` when every example has a label (>= 0), else a plain random split by the same seed."""
+    if len(labels) and labels.min() >= 0:
+        return stratified_split(labels, val_fraction, seed)
+    require(0.0 < val_fraction < 1.0, f"data.val_fraction must be in (0, 1), got {val_fraction!r}")
+    perm = np.random.default_rng(seed).permutation(len(labels))
+    n_val = max(1, int(round(len(labels) * val_fraction)))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def count_classes(labels: torch.Tensor) -> int:
+    """max label + 1 when every example is labelled (>= 0), else 0 (unlabelled data)."""
+    return int(labels.max().item()) + 1 if len(labels) and labels.min() >= 0 else 0
+
+
 def tensor_dataset(x: torch.Tensor, y: torch.Tensor) -> TensorDataset:
     """A TensorDataset of (x, int64 labels)."""
     return TensorDataset(x, y.long())

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gan_zoo.data.base import TensorDataModule, stratified_split, tensor_dataset
+from gan_zoo.data.base import TensorDataModule, count_classes, fixed_split, stratified_split, tensor_dataset
 from gan_zoo.errors import CorruptDataError, DatasetNotFoundError, require
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ class ImageTensorDataModule(TensorDataModule):
             return
         x, y = self.load()
         x = resize_uint8(x, self.image_size, self.resize)
-        self._num_classes = int(y.max().item()) + 1 if len(y) and y.min() >= 0 else 0
+        self._num_classes = count_classes(y)
         train_idx, val_idx = self.split_indices(y.numpy())
         self.train_set = tensor_dataset(x[train_idx], y[train_idx])
         self.val_set = tensor_dataset(x[val_idx], y[val_idx])
@@ -276,9 +276,4 @@ class ImageFolderDataModule(ImageTensorDataModule):
     def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._n_train is not None:  # the val_root folder is the held-out split
             return np.arange(self._n_train), np.arange(self._n_train, len(labels))
-        if labels.min() < 0:  # unlabelled: a plain random split
-            rng = np.random.default_rng(self.split_seed)
-            perm = rng.permutation(len(labels))
-            n_val = max(1, int(round(len(labels) * self.val_fraction)))
-            return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-        return super().split_indices(labels)
+        return fixed_split(labels, self.val_fraction, self.split_seed)  # random when unlabelled

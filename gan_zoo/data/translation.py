@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from gan_zoo.data.base import TensorDataModule, stratified_split
+from gan_zoo.data.base import TensorDataModule, count_classes, fixed_split
 from gan_zoo.data.images import (
     IMAGE_EXTENSIONS,
     RESIZE_METHODS,
@@ -90,16 +90,6 @@ def to_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     return x.expand(-1, 3, -1, -1).contiguous()
 
 
-def _split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified when there are labels, else a plain random split."""
-    if labels.min() >= 0:
-        return stratified_split(labels, val_fraction, seed)
-    require(0.0 < val_fraction < 1.0, f"data.val_fraction must be in (0, 1), got {val_fraction!r}")
-    perm = np.random.default_rng(seed).permutation(len(labels))
-    n_val = max(1, int(round(len(labels) * val_fraction)))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-
-
 # ------------------------------------------------------------------------------------------------ paired
 class PairedDataModule(TensorDataModule):
     """Aligned (input, target) pairs held as uint8 tensors; subclasses implement `load`."""
@@ -155,7 +145,7 @@ class PairedDataModule(TensorDataModule):
 
     def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A fixed split by data.split_seed (stratified when labelled); layouts with their own split override it."""
-        return _split(labels, self.val_fraction, self.split_seed)
+        return fixed_split(labels, self.val_fraction, self.split_seed)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
@@ -165,7 +155,7 @@ class PairedDataModule(TensorDataModule):
             a, b = b, a
         a = to_channels(resize_uint8(a, self.image_size, self.resize), self.channels_a)
         b = to_channels(resize_uint8(b, self.image_size, self.resize), self.channels_b)
-        self._num_classes = int(y.max().item()) + 1 if len(y) and y.min() >= 0 else 0
+        self._num_classes = count_classes(y)
         tr, va = self.split_indices(y.numpy())
         self.train_set = DictDataset(a=a[tr], b=b[tr], labels=y[tr])
         self.val_set = DictDataset(a=a[va], b=b[va], labels=y[va])
