@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from gan_zoo.data.images import to_float_images
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.models.base import AdversarialModule, OptimizerFactory, eval_mode
 
@@ -125,8 +126,6 @@ class TranslationGame(AdversarialModule):
         dm.setup(stage)
         k = len(self.fixed_a)
         held = dm.val_set.tensors if hasattr(dm.val_set, "tensors") and isinstance(dm.val_set.tensors, dict) else {}
-        from gan_zoo.data.images import to_float_images
-
         if "a" in held:
             self.fixed_a.copy_(to_float_images(held["a"][spread(len(held["a"]), k)]))
         if "b" in held:  # paired: the targets of the same inputs
