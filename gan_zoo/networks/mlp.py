@@ -7,17 +7,53 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
+from torch.nn.utils import parametrize
 
 from gan_zoo.errors import require
 from gan_zoo.networks.common import concat_label_vector, norm1d, sn
 
 
+def normal_init(module: nn.Module, std: float | None) -> None:
+    """Linear weights ~ N(0, std^2), biases 0 (PacGAN's and DCGAN's initialisation); PyTorch's default when None."""
+    if std is None:
+        return
+    require(std > 0, f"init_std must be > 0 or null, got {std!r}")
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            weight = m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight
+            with torch.no_grad():
+                weight.normal_(0.0, std)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class Maxout(nn.Module):
+    """Linear to `features` x `pieces` units, then the max over each unit's pieces (Goodfellow et al. 2013).
+
+    PacGAN's 2D critic (LinearMaxout, 5 pieces): a piecewise-linear critic with many more pieces per layer
+    than a ReLU MLP of the same width, which resolves narrow mixture modes sooner.
+    """
+
+    def __init__(self, in_features: int, features: int, pieces: int) -> None:
+        super().__init__()
+        require(isinstance(pieces, int) and pieces >= 2, f"maxout_pieces must be an integer >= 2, got {pieces!r}")
+        self.pieces = pieces
+        self.linear = nn.Linear(in_features, features * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, in] -> [N, features]."""
+        return self.linear(x).unflatten(1, (-1, self.pieces)).amax(2)
+
+
 class MLPGenerator(nn.Module):
-    """z [N, latent_dim] (+ one-hot y) -> hidden layers -> out_shape (tanh for images, linear for vectors)."""
+    """z [N, latent_dim] (+ one-hot y) -> hidden layers -> out_shape (tanh for images, linear for vectors).
+
+    `negative_slope=0` gives ReLU (PacGAN's 2D generator: 4 x 400, BatchNorm, ReLU, init_std 0.02).
+    """
 
     def __init__(self, latent_dim: int, out_shape: Sequence[int], hidden: Sequence[int] = (256, 512, 1024),
                  num_classes: int = 0, norm: str = "none", negative_slope: float = 0.2,
-                 output: str = "tanh") -> None:
+                 output: str = "tanh", init_std: float | None = None) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.num_classes = num_classes
@@ -31,6 +67,7 @@ class MLPGenerator(nn.Module):
         if output == "tanh":
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
+        normal_init(self, init_std)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """[N, latent_dim] -> [N, *out_shape]."""
@@ -67,14 +104,20 @@ class MLPDiscriminator(nn.Module):
     """x [N, *in_shape] flattened (+ one-hot y) -> hidden layers with dropout -> one logit [N].
 
     `fourier_features` > 0 prepends FourierFeatures over groups of `fourier_group` inputs (2 for packed
-    2D points; 0 = the whole input).
+    2D points; 0 = the whole input). `activation=maxout` makes each hidden layer a Maxout of `maxout_pieces`
+    (PacGAN's critic; no separate nonlinearity and no normalisation then).
     """
 
     def __init__(self, in_shape: Sequence[int], hidden: Sequence[int] = (1024, 512, 256), num_classes: int = 0,
                  dropout: float = 0.3, norm: str = "none", spectral_norm: bool = False,
                  negative_slope: float = 0.2, fourier_features: int = 0, fourier_scale: float = 1.0,
-                 fourier_group: int = 0) -> None:
+                 fourier_group: int = 0, activation: str = "leaky_relu", maxout_pieces: int = 5,
+                 init_std: float | None = None) -> None:
         super().__init__()
+        require(activation in ("leaky_relu", "maxout"),
+                f"model.discriminator.activation must be leaky_relu or maxout, got {activation!r}")
+        require(activation != "maxout" or norm == "none",
+                "a maxout critic takes no normalisation layer: set model.discriminator.norm=none")
         self.num_classes = num_classes
         layers: list[nn.Module] = []
         width = math.prod(in_shape)
@@ -84,12 +127,18 @@ class MLPDiscriminator(nn.Module):
             width = self.encode.out_features
         width += num_classes
         for h in hidden:
-            layers += [sn(nn.Linear(width, h), spectral_norm), norm1d(norm, h), nn.LeakyReLU(negative_slope)]
+            if activation == "maxout":
+                layers.append(Maxout(width, h, maxout_pieces))
+                if spectral_norm:
+                    layers[-1].linear = sn(layers[-1].linear, True)
+            else:
+                layers += [sn(nn.Linear(width, h), spectral_norm), norm1d(norm, h), nn.LeakyReLU(negative_slope)]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = h
         layers.append(sn(nn.Linear(width, 1), spectral_norm))
         self.net = nn.Sequential(*layers)
+        normal_init(self, init_std)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The last hidden layer's output, [N, hidden[-1]] (shared with auxiliary heads)."""
