@@ -25,7 +25,7 @@ from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError
 from gan_zoo.losses import d_lsgan, g_lsgan
 from gan_zoo.metrics.translation import PairedEvaluator, paired_scores
 from gan_zoo.models.cyclegan import CycleGAN, ImageHistory, cycle_loss
-from gan_zoo.models.image2image import LinearDecay
+from gan_zoo.models.base import LinearDecay
 from gan_zoo.models.pix2pix import Pix2Pix
 from gan_zoo.networks.translation import (
     PatchDiscriminator,

@@ -45,6 +45,7 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn as nn
+from torch.optim.lr_scheduler import LambdaLR
 
 from gan_zoo.errors import DivergenceError, require
 from gan_zoo.networks.common import has_batchnorm
@@ -68,14 +69,34 @@ def eval_mode(*modules: nn.Module | None) -> Iterator[None]:
             m.train(was_training)
 
 
+class LinearDecay:
+    """LR factor: 1 for the first `start` fraction of `total` generator steps, then linearly down to 0 at `total`.
+
+    CycleGAN's schedule (100 epochs constant, 100 decaying) is total = 200 epochs' steps, start = 0.5; here it
+    is stepped per generator step rather than per epoch. On the 2D mixtures the decay is what sharpens the
+    generator onto modes of std 0.01 (experiments/pacgan). A class, not a lambda, so LambdaLR checkpoints it.
+    """
+
+    def __init__(self, total: int, start: float) -> None:
+        self.total, self.start = int(total), float(start)
+
+    def __call__(self, step: int) -> float:
+        begin = self.start * self.total
+        if step < begin:
+            return 1.0
+        return max(0.0, 1.0 - (step - begin) / max(self.total - begin, 1.0))
+
+
 class AdversarialModule(L.LightningModule):
     """Manual-optimisation base of every game; subclasses override the phases and `generate`."""
 
     def __init__(self, optimizers: dict[str, OptimizerFactory], n_critic: int = 1, reg_every: int = 1,
                  ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50,
                  regularizer: Callable[..., torch.Tensor] | None = None, reg_weight: float = 0.0,
-                 critic_weight_clip: float | None = None) -> None:
+                 critic_weight_clip: float | None = None, lr_decay_start: float | None = None) -> None:
         super().__init__()
+        require(lr_decay_start is None or 0.0 <= lr_decay_start < 1.0,
+                f"model.lr_decay_start must be in [0, 1) (the fraction of training at constant LR) or null, got {lr_decay_start!r}")
         require(reg_weight >= 0, f"model.reg_weight must be >= 0, got {reg_weight!r}")
         require(critic_weight_clip is None or critic_weight_clip > 0,
                 f"model.critic_weight_clip must be > 0 or null, got {critic_weight_clip!r}")
@@ -91,6 +112,7 @@ class AdversarialModule(L.LightningModule):
         self.ema_decay, self.eval_seed = ema_decay, eval_seed
         self.finite_check_every = finite_check_every
         self.regularizer, self.reg_weight, self.critic_weight_clip = regularizer, reg_weight, critic_weight_clip
+        self.lr_decay_start = lr_decay_start
         self.ema_names: list[str] = []
         self.d_steps = 0
         self.g_steps = 0
@@ -208,13 +230,42 @@ class AdversarialModule(L.LightningModule):
         """Lightning global_step increments per generator step (every optimizer stepped counts)."""
         return self.n_critic + 1
 
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        """One optimizer per entry of `optimized_networks`, from the factory of the same name."""
+    def configure_optimizers(self) -> Any:
+        """One optimizer per entry of `optimized_networks`, from the factory of the same name; with
+        `lr_decay_start`, one LinearDecay scheduler per optimizer (stepped per generator step)."""
         groups = self.optimized_networks()
         missing = [k for k in groups if k not in self.optimizer_factories]
         require(not missing, f"no optimizer configured for {missing} (model.<name>_optimizer)")
-        return [self.optimizer_factories[name](params=list(chain.from_iterable(m.parameters() for m in nets)))
-                for name, nets in groups.items()]
+        optimizers = [self.optimizer_factories[name](params=list(chain.from_iterable(m.parameters() for m in nets)))
+                      for name, nets in groups.items()]
+        if self.lr_decay_start is None:
+            return optimizers
+        decay = LinearDecay(self.total_g_steps(), self.lr_decay_start)
+        return optimizers, [LambdaLR(opt, decay) for opt in optimizers]
+
+    def total_g_steps(self) -> int:
+        """The run's budget in generator steps (max_g_steps, or epochs x batches / n_critic)."""
+        t = self.trainer
+        if t.max_steps is not None and t.max_steps > 0:
+            return max(1, t.max_steps // self.optimizer_steps_per_g_step)
+        batches = t.estimated_stepping_batches
+        require(batches != float("inf"), "model.lr_decay_start needs a finite budget: set trainer.max_epochs or "
+                "trainer.max_g_steps")
+        return max(1, int(batches) // self.n_critic)
+
+    def _point_lr_decay_at_budget(self) -> None:
+        """A resumed run restores the schedule's step count with its old budget; a run resumed with a longer
+        budget (more epochs) decays over the new one instead of sitting at LR 0, and one resumed with the same
+        budget continues exactly."""
+        if self.lr_decay_start is None:
+            return
+        total = self.total_g_steps()
+        scheds = self.lr_schedulers()
+        for sched in scheds if isinstance(scheds, list) else [scheds]:
+            for fn in sched.lr_lambdas:
+                fn.total = total
+            for group, base_lr, fn in zip(sched.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas):
+                group["lr"] = base_lr * fn(sched.last_epoch)
 
     def optimizer(self, name: str) -> Any:
         """The (Lightning-wrapped) optimizer called `name`."""
@@ -424,7 +475,9 @@ class AdversarialModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         """Under DDP every rank starts from the same seed (and a resumed run from rank 0's RNG state):
-        offset the stream by rank, so ranks draw different z, eps and label noise."""
+        offset the stream by rank, so ranks draw different z, eps and label noise. Point the LR decay at
+        this run's budget."""
+        self._point_lr_decay_at_budget()
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank + self.d_steps)
 

@@ -5,7 +5,7 @@
     image) does not apply and says so;
   * fixed held-out inputs (`fixed_a`, `fixed_b`, buffers filled from the data's held-out split at fit
     start) for the per-validation picture of input | output (| target) rows;
-  * the paper's linear learning-rate decay (`lr_decay_start`), stepped per generator step by the base.
+  * the paper's linear learning-rate decay (`lr_decay_start`, the base's), on by default in CycleGAN.
 """
 
 from __future__ import annotations
@@ -14,30 +14,12 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-from torch.optim.lr_scheduler import LambdaLR
 
 from gan_zoo.data.images import to_float_images
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.models.base import AdversarialModule, OptimizerFactory, eval_mode
 
 DIRECTIONS = ("AtoB", "BtoA")
-
-
-class LinearDecay:
-    """LR factor: 1 for the first `start` fraction of `total` generator steps, then linearly down to 0 at `total`.
-
-    CycleGAN's schedule (100 epochs constant, 100 decaying) is total = 200 epochs' steps, start = 0.5; here it
-    is stepped per generator step rather than per epoch. A class, not a lambda, so LambdaLR checkpoints it.
-    """
-
-    def __init__(self, total: int, start: float) -> None:
-        self.total, self.start = int(total), float(start)
-
-    def __call__(self, step: int) -> float:
-        begin = self.start * self.total
-        if step < begin:
-            return 1.0
-        return max(0.0, 1.0 - (step - begin) / max(self.total - begin, 1.0))
 
 
 def spread(n: int, k: int) -> torch.Tensor:
@@ -57,11 +39,8 @@ class TranslationGame(AdversarialModule):
 
     def __init__(self, optimizers: dict[str, OptimizerFactory], shape_a: tuple[int, ...], shape_b: tuple[int, ...],
                  num_grid: int = 8, lr_decay_start: float | None = None, **base: Any) -> None:
-        super().__init__(optimizers, **base)
-        require(lr_decay_start is None or 0.0 <= lr_decay_start < 1.0,
-                f"model.lr_decay_start must be in [0, 1) (the fraction of training at constant LR) or null, got {lr_decay_start!r}")
+        super().__init__(optimizers, lr_decay_start=lr_decay_start, **base)
         self.shape_a, self.shape_b = tuple(shape_a), tuple(shape_b)
-        self.lr_decay_start = lr_decay_start
         self.register_buffer("fixed_a", torch.zeros(num_grid, *self.shape_a))
         self.register_buffer("fixed_b", torch.zeros(num_grid, *self.shape_b))
 
@@ -133,35 +112,3 @@ class TranslationGame(AdversarialModule):
         elif hasattr(dm, "held_out"):  # unpaired: B's own held-out images
             b = dm.held_out("B")[0]
             self.fixed_b.copy_(to_float_images(b[spread(len(b), k)]))
-
-    def total_g_steps(self) -> int:
-        """The run's budget in generator steps (max_g_steps, or epochs x batches / n_critic)."""
-        t = self.trainer
-        if t.max_steps is not None and t.max_steps > 0:
-            return max(1, t.max_steps // self.optimizer_steps_per_g_step)
-        batches = t.estimated_stepping_batches
-        require(batches != float("inf"), "model.lr_decay_start needs a finite budget: set trainer.max_epochs or "
-                "trainer.max_g_steps")
-        return max(1, int(batches) // self.n_critic)
-
-    def on_train_start(self) -> None:
-        """Point the LR decay at this run's budget. A resumed run restores the schedule's step count with its
-        old budget; a run resumed with a longer budget (more epochs) decays over the new one instead of
-        sitting at LR 0, and one resumed with the same budget continues exactly."""
-        super().on_train_start()
-        if self.lr_decay_start is None:
-            return
-        total = self.total_g_steps()
-        scheds = self.lr_schedulers()
-        for sched in scheds if isinstance(scheds, list) else [scheds]:
-            for fn in sched.lr_lambdas:
-                fn.total = total
-            for group, base_lr, fn in zip(sched.optimizer.param_groups, sched.base_lrs, sched.lr_lambdas):
-                group["lr"] = base_lr * fn(sched.last_epoch)
-
-    def configure_optimizers(self) -> Any:
-        optimizers = super().configure_optimizers()
-        if self.lr_decay_start is None:
-            return optimizers
-        decay = LinearDecay(self.total_g_steps(), self.lr_decay_start)
-        return optimizers, [LambdaLR(opt, decay) for opt in optimizers]

@@ -52,10 +52,12 @@ class NoiseGAN(AdversarialModule):
         pack: int = 1,
         truncation: float | None = None,
         finite_check_every: int = 50,
+        lr_decay_start: float | None = None,
     ) -> None:
         super().__init__({"g": g_optimizer, "d": d_optimizer}, n_critic=n_critic, reg_every=reg_every,
                          ema_decay=ema_decay, eval_seed=eval_seed, finite_check_every=finite_check_every,
-                         regularizer=regularizer, reg_weight=reg_weight, critic_weight_clip=critic_weight_clip)
+                         regularizer=regularizer, reg_weight=reg_weight, critic_weight_clip=critic_weight_clip,
+                         lr_decay_start=lr_decay_start)
         require(isinstance(latent_dim, int) and latent_dim >= 1, f"model.latent_dim must be >= 1, got {latent_dim!r}")
         require(isinstance(pack, int) and pack >= 1, f"model.pack must be an integer >= 1, got {pack!r}")
         require(pack == 1 or num_classes == 0, "model.pack > 1 (PacGAN) is for unconditional models: set "
