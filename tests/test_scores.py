@@ -15,7 +15,7 @@ def scipy_fid(a: np.ndarray, b: np.ndarray) -> float:
     """The FID formula of Heusel et al. with scipy's matrix square root (the TTUR reference code)."""
     mu1, mu2 = a.mean(0), b.mean(0)
     s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2)  # `disp=False` (a tuple return) is deprecated in SciPy 1.16 and removed later
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean.real))
 
 
