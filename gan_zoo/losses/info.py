@@ -27,18 +27,3 @@ def info_nll(cat_logits: torch.Tensor | None, cat_codes: torch.Tensor | None, co
 def categorical_mi_lower_bound(cat_logits: torch.Tensor, cat_codes: torch.Tensor) -> torch.Tensor:
     """H(c) - CE = log K - CE for a uniform K-way code, in nats: 0 when Q guesses, log K when Q is certain and right."""
     return math.log(cat_logits.shape[1]) - F.cross_entropy(cat_logits.float(), cat_codes)
-
-
-def prediction_mi(cat_logits: torch.Tensor) -> torch.Tensor:
-    """I(c; x) of a classifier's predictions over a batch, in nats: H(mean_x p(c|x)) - mean_x H(p(c|x)).
-
-    log K when predictions are confident and the batch's clusters are balanced; 0 when every prediction is
-    the same distribution. Regularized information maximisation (Krause et al. 2010; IMSAT, Hu et al. 2017)
-    maximises it to cluster unlabelled data; InfoGAN's `lambda_real_mi` applies it to Q on real images.
-    """
-    logp = F.log_softmax(cat_logits.float(), dim=1)
-    p = logp.exp()
-    marginal = p.mean(0)
-    h_marginal = -(marginal * marginal.clamp_min(1e-12).log()).sum()
-    h_conditional = -(p * logp).sum(1).mean()
-    return h_marginal - h_conditional

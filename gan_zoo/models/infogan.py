@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gan_zoo.errors import require
-from gan_zoo.losses.info import categorical_mi_lower_bound, info_nll, prediction_mi
+from gan_zoo.losses.info import categorical_mi_lower_bound, info_nll
 from gan_zoo.models.base import Batch, Logs, eval_mode
 from gan_zoo.models.noise import NoiseGAN
 from gan_zoo.networks.infogan import QHead
@@ -32,21 +32,19 @@ class InfoGAN(NoiseGAN):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
                  code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
-                 num_grid: int = 80, lambda_real_mi: float = 0.0, **kwargs: Any) -> None:
+                 num_grid: int = 80, **kwargs: Any) -> None:
         require(kwargs.get("num_classes", 0) == 0, "InfoGAN learns its own codes: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "InfoGAN reads one sample per critic input: set model.pack=1")
         require(isinstance(code_categories, int) and code_categories >= 2,
                 f"model.code_categories must be an integer >= 2, got {code_categories!r}")
         require(isinstance(code_continuous, int) and code_continuous >= 0,
                 f"model.code_continuous must be an integer >= 0, got {code_continuous!r}")
-        require(lambda_real_mi >= 0, f"model.lambda_real_mi must be >= 0, got {lambda_real_mi!r}")
         require(hasattr(discriminator, "features") and hasattr(discriminator, "head"),
                 "InfoGAN's Q head shares the discriminator's body: use a discriminator with features()/head() "
                 "(dcgan or mlp)")
         super().__init__(generator, discriminator, latent_dim=latent_dim, num_grid=num_grid, **kwargs)
         self.code_categories, self.code_continuous = code_categories, code_continuous
         self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
-        self.lambda_real_mi = float(lambda_real_mi)
         with torch.no_grad(), eval_mode(generator, discriminator):  # one dummy pass sizes Q's input
             z = torch.zeros(2, latent_dim + code_categories + code_continuous)
             feats = discriminator.features(generator(z, None))
@@ -117,26 +115,16 @@ class InfoGAN(NoiseGAN):
             fake, conds = self.fake_batch(len(x), None)
         state.update(real=x, fake=fake, y=None, conds=conds)
         # Dmain: push D(x) up and D(G(z, c)) down, and train Q (on D's body) to read c from G(z, c).
-        real_feats = self.discriminator.features(x, None)
-        real_out = self.discriminator.head(real_feats)
+        real_out = self.discriminator(x, None)
         feats = self.discriminator.features(fake, None)
         fake_out = self.discriminator.head(feats)
         d_adv = self.d_loss(real_out, fake_out)
         q_loss, mi = self.q_nll(feats, conds)
         self.watch("the critic loss", d_adv)
         self.watch("the Q head's code loss", q_loss)
-        logs = {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
-                "train/d_fake": fake_out.detach().float().mean(), "train/q_loss_d": q_loss.detach(),
-                "train/mi_cat_nats": mi}
-        loss = d_adv + q_loss
-        if self.lambda_real_mi > 0:
-            # Optional (ours, off in the paper's setting): Q's categorical code should also cluster the *real*
-            # digits, confidently and in balanced clusters (RIM/IMSAT's I(c; x)), so the codes G learns to
-            # make readable are the data's own clusters rather than styles (experiments/infogan_mnist).
-            real_mi = prediction_mi(self.q_head(real_feats)[0])
-            loss = loss - self.lambda_real_mi * real_mi
-            logs["train/real_code_mi_nats"] = real_mi.detach()
-        return loss, logs
+        return d_adv + q_loss, {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
+                                "train/d_fake": fake_out.detach().float().mean(), "train/q_loss_d": q_loss.detach(),
+                                "train/mi_cat_nats": mi}
 
     def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
         x, _ = batch
