@@ -27,7 +27,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.callbacks import AtomicCheckpointIO
@@ -55,19 +55,42 @@ def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
 
 
 def check_launch(cfg: DictConfig) -> None:
-    """Refuse Hydra multirun + a DDP strategy that re-executes the script (each rank would replay the sweep)."""
+    """Refuse Hydra multirun + a DDP strategy that re-executes the script (each rank would replay the sweep).
+
+    Only a launcher that starts every rank itself (hydra-submitit-launcher: `launcher=slurm`, one SLURM task
+    per GPU) is safe; the basic and joblib launchers run the job in a process Lightning would re-launch.
+    """
     hc = HydraConfig.get() if HydraConfig.initialized() else None
     if hc is None or hc.mode != RunMode.MULTIRUN:
         return
     strategy = str(cfg.hardware.get("strategy", "auto"))
     procs = int(cfg.hardware.get("devices", 1) or 1) * int(cfg.hardware.get("num_nodes", 1) or 1)
-    basic = "BasicLauncher" in str(hc.launcher.get("_target_", ""))
-    if procs > 1 and "ddp" in strategy and "spawn" not in strategy and basic and "LOCAL_RANK" not in os.environ:
+    ranks_started_outside = "submitit" in str(hc.launcher.get("_target_", "")).lower()
+    if procs > 1 and "ddp" in strategy and "spawn" not in strategy and not ranks_started_outside \
+            and "LOCAL_RANK" not in os.environ:
         raise ConfigError(
             f"Hydra multirun (-m) with hardware.strategy={strategy} is unsafe: Lightning's DDP launcher re-runs the "
             "command for every rank, so each rank would replay the whole sweep (Lightning #15737). Use "
-            "hardware.strategy=ddp_spawn for sweeps, launch ranks outside Lightning (srun / the submitit launcher "
-            "with tasks_per_node = devices), or run the configs one at a time.")
+            "hardware.strategy=ddp_spawn for sweeps, launch ranks outside Lightning (launcher=slurm: the submitit "
+            "launcher with tasks_per_node = devices), or run the configs one at a time.")
+
+
+SWEEP_TAG_GROUPS = ("experiment", "data", "model", "loss", "metrics", "hardware", "hparams_search")
+
+
+def group_sweep_runs(cfg: DictConfig) -> None:
+    """In a multirun, group the W&B runs by sweep and tag each with its overrides and config choices, so the
+    dashboard compares the jobs of one sweep (a W&B tag holds at most 64 characters)."""
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    wandb_cfg = (cfg.get("logger") or {}).get("wandb")
+    if hc is None or hc.mode != RunMode.MULTIRUN or wandb_cfg is None:
+        return
+    choices = [f"{k}={v}" for k, v in hc.runtime.choices.items() if k in SWEEP_TAG_GROUPS and v not in (None, "null")]
+    tags = list(dict.fromkeys(t[:64] for t in [*hc.overrides.task, *choices]))
+    with open_dict(wandb_cfg):
+        wandb_cfg.group = f"sweep/{Path(hc.sweep.dir).name}"
+        wandb_cfg.name = f"{cfg.name}/{Path(hc.sweep.dir).name}/{hc.job.num}"
+        wandb_cfg.tags = tags
 
 
 def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, output_dir: Path) -> L.Trainer:
@@ -116,6 +139,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if protocol is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics_protocol.json").write_text(json.dumps(protocol, indent=2, default=str))
+    group_sweep_runs(cfg)
     loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
     for lg in loggers:  # the resolved config + data facts, so dashboards can group and filter runs by them
         lg.log_hyperparams({**gan.run_info["config"], "data_facts": facts, "protocol": protocol})
@@ -181,6 +205,7 @@ def summarize(trainer: L.Trainer, gan: Any, output_dir: Path) -> dict[str, Any]:
         "metrics_csv": str(output_dir / "csv" / "metrics.csv"),
         "wandb_run": str(wandb_dirs[-1]) if wandb_dirs else None,
         "generator_steps": gan.g_steps,
+        "monitor": getattr(gan.evaluator, "monitor", None),
         "final_metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
     }
     if trainer.is_global_zero:
@@ -206,6 +231,7 @@ def main(cfg: DictConfig) -> Any:
     """Hydra entry point (the `gan-zoo train` command)."""
     try:
         out = run(cfg)
+        return optimized_value(cfg, out)  # the value Hydra sweepers (Optuna) optimise
     except Exception as e:  # noqa: BLE001 - only our own errors are turned into a short message
         err = user_error(e)
         if err is None:
@@ -213,8 +239,17 @@ def main(cfg: DictConfig) -> Any:
         log.error("%s", err)
         print(f"gan-zoo: error: {err}", flush=True)
         raise SystemExit(err.exit_code) from None
-    monitor = out["final_metrics"]
-    return next(iter(monitor.values()), None)  # a value for Hydra sweepers to optimise
+
+
+def optimized_value(cfg: DictConfig, out: dict[str, Any]) -> float | None:
+    """`cfg.optimized_metric` (or the evaluator's monitor when null) of the last validation, for sweepers."""
+    name = cfg.get("optimized_metric") or out.get("monitor")
+    if name is None:
+        return None
+    if name not in out["final_metrics"]:
+        raise ConfigError(f"optimized_metric={name} was not logged by this run (logged: "
+                          f"{', '.join(sorted(out['final_metrics'])) or 'nothing: metrics=none?'}); pick one of those")
+    return out["final_metrics"][name]
 
 
 if __name__ == "__main__":
