@@ -257,3 +257,18 @@ def test_on_an_accelerator_the_flag_is_read_every_k_steps_not_every_step():
     assert gan.d_steps == 5
     with pytest.raises(DivergenceError, match=r"at generator step 0 \(critic step 1\) \(found at generator step 0"):
         gan.critic_step((torch.randn(4, 2), None))  # critic step 5: due, read before its optimizer step
+
+
+def test_uniform_prior_draws_inside_the_cube_for_training_evaluation_and_the_grid():
+    make = lambda prior: outside(NoiseGAN, MLPGenerator(2, (2,), hidden=[8], output="linear"),  # noqa: E731
+                                 MLPDiscriminator((2,), hidden=[8]), d_bce, g_nonsaturating,
+                                 partial(torch.optim.SGD, lr=0.1), partial(torch.optim.SGD, lr=0.1), latent_dim=2,
+                                 prior=prior, num_grid=400)
+    gan = make("uniform")
+    z = gan.noise(20000)
+    assert z.min() >= -1 and z.max() <= 1 and abs(float(z.mean())) < 0.02
+    assert float(z.var()) == pytest.approx(1 / 3, abs=0.01)  # U(-1, 1)
+    assert gan.fixed_z.abs().max() <= 1 and gan.eval_noise(100, torch.Generator().manual_seed(0)).abs().max() <= 1
+    assert make("normal").fixed_z.abs().max() > 1  # 400 Gaussian draws leave the cube
+    with pytest.raises(ConfigError, match="model.prior must be one of"):
+        make("laplace")

@@ -121,3 +121,4 @@ def test_relu_batchnorm_generator_with_normal_init():
     assert len(acts) == 4 and all(m.negative_slope == 0.0 for m in acts)
     first = next(m for m in g.modules() if isinstance(m, nn.Linear))
     assert abs(float(first.weight.detach().std()) - 0.02) < 0.005
+

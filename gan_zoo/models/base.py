@@ -306,6 +306,10 @@ class AdversarialModule(L.LightningModule):
         if what not in self._terms:
             self._terms.append(what)
         idx = self._terms.index(what)
+        if value.device.type == "cpu" and self._bad is not None and self._bad["code"].device.type == "cpu":
+            # On the CPU a Python bool costs nothing: one check, no flag arithmetic (the common case is finite).
+            if bool(torch.isfinite(value.detach()).all()) or int(self._bad["code"]) >= 0:
+                return
         v = value.detach().float().reshape(-1)[:1].reshape(())
         bad = ~torch.isfinite(value.detach()).all()
         if self._bad is None or self._bad["code"].device != v.device:

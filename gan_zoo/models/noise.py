@@ -28,6 +28,18 @@ def pack_samples(x: torch.Tensor, m: int) -> torch.Tensor:
     return x.reshape(len(x) // m, m * x.shape[1], *x.shape[2:])
 
 
+PRIORS = ("normal", "uniform")
+
+
+def draw_prior(prior: str, shape: tuple[int, ...], generator: torch.Generator | None = None,
+               device: torch.device | str | None = None) -> torch.Tensor:
+    """z ~ N(0, I) (`normal`) or U(-1, 1)^d (`uniform`, the original GAN's noise; on the 25-mode grid a square
+    latent maps onto the square grid of modes more easily than a Gaussian one, experiments/pacgan)."""
+    if prior == "uniform":
+        return torch.rand(*shape, generator=generator, device=device) * 2 - 1
+    return torch.randn(*shape, generator=generator, device=device)
+
+
 class NoiseGAN(AdversarialModule):
     """Unconditional or conditional GAN; the loss pair and the regulariser decide which GAN it is."""
 
@@ -53,6 +65,7 @@ class NoiseGAN(AdversarialModule):
         truncation: float | None = None,
         finite_check_every: int = 50,
         lr_decay_start: float | None = None,
+        prior: str = "normal",
     ) -> None:
         super().__init__({"g": g_optimizer, "d": d_optimizer}, n_critic=n_critic, reg_every=reg_every,
                          ema_decay=ema_decay, eval_seed=eval_seed, finite_check_every=finite_check_every,
@@ -63,6 +76,8 @@ class NoiseGAN(AdversarialModule):
         require(pack == 1 or num_classes == 0, "model.pack > 1 (PacGAN) is for unconditional models: set "
                 "model.conditional=false or model.pack=1")
         require(truncation is None or truncation > 0, f"model.truncation must be > 0 or null, got {truncation!r}")
+        require(prior in PRIORS, f"model.prior must be one of {PRIORS}, got {prior!r}")
+        self.prior = prior
         self.generator = generator
         self.discriminator = discriminator
         self.require_penalty_safe_critics("a gradient penalty needs a critic without BatchNorm: set "
@@ -76,7 +91,7 @@ class NoiseGAN(AdversarialModule):
         # Conditional grids hold one z per row and one class per column: the label's effect at fixed z.
         g = torch.Generator().manual_seed(eval_seed)
         rows = max(1, num_grid // num_classes) if num_classes else num_grid
-        fixed_z = torch.randn(rows, latent_dim, generator=g)
+        fixed_z = draw_prior(prior, (rows, latent_dim), g)
         if num_classes:
             fixed_z = fixed_z.repeat_interleave(num_classes, dim=0)  # [rows * K, latent_dim]
         self.register_buffer("fixed_z", fixed_z)
@@ -108,11 +123,11 @@ class NoiseGAN(AdversarialModule):
 
     # ----------------------------------------------------------------------------------- sampling
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ N(0, I): [n, latent_dim] on the module's device."""
-        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+        """z from the prior (N(0, I), or U(-1, 1)^d): [n, latent_dim] on the module's device."""
+        return draw_prior(self.prior, (n, self.latent_dim), generator, self.device)
 
     def eval_noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """The noise of evaluation samples: z ~ N(0, I), truncated to |z_i| <= truncation when set (resampled)."""
+        """The noise of evaluation samples: z from the prior, truncated to |z_i| <= truncation when set (resampled)."""
         z = self.noise(n, generator)
         if self.truncation is not None:
             while True:  # resample the out-of-range entries; the stream stays a function of the seed
