@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import EXPERIMENTS, I2I_EXPERIMENTS, tiny_overrides
 from gan_zoo.build import load_checkpoint_gan
@@ -112,3 +113,15 @@ def test_resuming_into_a_changed_network_is_a_clear_error(make_cfg):
     changed = make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]", "trainer.max_epochs=2"])
     with pytest.raises(ConfigError, match="does not fit this config"):
         run(changed)
+
+
+def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):
+    # model.lr_decay_start lives on the base: a noise game decays both optimizers linearly to 0 over its budget
+    cfg = make_cfg(tiny_overrides("pacgan_ring8") + ["trainer.max_g_steps=4", "trainer.limit_train_batches=1.0",
+                                                     "model.lr_decay_start=0.5"])
+    out = run(cfg)
+    ckpt = torch.load(out["last_checkpoint"], map_location="cpu", weights_only=False)
+    assert out["generator_steps"] == 4
+    for sched in ckpt["lr_schedulers"]:
+        assert sched["last_epoch"] == 4 and sched["_last_lr"] == [0.0]
+    assert all(group["lr"] == 0.0 for opt in ckpt["optimizer_states"] for group in opt["param_groups"])
