@@ -57,7 +57,8 @@ def tiny_overrides(experiment: str) -> list[str]:
             out += ["data.num_train=64", "data.num_val=16"]
         return out
     if mixture:
-        out += ["data.num_train=2048", "data.num_val=256", "metrics.num_samples=500"]
+        out += ["data.num_train=2048", "data.num_val=256", "metrics.num_samples=500",
+                "data.batch_size=256"]  # the PacGAN recipes' 1,024-2,048-point batches would leave 1-2 batches
     else:
         out += ["metrics.num_fake=200", "metrics.extractor_epochs=1"]
     if "mlp" in experiment or mixture:
