@@ -16,7 +16,7 @@ WORKDIR /app
 # Dependencies first (cached while only the code changes): the package metadata, then `make setup`.
 COPY pyproject.toml Makefile README.md ./
 COPY gan_zoo ./gan_zoo
-RUN ln -s gan_zoo/conf conf && make setup PY=python3
+RUN make setup PY=python3
 
 COPY . .
 ENTRYPOINT ["/app/.venv/bin/gan-zoo"]
