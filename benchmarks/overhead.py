@@ -36,6 +36,7 @@ from omegaconf import DictConfig, open_dict
 
 from gan_zoo.build import build_gan, data_facts
 from gan_zoo.models.noise import pack_samples
+from throughput import Timer  # benchmarks/throughput.py: per-epoch seconds and batches, counted
 
 # case -> (overrides, batches per timed epoch)
 CASES: dict[str, tuple[list[str], int]] = {
@@ -122,33 +123,18 @@ def plain_loop(cfg: DictConfig, batches: int) -> tuple[float, int]:
     return time.perf_counter() - t0, ran
 
 
-class EpochTimer(L.Callback):
-    """Wall time and batches run of each training epoch."""
-
-    def __init__(self) -> None:
-        self.epochs: list[tuple[float, int]] = []
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self.t0, self.batches = time.perf_counter(), 0
-
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self.batches += 1
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        self.epochs.append((time.perf_counter() - self.t0, self.batches))
-
-
 def gan_zoo_fit(cfg: DictConfig, batches: int) -> tuple[float, int]:
     """(seconds, batches run) of the second of two epochs of at most `batches` batches of Trainer.fit
     (validation and checkpoints off)."""
     dm, gan = build(cfg)
-    timer = EpochTimer()
+    timer = Timer()
     trainer = L.Trainer(**dict(cfg.hardware), max_epochs=2, limit_train_batches=batches, limit_val_batches=0,
                         num_sanity_val_steps=0, logger=CSVLogger(cfg.paths.output_dir, name="csv"),
                         log_every_n_steps=cfg.trainer.log_every_n_steps, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
     trainer.fit(gan, datamodule=dm)
-    return timer.epochs[-1]
+    last = timer.epochs[-1]
+    return last["seconds"], int(last["batches"])
 
 
 def main() -> None:

@@ -87,9 +87,10 @@ def group_sweep_runs(cfg: DictConfig) -> None:
         return
     choices = [f"{k}={v}" for k, v in hc.runtime.choices.items() if k in SWEEP_TAG_GROUPS and v not in (None, "null")]
     tags = list(dict.fromkeys(t[:64] for t in [*hc.overrides.task, *choices]))
+    sweep = Path(hc.sweep.dir).name
     with open_dict(wandb_cfg):
-        wandb_cfg.group = f"sweep/{Path(hc.sweep.dir).name}"
-        wandb_cfg.name = f"{cfg.name}/{Path(hc.sweep.dir).name}/{hc.job.num}"
+        wandb_cfg.group = f"sweep/{sweep}"
+        wandb_cfg.name = f"{cfg.name}/{sweep}/{hc.job.num}"
         wandb_cfg.tags = tags
 
 
