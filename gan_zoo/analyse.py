@@ -6,10 +6,11 @@
     gan-zoo analyse truncation checkpoint=RUN out=an/ psis=[0.5,1.0,2.0]                 # fidelity vs diversity
     gan-zoo analyse steer checkpoint=RUN out=an/ target=3 num=500                        # classifier-gradient control
     gan-zoo analyse augment checkpoint=outputs/train/cgan_mnist/RUN out=an/              # accuracy vs share of real data
+    gan-zoo analyse mixing checkpoint=outputs/train/stylegan_mnist/RUN out=an/           # coarse/middle/fine styles
 
 Every mode writes under `out`: PNG pictures, and CSV/JSON/NPZ where it measures something; `summary.json`
-lists what was written. Every option has a default. `mixing` is not implemented yet (it exits with a message
-saying so).
+lists what was written. Every option has a default. On style-based models `interpolate` adds rows
+interpolated in w and `truncation` truncates w (PSI from 0, the mean w, to 1, none).
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from omegaconf import DictConfig, OmegaConf
 from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid
 from gan_zoo.data.images import to_uint8_images
-from gan_zoo.errors import ConfigError, exit_on_user_error, require
+from gan_zoo.errors import exit_on_user_error, require
 from gan_zoo.models.base import eval_mode
+from gan_zoo.sample import apply_truncation
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 
 log = logging.getLogger("gan_zoo")
 MODES = ("interpolate", "label-sweep", "truncation", "traverse", "steer", "mixing", "augment")
+Z_PSIS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # truncation in z: PSI in std (3.0 is close to no truncation)
+W_PSIS = (0.0, 0.25, 0.5, 0.75, 1.0)  # truncation in w: 0 the mean w, 1 none
 
 
 # ------------------------------------------------------------------------------------------------ latent maths
@@ -85,8 +89,56 @@ def interpolate(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
     x = gan.synthesize_in_chunks(path, conds, cfg.batch_size)
     save_image_grid(x, out / "interpolate_z.png", nrow=steps)
     np.savez(out / "interpolate_z.npz", images=to_uint8_images(x).cpu().numpy(), z=path.cpu().numpy())
-    return {"pictures": ["interpolate_z.png"], "arrays": ["interpolate_z.npz"], "rows": rows, "steps": steps,
-            "what": "each row: slerp from one seeded z to another, conditions fixed along the row"}
+    result = {"pictures": ["interpolate_z.png"], "arrays": ["interpolate_z.npz"], "rows": rows, "steps": steps,
+              "what": "each row: slerp from one seeded z to another, conditions fixed along the row"}
+    if hasattr(gan, "images_from_styles"):  # style models: the same endpoints, interpolated linearly in w
+        w = gan.sampling_styles(z)  # [2 rows, layers, w_dim] (truncated when set)
+        t = torch.linspace(0, 1, steps, device=gan.device).view(1, -1, 1, 1)
+        ws = torch.lerp(w[:rows, None], w[rows:, None], t).reshape(rows * steps, *w.shape[1:])
+        xw = gan.images_from_styles(ws, cfg.batch_size)
+        save_image_grid(xw, out / "interpolate_w.png", nrow=steps)
+        np.savez(out / "interpolate_w.npz", images=to_uint8_images(xw).cpu().numpy(), w=ws[:, 0].cpu().numpy())
+        result["pictures"].append("interpolate_w.png")
+        result["arrays"].append("interpolate_w.npz")
+        result["what"] += ("; interpolate_w.png: the same endpoints, linear interpolation in w (the mapping network's "
+                           "output, where StyleGAN measures perceptual path length)")
+    return result
+
+
+def mixing(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
+    """Style-mixing grids (Karras et al. 2019, fig. 3): the left column's images (seed A) take the top row's
+    styles (seed B) at the coarse, middle or fine layers; the other layers keep A's styles."""
+    require(hasattr(gan, "images_from_styles"), f"mixing needs a style-based model (e.g. experiment=stylegan_mnist); "
+            f"{type(gan).__name__} has no per-layer styles")
+    net = gan.sampling_generator
+    rows, cols, k = int(cfg.rows), int(cfg.get("cols") or 6), net.per_level
+    require(rows >= 1 and cols >= 1, f"rows and cols must be >= 1, got {rows} and {cols}")
+    w_a = gan.sampling_styles(latent_of(gan, rows, cfg.seed))  # destinations (left column)
+    w_b = gan.sampling_styles(latent_of(gan, cols, cfg.seed + 1))  # style sources (top row)
+    x_a, x_b = gan.images_from_styles(w_a, cfg.batch_size), gan.images_from_styles(w_b, cfg.batch_size)
+    levels = net.levels
+    groups = {"coarse": [lv for lv in range(levels) if 4 * 2**lv <= 8 and lv < levels - 1],
+              "middle": [lv for lv in range(levels) if 4 * 2**lv > 8 and lv < levels - 1], "fine": [levels - 1]}
+    pictures, arrays, spans = [], [], {}
+    blank = torch.full_like(x_a[:1], -1.0)
+    for name, lvs in groups.items():
+        if not lvs:
+            continue
+        layers = [j for lv in lvs for j in range(k * lv, k * (lv + 1))]
+        mask = torch.zeros(net.num_layers, dtype=torch.bool, device=gan.device)
+        mask[layers] = True
+        ws = torch.where(mask.view(1, 1, -1, 1), w_b[None], w_a[:, None]).reshape(rows * cols, *w_a.shape[1:])
+        mixed = gan.images_from_styles(ws, cfg.batch_size).reshape(rows, cols, *x_a.shape[1:])
+        tiles = [blank, x_b] + [torch.cat([x_a[i:i + 1], mixed[i]]) for i in range(rows)]
+        save_image_grid(torch.cat(tiles), out / f"mixing_{name}.png", nrow=cols + 1)
+        np.savez(out / f"mixing_{name}.npz", images=to_uint8_images(mixed.flatten(0, 1)).cpu().numpy(),
+                 destination=to_uint8_images(x_a).cpu().numpy(), source=to_uint8_images(x_b).cpu().numpy())
+        pictures.append(f"mixing_{name}.png")
+        arrays.append(f"mixing_{name}.npz")
+        spans[name] = {"resolutions_px": [4 * 2**lv for lv in lvs], "style_layers": layers}
+    return {"pictures": pictures, "arrays": arrays, "rows": rows, "cols": cols, "groups": spans,
+            "what": "mixing_<group>.png: top row the style sources (seed+1), left column the destinations (seed); "
+                    "each cell is its row's image with its column's styles at that group's resolutions"}
 
 
 def label_sweep(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
@@ -143,13 +195,15 @@ def _reference_evaluator(info: dict[str, Any], cfg: DictConfig, names: list[str]
 def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
     """Samples at each PSI (z resampled beyond PSI std, SEEDS.md 7) with FID, precision and recall."""
     require(hasattr(gan, "truncation"), f"{type(gan).__name__} has no noise to truncate")
-    psis = [float(p) for p in cfg.psis]
-    require(psis and all(p > 0 for p in psis), f"psis must be positive numbers, got {list(cfg.psis)}")
+    in_w = hasattr(gan, "set_truncation")
+    psis = [float(p) for p in (cfg.psis if cfg.psis is not None else W_PSIS if in_w else Z_PSIS)]
+    require(psis and all(p >= 0 if in_w else p > 0 for p in psis),
+            f"psis must be {'non-negative' if in_w else 'positive'} numbers, got {psis}")
     num = int(cfg.num or 1000)
     evaluator = _reference_evaluator(info, cfg, ["fid", "pr"], num)
     rows, grid = [], []
     for psi in psis:
-        gan.truncation = psi
+        apply_truncation(gan, psi, cfg.get("truncation_cutoff") if in_w else None)
         values = evaluator.compute(gan)
         pick = {k.split("_domain")[0].split("_inception")[0]: v for k, v in values.items()
                 if k.startswith(("fid", "precision", "recall")) and "floor" not in k}
@@ -166,10 +220,10 @@ def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> di
         w.writerows(rows)
     _plot(out / "truncation.png", [r["psi"] for r in rows],
           {k: [r[k] for r in rows] for k in keys if k in ("precision", "recall")},
-          "truncation PSI (z resampled beyond PSI std)", f"precision / recall, {num} samples, domain features",
-          "the fidelity / diversity trade-off")
+          "truncation PSI (w -> w_avg + PSI (w - w_avg))" if in_w else "truncation PSI (z resampled beyond PSI std)",
+          f"precision / recall, {num} samples, domain features", "the fidelity / diversity trade-off")
     return {"pictures": ["truncation.png", "truncation_samples.png"], "tables": ["truncation.csv"], "values": rows,
-            "num_samples_per_psi": num,
+            "num_samples_per_psi": num, "truncated": "w (towards the running mean w)" if in_w else "z (resampled)",
             "what": "one row of truncation_samples.png per PSI (same seed); precision and recall against PSI"}
 
 
@@ -351,10 +405,6 @@ def _plot(path: Path, xs: list[float], series: dict[str, list[float]], xlabel: s
 def analyse(cfg: DictConfig) -> dict[str, Any]:
     mode = str(cfg.mode)
     require(mode in MODES, f"unknown analyse mode {mode!r}; modes: {', '.join(MODES)}")
-    if mode == "mixing":
-        raise ConfigError("analyse mixing is not implemented yet (it needs a style-based generator, issue 'The "
-                          "style-based generator, and the toolkit'); available: interpolate, label-sweep, truncation, "
-                          "traverse, steer, augment")
     ckpt = resolve_checkpoint(cfg.checkpoint)
     gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
     gan.to(cfg.device)
@@ -374,6 +424,8 @@ def analyse(cfg: DictConfig) -> dict[str, Any]:
         result = truncation(gan, info, cfg, out)
     elif mode == "augment":
         result = augment(gan, info, cfg, out)
+    elif mode == "mixing":
+        result = mixing(gan, cfg, out)
     else:
         result = steer(gan, info, cfg, out)
     summary = {"mode": mode, "checkpoint": str(ckpt), "generator_steps": info.get("g_steps"),

@@ -16,7 +16,7 @@ COMMANDS = {
     "train": ("gan_zoo.train", "train", "train a GAN (default: DCGAN on 5,000 offline MNIST digits)"),
     "sample": ("gan_zoo.sample", "sample", "write samples of a checkpoint to .npz + a PNG grid"),
     "translate": ("gan_zoo.translate", "translate", "translate held-out images (or a folder) with a Pix2Pix/CycleGAN checkpoint"),
-    "analyse": ("gan_zoo.analyse", "analyse", "analyse a trained generator: interpolate, label-sweep, truncation, traverse, steer, augment"),
+    "analyse": ("gan_zoo.analyse", "analyse", "analyse a trained generator: interpolate, label-sweep, truncation, traverse, steer, mixing, augment"),
     "evaluate": ("gan_zoo.evaluate", "evaluate", "score a checkpoint, an .npz or an image folder (FID, KID, IS, ...)"),
     "report": ("gan_zoo.report", None, "compare the runs of a multirun folder: mean and 95% CI per config, plots"),
 }

@@ -6,7 +6,8 @@
 `.npz` keys: `images` uint8 [N, C, H, W] for image models, `samples` float32 [N, D] for vector data,
 `labels` int64 [N] for conditional models, `codes` int64 [N] (the categorical code) for InfoGAN
 (`code=K` picks one code, like `label=K` picks one class). `truncation=PSI` resamples z until every
-|z_i| <= PSI (the truncation trick of SEEDS.md 7). Sampling is in eval mode, from the EMA generator if any.
+|z_i| <= PSI (the truncation trick of SEEDS.md 7); on style-based models it moves w towards the running mean
+w instead (w_avg + PSI (w - w_avg); `truncation_cutoff=L` limits it to the first L style layers). Sampling is in eval mode, from the EMA generator if any.
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ from gan_zoo.errors import exit_on_user_error, require
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 
 
+def apply_truncation(gan: Any, psi: float | None, cutoff: int | None = None) -> None:
+    """`truncation=PSI` (and `truncation_cutoff=L`): in w for style-based models (w_avg + PSI (w - w_avg) at style
+    layers < L), otherwise z resampled until every |z_i| <= PSI. Nothing is changed when both are null."""
+    if hasattr(gan, "set_truncation"):  # models with w
+        if psi is not None or cutoff is not None:
+            require(psi is not None, "truncation_cutoff= needs truncation=PSI as well")
+            gan.set_truncation(float(psi), cutoff)
+        return
+    require(cutoff is None, f"truncation_cutoff= is for style-based models (layers of w); {type(gan).__name__} has no w")
+    if psi is not None:
+        require(hasattr(gan, "truncation"), f"truncation= needs a model with noise to truncate, not {type(gan).__name__}")
+        require(float(psi) > 0, f"truncation must be > 0 (the PSI in std of z), got {psi}")
+        gan.truncation = float(psi)
+
+
 def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     """Load, sample, write the .npz and the picture; return a summary."""
     require(isinstance(cfg.num, int) and cfg.num > 0, f"num must be a positive integer, got {cfg.num!r}")
@@ -34,10 +50,7 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     gan.to(cfg.device)
     if not cfg.ema:
         gan.drop_ema()
-    if cfg.get("truncation") is not None:
-        require(hasattr(gan, "truncation"), f"truncation= needs a model with noise to truncate, not {type(gan).__name__}")
-        require(float(cfg.truncation) > 0, f"truncation must be > 0 (the PSI in std of z), got {cfg.truncation}")
-        gan.truncation = float(cfg.truncation)
+    apply_truncation(gan, cfg.get("truncation"), cfg.get("truncation_cutoff"))
     given = {k: cfg.get(k) for k in ("label", "code") if cfg.get(k) is not None}
     x, conds = gan.generate(cfg.num, seed=cfg.seed, batch_size=cfg.batch_size, **given)
     out = Path(cfg.out)

@@ -63,6 +63,9 @@ def tiny_overrides(experiment: str) -> list[str]:
         out += ["metrics.num_fake=200", "metrics.extractor_epochs=1"]
     if "mlp" in experiment or mixture:
         out += ["model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"]
+    elif experiment.startswith("stylegan"):  # 8 channels at every level; the 4 -> 32 px growth inside 4 steps
+        out += ["model.generator.channels=[8,8,8,8]", "model.discriminator.channels=[8,8,8,8]",
+                "model.growth.stable_steps=[1,0,0]", "model.growth.fade_steps=[1,1,1]"]
     elif experiment.startswith("vae"):
         out += ["model.generator.base_channels=8", "model.encoder.base_channels=8"]
     elif not experiment.startswith("keras"):  # the Keras lecture network has fixed widths (and is small)

@@ -95,7 +95,7 @@ def test_steer_moves_z_but_never_the_generator(cgan_run, make_cfg, tmp_path):
 def test_modes_that_do_not_fit_say_why(cgan_run, make_cfg, tmp_path):
     with pytest.raises(ConfigError, match="InfoGAN"):
         _analyse(make_cfg, "traverse", cgan_run["run_dir"], tmp_path)
-    with pytest.raises(ConfigError, match="not implemented yet"):
+    with pytest.raises(ConfigError, match="mixing needs a style-based model"):
         _analyse(make_cfg, "mixing", cgan_run["run_dir"], tmp_path)
 
 

@@ -1,0 +1,199 @@
+"""The style-based game: known answers for AdaIN, the fade-in schedule, minibatch stddev, truncation and style
+mixing; a mid-fade checkpoint resumes exactly; `analyse mixing` / w interpolation / truncation in w on a tiny run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import assert_same_weights, compose_cfg, tiny_overrides
+
+from gan_zoo.errors import ConfigError
+from gan_zoo.models.style import GrowthSchedule, StyleGAN
+from gan_zoo.networks.style import AdaIN, MappingNetwork, StyleDiscriminator, StyleGenerator, minibatch_stddev
+
+
+def _tiny_game(**kw) -> StyleGAN:
+    from gan_zoo.losses import d_bce, g_nonsaturating
+
+    g = StyleGenerator(16, (1, 32, 32), w_dim=16, channels=[8, 8, 8, 8])
+    d = StyleDiscriminator((1, 32, 32), channels=[8, 8, 8, 8])
+    opt = lambda params: torch.optim.Adam(params, 1e-3)  # noqa: E731
+    return StyleGAN(g, d, latent_dim=16, d_loss=d_bce, g_loss=g_nonsaturating, g_optimizer=opt, d_optimizer=opt, **kw)
+
+
+def test_adain_gives_each_channel_the_style_mean_and_std():
+    torch.manual_seed(0)
+    layer = AdaIN(6, w_dim=5)
+    with torch.no_grad():
+        layer.style.weight.normal_()
+    x, w = torch.randn(3, 6, 7, 7) * 4 + 2, torch.randn(3, 5)
+    s, b = layer.style(w).chunk(2, dim=1)
+    y = layer(x, w)
+    assert torch.allclose(y.mean(dim=(2, 3)), b, atol=1e-5)
+    assert torch.allclose(y.std(dim=(2, 3), unbiased=False), s.abs(), atol=1e-4)
+    fresh = AdaIN(6, w_dim=5)  # at initialisation the scale is 1 and the bias 0 for every w... up to the random weight
+    with torch.no_grad():
+        fresh.style.weight.zero_()
+    z = fresh(x, w)
+    assert torch.allclose(z.mean(dim=(2, 3)), torch.zeros(3, 6), atol=1e-5)
+    assert torch.allclose(z.std(dim=(2, 3), unbiased=False), torch.ones(3, 6), atol=1e-4)
+
+
+def test_growth_schedule_levels_and_alpha():
+    s = GrowthSchedule(4, stable_steps=[10, 20, 30], fade_steps=[4, 8, 16], batch_sizes=[64, 64, 32, 16])
+    assert s.at(0) == (0, 1.0) and s.at(9) == (0, 1.0)
+    assert s.at(10) == (1, 0.0) and s.at(12) == (1, 0.5) and s.at(14) == (1, 1.0)
+    assert s.at(33) == (1, 1.0) and s.at(34) == (2, 0.0) and s.at(40) == (2, 0.75)
+    assert s.at(42 + 30) == (3, 0.0) and s.at(42 + 30 + 4) == (3, 0.25) and s.at(88) == (3, 1.0) and s.at(10**6) == (3, 1.0)
+    assert s.last_growth_step() == 88 and s.batch_size(3) == 16
+    assert GrowthSchedule(4).at(0) == (3, 1.0)  # growth: null trains at the data's size
+    with pytest.raises(ConfigError, match="needs 3 stable_steps"):
+        GrowthSchedule(4, stable_steps=[10], fade_steps=[10])
+    with pytest.raises(ConfigError, match="one batch size per level"):
+        GrowthSchedule(4, [1, 1, 1], [1, 1, 1], batch_sizes=[8, 8])
+
+
+def test_fade_in_starts_at_the_upsampled_previous_level_and_ends_at_the_new_block():
+    torch.manual_seed(0)
+    g = StyleGenerator(16, (1, 32, 32), w_dim=16, channels=[8, 8, 8, 8]).eval()
+    with torch.no_grad():
+        for p in g.parameters():
+            p.add_(torch.randn_like(p) * 0.3)  # the noise scales start at 0: make every path count
+        z = torch.randn(4, 16)
+        low = g(z, None, level=1)
+        start, end, half = g(z, None, level=2, alpha=0.0), g(z, None, level=2, alpha=1.0), g(z, None, level=2, alpha=0.5)
+    assert start.shape == (4, 1, 16, 16)
+    assert torch.allclose(start, F.interpolate(low, scale_factor=2, mode="nearest"), atol=1e-5)
+    assert torch.allclose(half, (start + end) / 2, atol=1e-5) and not torch.allclose(start, end)
+    d = StyleDiscriminator((1, 32, 32), channels=[8, 8, 8, 8])
+    x = torch.randn(4, 1, 16, 16)
+    with torch.no_grad():  # the critic's fade starts at fromRGB of the half-size input, i.e. the level-1 critic
+        assert torch.allclose(d(x, None, level=2, alpha=0.0), d(F.avg_pool2d(x, 2), None, level=1), atol=1e-5)
+
+
+def test_minibatch_stddev_values():
+    x = torch.tensor([0.0, 2.0, 0.0, 2.0]).view(4, 1, 1, 1).expand(4, 2, 2, 2).contiguous()
+    y = minibatch_stddev(x, group_size=4)
+    assert y.shape == (4, 3, 2, 2) and torch.equal(y[:, :2], x)
+    assert torch.allclose(y[:, 2], torch.ones(4, 2, 2))  # std of {0, 2, 0, 2} is 1 (biased), the same for every sample
+    # 8 samples, groups of 4: sample i is in group i mod 2, so {0, 2, 4, 6} (all 5) and {1, 3, 5, 7} (0, 6, 0, 6)
+    v = torch.tensor([5.0, 0.0, 5.0, 6.0, 5.0, 0.0, 5.0, 6.0]).view(8, 1, 1, 1)
+    s = minibatch_stddev(v, group_size=4)[:, 1, 0, 0]
+    assert torch.allclose(s, torch.tensor([0.0, 3.0] * 4), atol=1e-3)
+    assert minibatch_stddev(torch.randn(6, 3, 4, 4), group_size=4).shape == (6, 4, 4, 4)  # group 3 divides 6
+
+
+def test_truncation_at_zero_gives_the_mean_w_and_cutoff_keeps_the_fine_layers():
+    torch.manual_seed(0)
+    game = _tiny_game(truncation=0.0)
+    net = game.generator
+    with torch.no_grad():
+        net.train()(torch.randn(64, 16))  # training forwards move the running mean w
+        assert net.mapping.w_avg.abs().sum() > 0
+        avg = net.mapping.w_avg.clone()
+        net.eval()(torch.randn(64, 16))
+    assert torch.equal(net.mapping.w_avg, avg)  # sampling never moves it
+    ws = game.sampling_styles(torch.randn(5, 16))
+    assert torch.allclose(ws, avg.expand_as(ws))
+    x, _ = game.generate(5, seed=1)
+    assert torch.allclose(x, x[:1].expand_as(x), atol=1e-6)  # psi 0: one image, the mean w's
+    game.set_truncation(0.5, cutoff=2)
+    z = torch.randn(3, 16)
+    with torch.no_grad():
+        w = net.mapping.eval()(z)
+    ws = game.sampling_styles(z)
+    assert torch.allclose(ws[:, :2], avg + 0.5 * (w[:, None] - avg), atol=1e-6)
+    assert torch.allclose(ws[:, 2:], w[:, None].expand(-1, net.num_layers - 2, -1), atol=1e-6)
+    with pytest.raises(ConfigError, match="truncation_cutoff"):
+        game.set_truncation(0.5, cutoff=99)
+
+
+def test_style_mixing_takes_the_second_styles_from_a_crossover_layer():
+    torch.manual_seed(0)
+    game = _tiny_game(style_mixing_prob=1.0)
+    net = game.generator.eval()
+    ws = game.mixed_styles(net, torch.randn(200, 16), level=3)
+    same_as_layer0 = (ws - ws[:, :1]).abs().sum(-1) < 1e-6  # [N, layers]: layer l still carries w1
+    cut = same_as_layer0.sum(1)  # layers 0..cut-1 are w1, the rest w2 (a contiguous prefix)
+    assert torch.equal(same_as_layer0, torch.arange(net.num_layers)[None] < cut[:, None])
+    assert cut.min() >= 1 and cut.max() <= net.num_layers - 1 and len(cut.unique()) == net.num_layers - 1
+    low = game.mixed_styles(net, torch.randn(100, 16), level=1)  # crossovers stay among the layers in use
+    assert ((low - low[:, :1]).abs().sum(-1) < 1e-6).sum(1).max() <= net.layers_at(1) - 1
+    game.style_mixing_prob = 0.0
+    plain = game.mixed_styles(net, torch.randn(10, 16), level=3)
+    assert torch.allclose(plain, plain[:, :1].expand_as(plain))
+
+
+def test_mid_fade_checkpoint_resumes_exactly(make_cfg, tmp_path):
+    """Epoch 1 ends inside the 16 px fade-in (alpha 0.5); 1 + 1 epochs end where 2 epochs do (in the 32 px fade)."""
+    from gan_zoo.train import run
+
+    base = [o for o in tiny_overrides("stylegan_mnist") if not o.startswith("metrics.")] + ["resume=null", "metrics=none", "trainer.limit_train_batches=3",
+                                                 "model.growth.stable_steps=[1,0,0]", "model.growth.fade_steps=[1,2,2]",
+                                                 "model.ema_decay=0.9", "loss.reg_every=2"]
+    full = run(make_cfg(base + ["trainer.max_epochs=2"]))
+    part = make_cfg(base + ["trainer.max_epochs=1"])
+    part.paths.output_dir = str(tmp_path / "part")
+    first = run(part)
+    state = torch.load(first["last_checkpoint"], map_location="cpu", weights_only=False)
+    g_step = state["gan_zoo"]["g_steps"]
+    assert g_step == 3
+    schedule = GrowthSchedule(4, [1, 0, 0], [1, 2, 2])
+    assert schedule.at(g_step) == (2, 0.5)  # the checkpoint sits mid-fade: 16 px at alpha 0.5
+    again = make_cfg(base + ["trainer.max_epochs=2", f"resume={first['last_checkpoint']}"])
+    again.paths.output_dir = str(tmp_path / "part")
+    assert_same_weights(full["last_checkpoint"], run(again)["last_checkpoint"])
+
+
+@pytest.fixture(scope="module")
+def style_run(cache_root, tmp_path_factory):
+    """One tiny stylegan_mnist run (growth to 32 px inside its 4 steps, EMA on) for the sampling/analyse tests."""
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import open_dict
+
+    from gan_zoo.train import run
+
+    cfg = compose_cfg(tiny_overrides("stylegan_mnist"), tmp_path_factory.mktemp("style"))
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
+    out = run(cfg)
+    GlobalHydra.instance().clear()
+    return out
+
+
+def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_cfg, tmp_path):
+    from gan_zoo.analyse import analyse
+    from gan_zoo.sample import sample_to_npz
+
+    run_dir = style_run["run_dir"]
+    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t0.npz", "truncation=0"],
+                           config_name="sample"))
+    imgs = np.load(tmp_path / "t0.npz")["images"]
+    assert imgs.shape == (6, 1, 32, 32) and (imgs == imgs[:1]).all()  # PSI 0 in w: the mean image
+    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t1.npz", "truncation=0.5",
+                            "truncation_cutoff=4"], config_name="sample"))
+    assert not (np.load(tmp_path / "t1.npz")["images"] == imgs[:1]).all()
+    with pytest.raises(ConfigError, match="needs truncation=PSI"):
+        sample_to_npz(make_cfg([f"checkpoint={run_dir}", f"out={tmp_path}/x.npz", "truncation_cutoff=2"],
+                               config_name="sample"))
+
+    def an(mode: str, *extra: str) -> dict:
+        return analyse(make_cfg([f"mode={mode}", f"checkpoint={run_dir}", f"out={tmp_path / mode}", *extra],
+                                config_name="analyse"))
+
+    s = an("mixing", "rows=3", "cols=4")
+    assert s["pictures"] == ["mixing_coarse.png", "mixing_middle.png", "mixing_fine.png"]
+    assert s["groups"]["coarse"]["resolutions_px"] == [4, 8] and s["groups"]["fine"]["style_layers"] == [6, 7]
+    z = np.load(tmp_path / "mixing" / "mixing_fine.npz")
+    assert z["images"].shape == (12, 1, 32, 32) and z["destination"].shape == (3, 1, 32, 32)
+    s = an("interpolate", "rows=2", "steps=5")
+    assert "interpolate_w.png" in s["pictures"]
+    w = np.load(tmp_path / "interpolate" / "interpolate_w.npz")
+    zz = np.load(tmp_path / "interpolate" / "interpolate_z.npz")
+    assert w["images"].shape == (10, 1, 32, 32)
+    for i in (0, 4, 5, 9):  # the same endpoints as the z rows (slerp returns them up to float rounding)
+        assert np.abs(w["images"][i].astype(int) - zz["images"][i].astype(int)).max() <= 1
+    s = an("truncation", "psis=[0.0,1.0]", "num=50")
+    assert [r["psi"] for r in s["values"]] == [0.0, 1.0] and s["truncated"].startswith("w")
