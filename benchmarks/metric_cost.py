@@ -1,8 +1,9 @@
-"""Time and peak memory of FID + KID + IS: gan_zoo's suite vs torch-fidelity on the same extractor.
+"""Time and peak memory of FID + KID + IS: gan_zoo's suite vs torch-fidelity vs torchmetrics on the same extractor.
 
     python benchmarks/metric_cost.py prepare --n 10000            # writes .cache/bench/fakes_10000.npz once
     python benchmarks/metric_cost.py run --impl ours --n 10000 --extractor domain
     python benchmarks/metric_cost.py run --impl fidelity --n 10000 --extractor domain
+    python benchmarks/metric_cost.py run --impl torchmetrics --n 10000 --extractor domain  # feature=our extractor
     python benchmarks/metric_cost.py all --n 10000 --extractor domain   # each case in a fresh process
 
 Fakes: N samples of the default DCGAN checkpoint (uint8 .npz, as `gan-zoo sample` writes); reference:
@@ -89,6 +90,27 @@ def run_case(impl: str, n: int, kind: str, cache: str, batch_size: int) -> dict:
         prep = functools.partial(prepare_images, channels=1, size=32, resize="pad")
         vals = {v["metric"]: v["value"] for v in ev.score(npz_source(fakes_path, batch_size, prep))}
         out = {"fid": vals["fid"], "kid": vals["kid_mean"], "is": vals["is_mean"]}
+    elif impl == "torchmetrics":  # the same extractor object as torchmetrics' `feature`; reals re-extracted per run
+        from torchmetrics.image import FrechetInceptionDistance, InceptionScore, KernelInceptionDistance
+
+        from gan_zoo.metrics.torchmetrics_compat import ExtractorFeatures, ExtractorLogits
+
+        fakes = torch.from_numpy(np.load(fakes_path)["images"])
+        reals = dm.val_set.tensors[0]
+        feats = ExtractorFeatures(ext)
+        fid = FrechetInceptionDistance(feature=feats, reset_real_features=False)
+        kid = KernelInceptionDistance(feature=feats, subsets=100, subset_size=min(1000, len(fakes), len(reals)),
+                                      reset_real_features=False)
+        isc = InceptionScore(feature=ExtractorLogits(ext), splits=10)
+        torch.manual_seed(2020)
+        for i in range(0, len(reals), batch_size):
+            for metric in (fid, kid):
+                metric.update(reals[i:i + batch_size], real=True)
+        for i in range(0, len(fakes), batch_size):
+            for metric in (fid, kid):
+                metric.update(fakes[i:i + batch_size], real=False)
+            isc.update(fakes[i:i + batch_size])
+        out = {"fid": float(fid.compute()), "kid": float(kid.compute()[0]), "is": float(isc.compute()[0])}
     else:
         import torch_fidelity
 
@@ -115,7 +137,7 @@ def run_case(impl: str, n: int, kind: str, cache: str, batch_size: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("cmd", choices=["prepare", "run", "all"])
-    p.add_argument("--impl", choices=["ours", "fidelity"], default="ours")
+    p.add_argument("--impl", choices=["ours", "fidelity", "torchmetrics"], default="ours")
     p.add_argument("--n", type=int, default=10000)
     p.add_argument("--extractor", choices=["domain", "inception"], default="domain")
     p.add_argument("--cache", choices=["cold", "warm"], default="cold")
@@ -128,7 +150,7 @@ def main() -> None:
         print(json.dumps(run_case(a.impl, a.n, a.extractor, a.cache, a.batch_size)))
     else:
         prepare(a.n, a.checkpoint)
-        for impl in ("ours", "fidelity"):
+        for impl in ("ours", "fidelity", "torchmetrics"):
             cmd = [sys.executable, __file__, "run", "--impl", impl, "--n", str(a.n), "--extractor", a.extractor,
                    "--cache", a.cache, "--batch-size", str(a.batch_size)]
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
