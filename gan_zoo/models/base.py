@@ -47,6 +47,7 @@ import torch
 import torch.nn as nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from gan_zoo import strategies  # noqa: F401  (registers hardware.strategy=ddp_phase_allreduce with Lightning)
 from gan_zoo.errors import DivergenceError, require
 from gan_zoo.networks.common import has_batchnorm
 
@@ -284,10 +285,17 @@ class AdversarialModule(L.LightningModule):
             self._check_now()  # raises before the step when a watched value is non-finite and it is time to look
             opt.zero_grad(set_to_none=True)
             self.manual_backward(loss)
+            if self._reduces_per_phase():  # hardware.strategy=ddp_phase_allreduce (gan_zoo/strategies.py)
+                strategies.all_reduce_gradients([p for group in opt.param_groups for p in group["params"]])
             opt.step()
         finally:
             self.untoggle_optimizer(opt)
         return logs
+
+    def _reduces_per_phase(self) -> bool:
+        """True under a strategy that leaves gradient averaging to the update helper (no DDP wrapper)."""
+        return self._trainer is not None and getattr(self.trainer.strategy, "reduces_gradients_per_phase", False) \
+            and self.trainer.world_size > 1
 
     def _grad_scale(self) -> float:
         """The fp16 loss scale for autograd.grad-based penalties (1 under fp32/bf16, which need no scaler)."""

@@ -181,7 +181,9 @@ class StyleGenerator(nn.Module):
         self.per_level = k = int(layers_per_level)
         self.num_layers = k * self.levels
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul, w_avg_beta)
-        self.const = nn.Parameter(torch.ones(1, ch[0], 4, 4))
+        # N(0, 1), as StyleGAN2 initialises it: a constant of ones has no spatial variation, so the first AdaIN
+        # (instance norm) would blow the per-pixel noise up to unit variance and draw every 4 px image from noise
+        self.const = nn.Parameter(torch.randn(1, ch[0], 4, 4))
         layers, to_rgb = [], []
         for lv in range(self.levels):
             res = 4 * 2**lv
