@@ -101,3 +101,23 @@ def test_batch_larger_than_split_is_named():
     dm = DigitsDataModule(batch_size=5000)
     with pytest.raises(ConfigError, match="larger than the training split"):
         dm.train_dataloader()
+
+
+def test_index_batching_serves_the_same_batches_as_the_per_sample_loader():
+    """IndexedTensorDataset gathers a batch with one index op; the samples and their order are those of the
+    default per-sample DataLoader under the same seed (so recorded runs do not move)."""
+    from torch.utils.data import DataLoader
+
+    from gan_zoo.data import MNISTMiniDataModule
+
+    dm = MNISTMiniDataModule(batch_size=64)
+    dm.setup("fit")
+    torch.manual_seed(3)
+    ours = [b for _, b in zip(range(5), dm.train_dataloader())]
+    torch.manual_seed(3)
+    ref = [b for _, b in zip(range(5), DataLoader(dm.train_set, batch_size=64, shuffle=True, drop_last=True))]
+    for (x, y), (rx, ry) in zip(ours, ref):
+        assert x.dtype == torch.uint8 and torch.equal(x, rx) and torch.equal(y, ry)
+    assert len(dm.train_dataloader()) == len(dm.train_set) // 64
+    with pytest.raises(ConfigError, match="num_workers=0"):
+        MNISTMiniDataModule(batch_size=64, on_device=True, num_workers=2)

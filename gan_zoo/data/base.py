@@ -10,14 +10,38 @@ from torch.utils.data import DataLoader, TensorDataset
 from gan_zoo.errors import require
 
 
+class IndexedTensorDataset(TensorDataset):
+    """A TensorDataset that serves a whole batch with one gather per tensor (`__getitems__`), not one
+    `__getitem__` per sample and a `torch.stack` (the DataLoader's default for map-style data).
+
+    The sampler, shuffling and DDP's DistributedSampler are unchanged, so the batches are the same samples in
+    the same order as before, bit for bit; only the per-sample Python work goes (benchmarks/RESULTS.md).
+    """
+
+    def __getitems__(self, indices: list[int]) -> list[torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        first = self.tensors[0]
+        if first.device.type != "cpu":
+            idx = idx.to(first.device, non_blocking=True)
+        return [t[idx] for t in self.tensors]
+
+
+def batched(batch: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The collate function of IndexedTensorDataset: the batch is already gathered."""
+    return batch
+
+
 class TensorDataModule(L.LightningDataModule):
     """Serves (x, y) batches from in-memory tensors; subclasses fill `self.train_set` / `self.val_set`."""
 
     #: "image" (x is uint8 [N, C, H, W]) or "vector" (x is float32 [N, D]).
     kind: str = "image"
 
-    def __init__(self, batch_size: int = 64, val_batch_size: int | None = None, num_workers: int = 0) -> None:
+    def __init__(self, batch_size: int = 64, val_batch_size: int | None = None, num_workers: int = 0,
+                 on_device: bool = False) -> None:
         super().__init__()
+        require(not (on_device and num_workers), "data.on_device=true serves batches from accelerator memory in the "
+                "main process: set data.num_workers=0")
         require(isinstance(batch_size, int) and batch_size > 0,
                 f"data.batch_size must be a positive integer, got {batch_size!r}")
         require(isinstance(num_workers, int) and num_workers >= 0,
@@ -25,6 +49,7 @@ class TensorDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or max(batch_size, 256)
         self.num_workers = num_workers
+        self.on_device = bool(on_device)
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
 
@@ -41,14 +66,32 @@ class TensorDataModule(L.LightningDataModule):
 
     # --- loaders -------------------------------------------------------------------------
     def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader:
+        """Batches gathered by index (IndexedTensorDataset); with `on_device` the tensors first move to the
+        trainer's device, so a batch is one gather there and the host-to-device copy per batch disappears.
+        Other datasets (image-to-image pairs drawn per item) keep the per-sample path."""
+        if not isinstance(dataset, TensorDataset):
+            require(not self.on_device, "data.on_device=true is for in-memory tensor data; this data module draws its "
+                    "examples per item: remove data.on_device")
+            return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train,
+                              num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+        tensors = dataset.tensors
+        device = self._device() if self.on_device else None
+        if device is not None and device.type != "cpu":
+            tensors = tuple(t.to(device) for t in tensors)
         return DataLoader(
-            dataset,
+            IndexedTensorDataset(*tensors),
             batch_size=batch_size,
             shuffle=train,
             drop_last=train,  # equal batch sizes keep BatchNorm statistics and GAN losses comparable
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            collate_fn=batched,
         )
+
+    def _device(self) -> torch.device | None:
+        """The attached trainer's device (None outside a Trainer)."""
+        trainer = getattr(self, "_trainer", None)
+        return trainer.strategy.root_device if trainer is not None else None
 
     def train_dataloader(self) -> DataLoader:
         """Shuffled, fixed-size batches of the training split."""
