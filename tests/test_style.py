@@ -197,3 +197,18 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
         assert np.abs(w["images"][i].astype(int) - zz["images"][i].astype(int)).max() <= 1
     s = an("truncation", "psis=[0.0,1.0]", "num=50")
     assert [r["psi"] for r in s["values"]] == [0.0, 1.0] and s["truncated"].startswith("w")
+
+
+def test_each_level_trains_on_its_batch_size_at_its_resolution():
+    game = _tiny_game(growth={"stable_steps": [2, 2, 2], "fade_steps": [2, 2, 2], "batch_sizes": [16, 16, 8, 4]})
+    x = torch.rand(16, 1, 32, 32) * 2 - 1
+    seen = []
+    for step in (0, 2, 4, 7, 12):  # 4 px; 8 px fading; 8 px; 16 px fading (alpha 0.5); 32 px
+        game.g_steps = step
+        real, _ = game.split_batch((x, torch.zeros(16)))
+        seen.append((tuple(real.shape), game.growth))
+    assert seen == [((16, 1, 4, 4), (0, 1.0)), ((16, 1, 8, 8), (1, 0.0)), ((16, 1, 8, 8), (1, 1.0)),
+                    ((8, 1, 16, 16), (2, 0.5)), ((4, 1, 32, 32), (3, 1.0))]
+    game.g_steps = 2  # alpha 0: the reals are the upsampled half-size images, as the fakes are
+    real, _ = game.split_batch((x, torch.zeros(16)))
+    assert torch.allclose(real, F.interpolate(F.avg_pool2d(x, 8), scale_factor=2, mode="nearest"), atol=1e-6)
