@@ -78,8 +78,9 @@ FAMILIES_DDP = ["dcgan_mnist", "wgan_gp_mnist", "sngan_mnist", "infogan_mnist", 
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp_find_unused_parameters_true", "ddp_phase_allreduce"])
 @pytest.mark.parametrize("experiment", FAMILIES_DDP)
-def test_every_noise_family_trains_under_ddp_with_rank_identical_state(experiment, tmp_path):
+def test_every_noise_family_trains_under_ddp_with_rank_identical_state(experiment, strategy, tmp_path):
     """Two CPU processes (gloo) per game family on the base: BatchNorm buffers (dcgan), the gradient penalty's double
     backward (wgan_gp), spectral-norm buffers (sngan), the Q head (infogan), packing (pacgan), growth, style mixing
     and the running mean w (stylegan). After training and the last evaluation every rank holds the same parameters,
@@ -91,8 +92,8 @@ def test_every_noise_family_trains_under_ddp_with_rank_identical_state(experimen
 
     env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "cache"),
            "PYTHONPATH": str(ROOT / "tests")}
-    args = [sys.executable, "-m", "gan_zoo.cli", "train", "hardware=ddp_sim", "run_id=r", *tiny_overrides(experiment),
-            "model.ema_decay=0.9", "+callbacks.dump._target_=helpers.DumpWeightsPerRank", f"+callbacks.dump.path={tmp_path}/w"]
+    args = [sys.executable, "-m", "gan_zoo.cli", "train", "hardware=ddp_sim", f"hardware.strategy={strategy}", "run_id=r",
+            *tiny_overrides(experiment), "model.ema_decay=0.9", "+callbacks.dump._target_=helpers.DumpWeightsPerRank", f"+callbacks.dump.path={tmp_path}/w"]
     r = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     w0, w1 = (torch.load(tmp_path / f"w{k}.pt", weights_only=False) for k in (0, 1))
