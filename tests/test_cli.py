@@ -79,7 +79,7 @@ def test_missing_dataset_end_to_end(tmp_path):
 def test_multirun_with_script_ddp_is_refused(tmp_path):
     r = cli("train", "-m", "experiment=wgan_gp_ring8", "hardware=ddp_sim", "seed=0,1", "logger=csv", cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
-    assert "Hydra multirun (-m) with hardware.strategy=ddp_find_unused_parameters_true is unsafe" in r.stdout
+    assert "Hydra multirun (-m) with hardware.strategy=ddp_phase_allreduce is unsafe" in r.stdout
 
 
 def test_flags_with_values_are_not_overrides():

@@ -125,3 +125,40 @@ def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):
     for sched in ckpt["lr_schedulers"]:
         assert sched["last_epoch"] == 4 and sched["_last_lr"] == [0.0]
     assert all(group["lr"] == 0.0 for opt in ckpt["optimizer_states"] for group in opt["param_groups"])
+
+
+def test_a_budget_ending_mid_epoch_still_keeps_the_best_checkpoint(make_cfg):
+    """The last (mid-epoch) evaluation competes for best.ckpt like the epoch-end ones."""
+    import csv
+
+    import torch
+
+    cfg = make_cfg(tiny_overrides("dcgan_mnist") + ["trainer.max_g_steps=6", "trainer.max_epochs=null"])
+    out = run(cfg)
+    rows = [r for r in csv.DictReader(open(Path(out["run_dir"]) / "csv" / "metrics.csv")) if r.get("val/fid_domain_200")]
+    fids = {int(float(r["val/g_step"])): float(r["val/fid_domain_200"]) for r in rows}
+    assert sorted(fids) == [4, 6]  # one epoch-end evaluation, one at the budget
+    best_step = min(fids, key=fids.get)
+    assert out["best_score"] == pytest.approx(fids[best_step], rel=1e-5)
+    state = torch.load(out["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert state["gan_zoo"]["g_steps"] == best_step
+
+
+def test_keep_best_writes_best_ckpt_only_when_the_final_value_is_better(tmp_path):
+    from types import SimpleNamespace
+
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from gan_zoo.train import _keep_best
+
+    cb = ModelCheckpoint(dirpath=str(tmp_path), filename="best", monitor="val/fid", mode="min")
+    cb.best_model_score = torch.tensor(3.54)
+    saved = []
+    trainer = SimpleNamespace(checkpoint_callbacks=[cb], callback_metrics={"val/fid": torch.tensor(3.02)},
+                              save_checkpoint=lambda path: saved.append(str(path)))
+    _keep_best(trainer)
+    assert saved == [str(tmp_path / "best.ckpt")] and float(cb.best_model_score) == pytest.approx(3.02)
+    trainer.callback_metrics = {"val/fid": torch.tensor(4.0)}  # worse: best.ckpt stays
+    _keep_best(trainer)
+    assert len(saved) == 1 and float(cb.best_model_score) == pytest.approx(3.02)
