@@ -111,7 +111,7 @@ def mixing(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
     require(hasattr(gan, "images_from_styles"), f"mixing needs a style-based model (e.g. experiment=stylegan_mnist); "
             f"{type(gan).__name__} has no per-layer styles")
     net = gan.sampling_generator
-    rows, cols, k = int(cfg.rows), int(cfg.get("cols") or 6), net.per_level
+    rows, cols, k = int(cfg.rows), int(cfg.cols), net.per_level
     require(rows >= 1 and cols >= 1, f"rows and cols must be >= 1, got {rows} and {cols}")
     w_a = gan.sampling_styles(latent_of(gan, rows, cfg.seed))  # destinations (left column)
     w_b = gan.sampling_styles(latent_of(gan, cols, cfg.seed + 1))  # style sources (top row)

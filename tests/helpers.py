@@ -30,6 +30,24 @@ class DumpWeightsPerRank(L.Callback):
         torch.save(state, f"{self.path}{trainer.global_rank}.pt")
 
 
+def train_ddp_sim_rank_states(overrides, tmp_path, timeout=900):
+    """`gan-zoo train hardware=ddp_sim ...` as a real command (Lightning relaunches it once per rank), with every
+    rank dumping its state_dict at the end (DumpWeightsPerRank). Returns (rank 0's state, rank 1's state)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "cache"),
+           "PYTHONPATH": str(Path(__file__).parent)}
+    args = [sys.executable, "-m", "gan_zoo.cli", "train", "hardware=ddp_sim", "run_id=r", *overrides,
+            "+callbacks.dump._target_=helpers.DumpWeightsPerRank", f"+callbacks.dump.path={tmp_path}/w"]
+    r = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return tuple(torch.load(tmp_path / f"w{k}.pt", weights_only=False) for k in (0, 1))
+
+
 def nan_loss(real_logits, fake_logits):
     """A critic loss that is NaN from the start: stands in for a diverging run."""
     return (real_logits.mean() - fake_logits.mean()) * float("nan")

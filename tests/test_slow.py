@@ -89,14 +89,10 @@ def test_every_noise_family_trains_under_ddp_with_rank_identical_state(experimen
 
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import tiny_overrides
+    from helpers import train_ddp_sim_rank_states
 
-    env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": str(ROOT / "tests")}
-    args = [sys.executable, "-m", "gan_zoo.cli", "train", "hardware=ddp_sim", f"hardware.strategy={strategy}", "run_id=r",
-            *tiny_overrides(experiment), "trainer.limit_train_batches=10", "model.ema_decay=0.9", "+callbacks.dump._target_=helpers.DumpWeightsPerRank", f"+callbacks.dump.path={tmp_path}/w"]
-    r = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    w0, w1 = (torch.load(tmp_path / f"w{k}.pt", weights_only=False) for k in (0, 1))
+    w0, w1 = train_ddp_sim_rank_states([f"hardware.strategy={strategy}", *tiny_overrides(experiment),
+                                        "trainer.limit_train_batches=10", "model.ema_decay=0.9"], tmp_path)
     assert w0.keys() == w1.keys() and any("generator_ema" in k for k in w0)
     for k in w0:
         if w0[k].is_floating_point():

@@ -35,8 +35,6 @@ from gan_zoo.networks.translation import (
     patch_receptive_field,
 )
 
-ROOT = Path(__file__).parents[1]
-
 
 # ----------------------------------------------------------------------------------------------- networks
 @pytest.mark.parametrize("size,c_in,c_out", [(16, 1, 1), (32, 1, 3), (64, 3, 3), (128, 3, 1)])
@@ -370,14 +368,10 @@ def test_cyclegan_resume_is_exact_and_the_lr_decays(make_cfg, tmp_path):
 def test_image_to_image_games_train_under_ddp_with_rank_identical_weights(experiment, tmp_path):
     """Two CPU processes (gloo): the per-batch `prepare` forward, both optimizers and the history buffers
     under DDP; afterwards every rank holds the same generator weights (gradients were all-reduced)."""
-    env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": str(ROOT / "tests")}
-    args = [sys.executable, "-m", "gan_zoo.cli", "train", "hardware=ddp_sim", "run_id=r", "metrics=none",
-            *[o for o in tiny_overrides(experiment) if not o.startswith("metrics.")],
-            "+callbacks.dump._target_=helpers.DumpWeightsPerRank", f"+callbacks.dump.path={tmp_path}/w"]
-    r = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    w0, w1 = (torch.load(tmp_path / f"w{k}.pt", weights_only=False) for k in (0, 1))
+    from helpers import train_ddp_sim_rank_states
+
+    w0, w1 = train_ddp_sim_rank_states(["metrics=none", *[o for o in tiny_overrides(experiment)
+                                                          if not o.startswith("metrics.")]], tmp_path, timeout=600)
     assert w0.keys() == w1.keys() and any("generator" in k for k in w0)
     for k in w0:
         if "generator" in k and w0[k].is_floating_point():

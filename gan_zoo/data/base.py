@@ -69,24 +69,18 @@ class TensorDataModule(L.LightningDataModule):
         """Batches gathered by index (IndexedTensorDataset); with `on_device` the tensors first move to the
         trainer's device, so a batch is one gather there and the host-to-device copy per batch disappears.
         Other datasets (image-to-image pairs drawn per item) keep the per-sample path."""
+        settings = dict(batch_size=batch_size, shuffle=train,
+                        drop_last=train,  # equal batch sizes keep BatchNorm statistics and GAN losses comparable
+                        num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
         if not isinstance(dataset, TensorDataset):
             require(not self.on_device, "data.on_device=true is for in-memory tensor data; this data module draws its "
                     "examples per item: remove data.on_device")
-            return DataLoader(dataset, batch_size=batch_size, shuffle=train, drop_last=train,
-                              num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+            return DataLoader(dataset, **settings)
         tensors = dataset.tensors
         device = self._device() if self.on_device else None
         if device is not None and device.type != "cpu":
             tensors = tuple(t.to(device) for t in tensors)
-        return DataLoader(
-            IndexedTensorDataset(*tensors),
-            batch_size=batch_size,
-            shuffle=train,
-            drop_last=train,  # equal batch sizes keep BatchNorm statistics and GAN losses comparable
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            collate_fn=batched,
-        )
+        return DataLoader(IndexedTensorDataset(*tensors), collate_fn=batched, **settings)
 
     def _device(self) -> torch.device | None:
         """The attached trainer's device (None outside a Trainer)."""

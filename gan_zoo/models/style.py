@@ -95,7 +95,6 @@ class StyleGAN(NoiseGAN):
                 "for the generator's resolution")
         require(0.0 <= style_mixing_prob <= 1.0, f"model.style_mixing_prob must be in [0, 1], got {style_mixing_prob!r}")
         super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
-        self.truncation = None
         self.set_truncation(truncation, truncation_cutoff)
         self.style_mixing_prob = float(style_mixing_prob)
         self.schedule = GrowthSchedule(generator.levels, **(dict(growth) if growth else {}))

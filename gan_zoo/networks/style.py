@@ -36,10 +36,10 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
 class EqualLinear(nn.Module):
     """Linear layer with the equalised learning rate: w ~ N(0, 1 / lr_mul^2), used as w * lr_mul / sqrt(fan_in)."""
 
-    def __init__(self, in_features: int, out_features: int, lr_mul: float = 1.0, bias_init: float = 0.0) -> None:
+    def __init__(self, in_features: int, out_features: int, lr_mul: float = 1.0) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_mul)
-        self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_mul))
+        self.bias = nn.Parameter(torch.zeros(out_features))
         self.scale, self.lr_mul = lr_mul / math.sqrt(in_features), lr_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
