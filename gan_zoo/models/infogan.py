@@ -8,12 +8,6 @@ is minimised by both players that the paper names:
   * Greg: lambda * NLL of Q on G's fakes with D and Q frozen: G learns to make the codes readable.
 Sampling returns the categorical code of each sample as `codes`; evaluators score how well it aligns
 with the digit class under the best permutation (`code_accuracy`).
-
-Two options from ClusterGAN (Mukherjee et al. 2019), both off by default (the paper's InfoGAN):
-  * `noise_std`: G reads noise_std * z (z still from the prior, so truncation and interpolation keep their
-    meaning): a small z next to a one-hot code of scale 1 leaves the code as the dominant, discrete factor;
-  * `lambda_z`: Q also regresses z (lambda_z * 1/2 ||z - mu_z||^2, in prior units, minimised by G and Q like
-    the other codes), so G cannot ignore a small z and collapse each code to one image.
 """
 
 from __future__ import annotations
@@ -38,7 +32,7 @@ class InfoGAN(NoiseGAN):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
                  code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
-                 num_grid: int = 80, noise_std: float = 1.0, lambda_z: float = 0.0, **kwargs: Any) -> None:
+                 num_grid: int = 80, **kwargs: Any) -> None:
         require(kwargs.get("num_classes", 0) == 0, "InfoGAN learns its own codes: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "InfoGAN reads one sample per critic input: set model.pack=1")
         require(isinstance(code_categories, int) and code_categories >= 2,
@@ -48,17 +42,13 @@ class InfoGAN(NoiseGAN):
         require(hasattr(discriminator, "features") and hasattr(discriminator, "head"),
                 "InfoGAN's Q head shares the discriminator's body: use a discriminator with features()/head() "
                 "(dcgan or mlp)")
-        require(noise_std > 0, f"model.noise_std must be > 0, got {noise_std!r}")
-        require(lambda_z >= 0, f"model.lambda_z must be >= 0, got {lambda_z!r}")
         super().__init__(generator, discriminator, latent_dim=latent_dim, num_grid=num_grid, **kwargs)
         self.code_categories, self.code_continuous = code_categories, code_continuous
         self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
-        self.noise_std, self.lambda_z = float(noise_std), float(lambda_z)
         with torch.no_grad(), eval_mode(generator, discriminator):  # one dummy pass sizes Q's input
             z = torch.zeros(2, latent_dim + code_categories + code_continuous)
             feats = discriminator.features(generator(z, None))
-        self.q_head = QHead(feats[0].numel(), code_categories, code_continuous, hidden=q_hidden,
-                            noise_outputs=latent_dim if lambda_z > 0 else 0)
+        self.q_head = QHead(feats[0].numel(), code_categories, code_continuous, hidden=q_hidden)
         # Fixed grid: one z per row, the categorical code along the row, continuous codes at 0.
         rows = max(1, num_grid // code_categories)
         self.fixed_z = self.fixed_z[:rows].repeat_interleave(code_categories, dim=0)
@@ -99,16 +89,13 @@ class InfoGAN(NoiseGAN):
                 "continuous_codes": torch.rand(n, self.code_continuous, device=self.device) * 2 - 1}
 
     def synthesize(self, net: nn.Module, z: torch.Tensor, conds: dict[str, torch.Tensor]) -> torch.Tensor:
-        """G(concat(noise_std * z, one_hot(c_cat), c_cont))."""
+        """G(concat(z, one_hot(c_cat), c_cont))."""
         onehot = F.one_hot(conds["codes"], self.code_categories).to(z.dtype)
-        return net(torch.cat([z * self.noise_std, onehot, conds["continuous_codes"].to(z.dtype)], dim=1), None)
+        return net(torch.cat([z, onehot, conds["continuous_codes"].to(z.dtype)], dim=1), None)
 
     def fake_batch(self, n: int, y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         conds = self.random_conditions(n)
-        z = self.noise(n)
-        if self.lambda_z > 0:
-            conds["z"] = z  # Q's regression target (lambda_z)
-        return self.synthesize(self.generator, z, conds), conds
+        return self.synthesize(self.generator, self.noise(n), conds), conds
 
     def fixed_conditions(self) -> dict[str, torch.Tensor]:
         """The categorical code along each row of the grid; continuous codes at 0."""
@@ -119,11 +106,7 @@ class InfoGAN(NoiseGAN):
     def q_nll(self, features: torch.Tensor, conds: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(lambda-weighted code NLL, categorical MI lower bound in nats) of Q on body features."""
         logits, mean = self.q_head(features)
-        m = self.code_continuous
-        nll = info_nll(logits, conds["codes"], mean[:, :m], conds["continuous_codes"], self.lambda_cat,
-                       self.lambda_cont)
-        if self.lambda_z > 0:  # ClusterGAN's inversion of z: the same Gaussian NLL, on the noise
-            nll = nll + info_nll(None, None, mean[:, m:], conds["z"], lambda_cont=self.lambda_z)
+        nll = info_nll(logits, conds["codes"], mean, conds["continuous_codes"], self.lambda_cat, self.lambda_cont)
         return nll, categorical_mi_lower_bound(logits.detach(), conds["codes"])
 
     def d_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
