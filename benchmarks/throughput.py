@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py experiment=dcgan_mnist hardware=cpu
     python benchmarks/throughput.py experiment=dcgan_mnist hardware=bf16 hardware.accelerator=cpu
+    python benchmarks/throughput.py experiment=pacgan_ring8 trainer.compile=true   # torch.compile (no penalty games)
 
 Times `trainer.limit_train_batches` batches after one warm-up epoch, validation off, logger off.
 Results are recorded by hand in benchmarks/RESULTS.md with the command and the machine.
@@ -53,6 +54,8 @@ def main(overrides: list[str]) -> None:
     L.seed_everything(0, verbose=False)
     dm = hydra.utils.instantiate(cfg.data)
     gan = build_gan(cfg, data_facts(dm))
+    if cfg.trainer.get("compile"):  # the first epoch (warm-up) pays the compilation; reported separately
+        gan.compile_networks()
     timer = Timer()
     hw = dict(cfg.hardware)
     trainer = L.Trainer(**hw, max_epochs=2, limit_train_batches=cfg.trainer.limit_train_batches, limit_val_batches=0,
@@ -68,7 +71,8 @@ def main(overrides: list[str]) -> None:
     print(f"{cfg.name} precision={cfg.hardware.precision} threads={torch.get_num_threads()} batch={bs}: "
           f"{batches / t:.1f} batches/s, {g_steps / t:.1f} generator steps/s, {batches * bs / t:.0f} real images/s, "
           f"{t / batches * 1000:.1f} ms/batch; a {len(dm.train_set)}-image epoch takes "
-          f"{len(dm.train_set) / bs * t / batches:.1f} s")
+          f"{len(dm.train_set) / bs * t / batches:.1f} s; warm-up epoch {timer.epochs[0]['seconds']:.1f} s"
+          f"{' (includes torch.compile)' if cfg.trainer.get('compile') else ''}")
 
 
 if __name__ == "__main__":

@@ -98,6 +98,8 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
     """Trainer from `cfg.trainer` + `cfg.hardware`, with callbacks and budgets in generator steps."""
     t = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_g_steps = t.pop("max_g_steps", None)
+    if t.pop("compile", False):
+        log.info("torch.compile: %s", ", ".join(gan.compile_networks()))
     require(max_g_steps is None or max_g_steps > 0, f"trainer.max_g_steps must be > 0 or null, got {max_g_steps}")
     require(t.get("max_epochs") is None or t["max_epochs"] > 0 or t["max_epochs"] == -1,
             f"trainer.max_epochs must be > 0 (or -1 for no limit), got {t.get('max_epochs')}")

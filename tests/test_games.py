@@ -272,3 +272,13 @@ def test_uniform_prior_draws_inside_the_cube_for_training_evaluation_and_the_gri
     assert make("normal").fixed_z.abs().max() > 1  # 400 Gaussian draws leave the cube
     with pytest.raises(ConfigError, match="model.prior must be one of"):
         make("laplace")
+
+
+def test_compile_is_refused_under_a_gradient_penalty():
+    from gan_zoo.losses import gradient_penalty
+    torch.manual_seed(0)
+    gan = outside(NoiseGAN, MLPGenerator(2, (2,), hidden=[8]), MLPDiscriminator((2,), hidden=[8]), latent_dim=2,
+                  d_loss=d_bce, g_loss=g_nonsaturating, regularizer=gradient_penalty, reg_weight=10.0,
+                  g_optimizer=partial(torch.optim.Adam, lr=1e-3), d_optimizer=partial(torch.optim.Adam, lr=1e-3))
+    with pytest.raises(ConfigError, match="no double backward"):
+        gan.compile_networks()

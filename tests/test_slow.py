@@ -99,3 +99,19 @@ def test_every_noise_family_trains_under_ddp_with_rank_identical_state(experimen
             assert torch.allclose(w0[k], w1[k], atol=1e-6), k
     summary = json.loads(next((tmp_path / "outputs" / "train").rglob("summary.json")).read_text())
     assert summary["generator_steps"] >= 2 and summary["final_metrics"]  # 10 batches per rank: G stepped too
+
+
+@pytest.mark.slow
+def test_compiled_networks_train_and_checkpoint_under_their_usual_names(tmp_path):
+    """trainer.compile=true: torch.compile in place; the checkpoint's keys are those of an eager run."""
+    import torch
+
+    common = ["experiment=pacgan_ring8", "logger=csv", "callbacks.progress=null", "trainer.max_g_steps=3",
+              "metrics.num_samples=500", "data.num_train=4096"]
+    for run_id, extra in (("eager", []), ("compiled", ["trainer.compile=true"])):
+        r = train([*common, *extra, f"run_id={run_id}"], tmp_path, timeout=1200)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ckpts = [torch.load(tmp_path / "outputs" / "train" / "pacgan_ring8" / run / "checkpoints" / "last.ckpt",
+                        map_location="cpu", weights_only=False) for run in ("eager", "compiled")]
+    assert list(ckpts[0]["state_dict"]) == list(ckpts[1]["state_dict"])
+

@@ -164,6 +164,24 @@ class AdversarialModule(L.LightningModule):
         """True when a critic regulariser is set with a positive weight."""
         return self.regularizer is not None and self.reg_weight > 0
 
+    def compile_networks(self) -> list[str]:
+        """torch.compile every optimised network in place (`nn.Module.compile`: parameters, state_dict keys and
+        checkpoints stay as they are); returns their names. Off by default (`trainer.compile`): on the 2-core CPU
+        the compile time outweighs the per-step gain for the recorded budgets (benchmarks/RESULTS.md).
+
+        Refused under a gradient penalty: AOTAutograd has no double backward ("torch.compile with aot_autograd
+        does not currently support double backward"), which the penalty needs through the critic.
+        """
+        require(not self.regularized,
+                "trainer.compile=true cannot train a game with a gradient penalty or R1 (torch.compile has no double "
+                "backward): set trainer.compile=false, or choose a loss without a regulariser (e.g. loss=hinge)")
+        names = []
+        for group in self.optimized_networks().values():
+            for net in group:
+                net.compile()
+                names.append(type(net).__name__)
+        return names
+
     def require_penalty_safe_critics(self, fix: str) -> None:
         """Refuse BatchNorm in the critics under a penalty: SyncBatchNorm has no double backward and BatchNorm
         mixes samples, so the per-sample input gradient a penalty constrains is not the critic's (Gulrajani et
