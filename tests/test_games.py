@@ -13,6 +13,7 @@ from gan_zoo.losses.info import categorical_mi_lower_bound, info_nll
 from gan_zoo.losses.vae import bernoulli_nll, gaussian_kl, negative_elbo
 from gan_zoo.metrics.scores import code_accuracy
 from gan_zoo.models import VAE, InfoGAN, NoiseGAN, pack_samples
+from gan_zoo.models.infogan import random_affine
 from gan_zoo.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_zoo.networks.keras import KerasDiscriminator, KerasGenerator
 from gan_zoo.networks.mlp import MLPDiscriminator, MLPGenerator
@@ -98,13 +99,41 @@ def test_info_nll_known_values():
     assert info_nll(certain[:2], codes[:2], mean, c, lambda_cont=0.1) == pytest.approx(expect, abs=1e-5)
 
 
-def make_infogan():
+def make_infogan(**kwargs):
     torch.manual_seed(0)
     g = DCGANGenerator(8 + 10 + 2, (1, 16, 16), base_channels=4)
     d = DCGANDiscriminator((1, 16, 16), base_channels=4, dropout=0.0)
     return outside(InfoGAN, g, d, latent_dim=8, d_loss=d_bce, g_loss=g_nonsaturating,
                    g_optimizer=partial(torch.optim.Adam, lr=1e-3), d_optimizer=partial(torch.optim.Adam, lr=1e-3),
-                   num_grid=20, q_hidden=8)
+                   num_grid=20, q_hidden=8, **kwargs)
+
+
+def test_random_affine_is_the_identity_at_zero_and_a_bounded_warp_otherwise():
+    x = torch.full((4, 1, 16, 16), -1.0)
+    x[:, :, 4:12, 7:9] = 1.0  # a vertical bar
+    assert torch.allclose(random_affine(x, 0.0), x, atol=1e-6)
+    torch.manual_seed(0)
+    y = random_affine(x.requires_grad_(), 1.0)
+    assert y.shape == x.shape and y.min() >= -1 - 1e-6 and y.max() <= 1 + 1e-6
+    assert (y[:, :, 0, :] == -1).all()  # the bar stays inside: the border is background after the warp
+    assert not torch.allclose(y[0], y[1])  # one draw per sample
+    y.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0  # differentiable: G learns through the warp
+
+
+def test_q_augment_feeds_q_warped_fakes_in_both_phases():
+    gan = make_infogan(q_augment=1.0)
+    fake = gan.generator(torch.randn(6, 20), None)
+    feats = gan.discriminator.features(fake, None)
+    assert not torch.allclose(gan.q_features(fake, feats), feats)
+    assert gan.q_features(fake, feats).shape == feats.shape
+    assert make_infogan().q_features(fake, feats) is feats  # off by default: the paper's Q
+    batch = (torch.rand(8, 1, 16, 16) * 2 - 1, None)
+    g0 = snapshot(gan.generator)
+    assert gan.critic_step(batch)["train/q_loss_d"] > 0
+    gan.g_loss = lambda out: out.sum() * 0.0  # only the MI term through the warp moves G
+    gan.generator_step(batch)
+    assert changed(g0, gan.generator)
 
 
 def test_infogan_mi_term_reaches_q_in_the_d_step_and_g_in_the_g_step():

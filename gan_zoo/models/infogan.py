@@ -8,6 +8,12 @@ is minimised by both players that the paper names:
   * Greg: lambda * NLL of Q on G's fakes with D and Q frozen: G learns to make the codes readable.
 Sampling returns the categorical code of each sample as `codes`; evaluators score how well it aligns
 with the digit class under the best permutation (`code_accuracy`).
+
+`q_augment` (off by default, images only): Q reads the codes from a randomly rotated, scaled and shifted copy of
+each fake (one differentiable affine warp per sample), in both phases, while D's adversarial loss sees the fakes
+as they are. A code that must survive small affine changes cannot be carried by slant, size or position, the
+style factors a 10-way code otherwise takes; the idea is IIC's (Ji et al. 2019: cluster assignments invariant
+to augmentations), applied to the mutual-information term.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ class InfoGAN(NoiseGAN):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
                  code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
-                 num_grid: int = 80, **kwargs: Any) -> None:
+                 num_grid: int = 80, q_augment: float = 0.0, **kwargs: Any) -> None:
         require(kwargs.get("num_classes", 0) == 0, "InfoGAN learns its own codes: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "InfoGAN reads one sample per critic input: set model.pack=1")
         require(isinstance(code_categories, int) and code_categories >= 2,
@@ -42,7 +48,9 @@ class InfoGAN(NoiseGAN):
         require(hasattr(discriminator, "features") and hasattr(discriminator, "head"),
                 "InfoGAN's Q head shares the discriminator's body: use a discriminator with features()/head() "
                 "(dcgan or mlp)")
+        require(0 <= q_augment <= 3, f"model.q_augment must be in [0, 3], got {q_augment!r}")
         super().__init__(generator, discriminator, latent_dim=latent_dim, num_grid=num_grid, **kwargs)
+        self.q_augment = float(q_augment)
         self.code_categories, self.code_continuous = code_categories, code_continuous
         self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
         with torch.no_grad(), eval_mode(generator, discriminator):  # one dummy pass sizes Q's input
@@ -109,6 +117,12 @@ class InfoGAN(NoiseGAN):
         nll = info_nll(logits, conds["codes"], mean, conds["continuous_codes"], self.lambda_cat, self.lambda_cont)
         return nll, categorical_mi_lower_bound(logits.detach(), conds["codes"])
 
+    def q_features(self, fake: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
+        """What Q reads: D's body features of the fakes, or (q_augment > 0) of an affine-warped copy of them."""
+        if self.q_augment <= 0 or fake.dim() != 4:
+            return feats
+        return self.discriminator.features(random_affine(fake, self.q_augment), None)
+
     def d_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
         x, _ = batch
         with torch.no_grad():
@@ -119,7 +133,7 @@ class InfoGAN(NoiseGAN):
         feats = self.discriminator.features(fake, None)
         fake_out = self.discriminator.head(feats)
         d_adv = self.d_loss(real_out, fake_out)
-        q_loss, mi = self.q_nll(feats, conds)
+        q_loss, mi = self.q_nll(self.q_features(fake, feats), conds)
         self.watch("the critic loss", d_adv)
         self.watch("the Q head's code loss", q_loss)
         return d_adv + q_loss, {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
@@ -131,7 +145,7 @@ class InfoGAN(NoiseGAN):
         # Gmain: make D(G(z, c)) look real (D and Q frozen by the update helper).
         fake, conds = self.fake_batch(len(x), None)
         feats = self.discriminator.features(fake, None)
-        state.update(features=feats, conds=conds)
+        state.update(features=self.q_features(fake, feats), conds=conds)
         loss = self.g_loss(self.discriminator.head(feats))
         self.watch("the generator loss", loss)
         return loss, {"train/g_loss": loss.detach()}
@@ -141,3 +155,18 @@ class InfoGAN(NoiseGAN):
         q_loss, _ = self.q_nll(state["features"], state["conds"])
         self.watch("the generator's code loss", q_loss)
         return q_loss, {"train/q_loss_g": q_loss.detach()}
+
+
+def random_affine(x: torch.Tensor, strength: float) -> torch.Tensor:
+    """Each image of x [N, C, H, W] rotated by up to 20 x strength degrees, scaled by 1 +- 0.15 x strength and
+    shifted by up to 0.15 x strength of the half-width, independently (bilinear, zeros outside; differentiable in x).
+    Draws from the global RNG, like the rest of training."""
+    n = len(x)
+    u = torch.rand(n, 4, device=x.device, dtype=torch.float32) * 2 - 1
+    angle = u[:, 0] * (20 * strength) * torch.pi / 180
+    scale = 1 + u[:, 1] * 0.15 * strength
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * 0.15 * strength], 1),
+                         torch.stack([sin, cos, u[:, 3] * 0.15 * strength], 1)], 1).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
