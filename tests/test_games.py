@@ -9,7 +9,7 @@ import torch
 
 from gan_zoo.errors import ConfigError, DivergenceError
 from gan_zoo.losses import d_bce, g_nonsaturating
-from gan_zoo.losses.info import categorical_mi_lower_bound, info_nll
+from gan_zoo.losses.info import categorical_mi_lower_bound, iic_mutual_information, info_nll
 from gan_zoo.losses.vae import bernoulli_nll, gaussian_kl, negative_elbo
 from gan_zoo.metrics.scores import code_accuracy
 from gan_zoo.models import VAE, InfoGAN, NoiseGAN, pack_samples
@@ -97,6 +97,20 @@ def test_info_nll_known_values():
     mean, c = torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.tensor([[1.0, 0.0], [1.0, -1.0]])
     expect = 0.1 * 0.5 * ((1.0 + 0.0) + (0.0 + 4.0)) / 2
     assert info_nll(certain[:2], codes[:2], mean, c, lambda_cont=0.1) == pytest.approx(expect, abs=1e-5)
+
+
+def test_iic_mutual_information_known_values():
+    k = 10
+    confident = torch.eye(k).repeat(3, 1)  # balanced, certain, agreeing: log K
+    assert iic_mutual_information(confident, confident).item() == pytest.approx(math.log(k), rel=1e-5)
+    uniform = torch.full((30, k), 1 / k)
+    assert iic_mutual_information(uniform, uniform).item() == pytest.approx(0.0, abs=1e-6)
+    one = torch.zeros(30, k)
+    one[:, 0] = 1  # one cluster for everything: no information
+    assert iic_mutual_information(one, one).item() == pytest.approx(0.0, abs=1e-4)
+    # two balanced clusters, the augmented copy always in the other: still log 2 (IIC is symmetric in labels)
+    a = torch.tensor([[1.0, 0.0], [0.0, 1.0]]).repeat(4, 1)
+    assert iic_mutual_information(a, a.flip(1)).item() == pytest.approx(math.log(2), rel=1e-4)
 
 
 def make_infogan(**kwargs):

@@ -27,3 +27,16 @@ def info_nll(cat_logits: torch.Tensor | None, cat_codes: torch.Tensor | None, co
 def categorical_mi_lower_bound(cat_logits: torch.Tensor, cat_codes: torch.Tensor) -> torch.Tensor:
     """H(c) - CE = log K - CE for a uniform K-way code, in nats: 0 when Q guesses, log K when Q is certain and right."""
     return math.log(cat_logits.shape[1]) - F.cross_entropy(cat_logits.float(), cat_codes)
+
+
+def iic_mutual_information(p: torch.Tensor, p_aug: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """IIC (Ji et al. 2019): I(c; c') of the cluster assignments of images and their augmented copies, in nats.
+
+    p, p_aug: [N, K] softmax predictions for x and aug(x). The joint P = mean_n p_n p'_n^T, symmetrised; the value
+    is sum P log(P / (P_row P_col)): log K for confident, balanced assignments that agree under augmentation,
+    0 when they are independent (e.g. one cluster for everything). Maximised (returned positive).
+    """
+    joint = (p.float().unsqueeze(2) * p_aug.float().unsqueeze(1)).mean(0)
+    joint = ((joint + joint.t()) / 2).clamp_min(eps)
+    row, col = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
+    return (joint * (joint.log() - row.log() - col.log())).sum()

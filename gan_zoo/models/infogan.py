@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gan_zoo.errors import require
-from gan_zoo.losses.info import categorical_mi_lower_bound, info_nll
+from gan_zoo.losses.info import categorical_mi_lower_bound, iic_mutual_information, info_nll
 from gan_zoo.models.base import Batch, Logs, eval_mode
 from gan_zoo.models.noise import NoiseGAN
 from gan_zoo.networks.infogan import QHead
@@ -38,7 +38,7 @@ class InfoGAN(NoiseGAN):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
                  code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
-                 num_grid: int = 80, q_augment: float = 0.0, **kwargs: Any) -> None:
+                 num_grid: int = 80, q_augment: float = 0.0, lambda_iic: float = 0.0, **kwargs: Any) -> None:
         require(kwargs.get("num_classes", 0) == 0, "InfoGAN learns its own codes: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "InfoGAN reads one sample per critic input: set model.pack=1")
         require(isinstance(code_categories, int) and code_categories >= 2,
@@ -50,7 +50,10 @@ class InfoGAN(NoiseGAN):
                 "(dcgan or mlp)")
         require(0 <= q_augment <= 3, f"model.q_augment must be in [0, 3], got {q_augment!r}")
         super().__init__(generator, discriminator, latent_dim=latent_dim, num_grid=num_grid, **kwargs)
-        self.q_augment = float(q_augment)
+        require(lambda_iic >= 0, f"model.lambda_iic must be >= 0, got {lambda_iic!r}")
+        require(lambda_iic == 0 or q_augment > 0, "model.lambda_iic needs model.q_augment > 0 (the augmentation it "
+                "is invariant to)")
+        self.q_augment, self.lambda_iic = float(q_augment), float(lambda_iic)
         self.code_categories, self.code_continuous = code_categories, code_continuous
         self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
         with torch.no_grad(), eval_mode(generator, discriminator):  # one dummy pass sizes Q's input
@@ -136,9 +139,20 @@ class InfoGAN(NoiseGAN):
         q_loss, mi = self.q_nll(self.q_features(fake, feats), conds)
         self.watch("the critic loss", d_adv)
         self.watch("the Q head's code loss", q_loss)
-        return d_adv + q_loss, {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
-                                "train/d_fake": fake_out.detach().float().mean(), "train/q_loss_d": q_loss.detach(),
-                                "train/mi_cat_nats": mi}
+        logs = {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
+                "train/d_fake": fake_out.detach().float().mean(), "train/q_loss_d": q_loss.detach(),
+                "train/mi_cat_nats": mi}
+        loss = d_adv + q_loss
+        if self.lambda_iic > 0:
+            # Optional (off in the paper's setting): Q's categorical head also clusters the real digits, IIC's way:
+            # assignments of x and of an affine-warped x must agree and be balanced. G then makes its codes
+            # readable as the data's own clusters (experiments/infogan_mnist).
+            both = self.discriminator.features(torch.cat([x, random_affine(x, self.q_augment)]), None)
+            probs = self.q_head(both)[0].float().softmax(1)
+            iic = iic_mutual_information(*probs.chunk(2))
+            loss = loss - self.lambda_iic * iic
+            logs["train/iic_nats"] = iic.detach()
+        return loss, logs
 
     def g_main(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs]:
         x, _ = batch
