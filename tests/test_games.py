@@ -325,3 +325,12 @@ def test_compile_is_refused_under_a_gradient_penalty():
                   g_optimizer=partial(torch.optim.Adam, lr=1e-3), d_optimizer=partial(torch.optim.Adam, lr=1e-3))
     with pytest.raises(ConfigError, match="no double backward"):
         gan.compile_networks()
+
+
+def test_lambda_iic_trains_q_on_real_digits_and_needs_the_augmentation():
+    with pytest.raises(ConfigError, match="needs model.q_augment"):
+        make_infogan(lambda_iic=1.0)
+    gan = make_infogan(q_augment=1.0, lambda_iic=1.0)
+    q0 = snapshot(gan.q_head)
+    logs = gan.critic_step((torch.rand(8, 1, 16, 16) * 2 - 1, None))
+    assert 0 <= logs["train/iic_nats"] <= math.log(10) + 1e-5 and changed(q0, gan.q_head)
