@@ -166,8 +166,8 @@ class AdversarialModule(L.LightningModule):
 
     def compile_networks(self) -> list[str]:
         """torch.compile every optimised network in place (`nn.Module.compile`: parameters, state_dict keys and
-        checkpoints stay as they are); returns their names. Off by default (`trainer.compile`): on the 2-core CPU
-        the compile time outweighs the per-step gain for the recorded budgets (benchmarks/RESULTS.md).
+        checkpoints stay as they are); returns their names. Off by default (`trainer.compile`): on the 2-core CPU a
+        compiled pacgan_ring8 step was about 2x slower than eager, before the compile time (benchmarks/RESULTS.md).
 
         Refused under a gradient penalty: AOTAutograd has no double backward ("torch.compile with aot_autograd
         does not currently support double backward"), which the penalty needs through the critic.
