@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from gan_zoo.augment import random_affine
 from gan_zoo.errors import require
 from gan_zoo.losses.info import categorical_mi_lower_bound, iic_mutual_information, info_nll
 from gan_zoo.models.base import Batch, Logs, eval_mode
@@ -41,6 +42,8 @@ class InfoGAN(NoiseGAN):
                  num_grid: int = 80, q_augment: float = 0.0, lambda_iic: float = 0.0, **kwargs: Any) -> None:
         require(kwargs.get("num_classes", 0) == 0, "InfoGAN learns its own codes: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "InfoGAN reads one sample per critic input: set model.pack=1")
+        require(not kwargs.get("augment"), "InfoGAN's critic shares its body with Q, and its phases call it directly: "
+                "model.augment is not applied there; set model.augment=null (model.q_augment warps Q's inputs)")
         require(isinstance(code_categories, int) and code_categories >= 2,
                 f"model.code_categories must be an integer >= 2, got {code_categories!r}")
         require(isinstance(code_continuous, int) and code_continuous >= 0,
@@ -170,17 +173,3 @@ class InfoGAN(NoiseGAN):
         self.watch("the generator's code loss", q_loss)
         return q_loss, {"train/q_loss_g": q_loss.detach()}
 
-
-def random_affine(x: torch.Tensor, strength: float) -> torch.Tensor:
-    """Each image of x [N, C, H, W] rotated by up to 20 x strength degrees, scaled by 1 +- 0.15 x strength and
-    shifted by up to 0.15 x strength of the half-width, independently (bilinear, zeros outside; differentiable in x).
-    Draws from the global RNG, like the rest of training."""
-    n = len(x)
-    u = torch.rand(n, 4, device=x.device, dtype=torch.float32) * 2 - 1
-    angle = u[:, 0] * (20 * strength) * torch.pi / 180
-    scale = 1 + u[:, 1] * 0.15 * strength
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * 0.15 * strength], 1),
-                         torch.stack([sin, cos, u[:, 3] * 0.15 * strength], 1)], 1).to(x.dtype)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1

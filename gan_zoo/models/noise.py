@@ -3,18 +3,21 @@
 Vanilla GAN, DCGAN, WGAN (clip), WGAN-GP, SN-GAN, LSGAN, hinge and their conditional versions differ
 only by networks, loss pair and regulariser: they are configs of this one module. PacGAN packing
 (Lin et al. 2018) is a critic-input option (`pack`), not a class: m samples, all real or all fake, are
-concatenated along channels (images) or features (vectors) into one critic input.
+concatenated along channels (images) or features (vectors) into one critic input. DiffAugment (Zhao et al.
+2020) is another (`augment`): every critic input, real or fake, in both phases and inside the regulariser,
+goes through the same kind of random differentiable transform (gan_zoo/augment.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 import torch.nn as nn
 
-from gan_zoo.errors import require
+from gan_zoo.augment import check_policy, diff_augment
+from gan_zoo.errors import ConfigError, require
 from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
 
 LossFn = Callable[..., torch.Tensor]
@@ -66,6 +69,8 @@ class NoiseGAN(AdversarialModule):
         finite_check_every: int = 50,
         lr_decay_start: float | None = None,
         prior: str = "normal",
+        augment: Sequence[str] | None = None,
+        augment_p: float = 1.0,
     ) -> None:
         super().__init__({"g": g_optimizer, "d": d_optimizer}, n_critic=n_critic, reg_every=reg_every,
                          ema_decay=ema_decay, eval_seed=eval_seed, finite_check_every=finite_check_every,
@@ -78,6 +83,8 @@ class NoiseGAN(AdversarialModule):
         require(truncation is None or truncation > 0, f"model.truncation must be > 0 or null, got {truncation!r}")
         require(prior in PRIORS, f"model.prior must be one of {PRIORS}, got {prior!r}")
         self.prior = prior
+        # DiffAugment of every critic input, real or fake, in every phase and inside the regulariser (gan_zoo/augment.py)
+        self.augment, self.augment_p = check_policy(augment, augment_p), float(augment_p)
         self.generator = generator
         self.discriminator = discriminator
         self.require_penalty_safe_critics("a gradient penalty needs a critic without BatchNorm: set "
@@ -103,6 +110,9 @@ class NoiseGAN(AdversarialModule):
         along channels."""
         shape = tuple(facts["shape"])
         pack = int(model_cfg.get("pack", 1) or 1)
+        if model_cfg.get("augment") and len(shape) != 3:
+            raise ConfigError(f"model.augment={list(model_cfg.augment)} transforms images, but the data's samples have "
+                              f"shape {list(shape)}; set model.augment=null")
         return {"generator": {"latent_dim": cls.generator_input_dim(model_cfg), "out_shape": shape,
                               "num_classes": num_classes},
                 "discriminator": {"in_shape": (shape[0] * pack, *shape[1:]), "num_classes": num_classes}}
@@ -176,8 +186,16 @@ class NoiseGAN(AdversarialModule):
         return x, (y if self.num_classes else None)
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """D on (packed) samples: [N, ...] -> [N / pack] outputs."""
-        return self.discriminator(pack_samples(x, self.pack), y)
+        """D on (packed, augmented) samples: [N, ...] -> [N / pack] outputs."""
+        return self._augmented_critic(pack_samples(x, self.pack), y)
+
+    def _augmented_critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """D on critic inputs through `model.augment` (one transform per input: a pack's samples move together)."""
+        return self.discriminator(self.augment_critic_input(x), y)
+
+    def augment_critic_input(self, x: torch.Tensor) -> torch.Tensor:
+        """DiffAugment of critic inputs when `model.augment` is set and the module trains; x unchanged otherwise."""
+        return diff_augment(x, self.augment, self.augment_p) if self.augment and self.training else x
 
     def fake_batch(self, n: int, y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """n generated samples for training, and the conditions they were made with."""
@@ -202,7 +220,8 @@ class NoiseGAN(AdversarialModule):
             return None
         # Dreg: the regulariser (e.g. gradient penalty at x_hat, one eps per critic input), weighted.
         real, fake = pack_samples(state["real"], self.pack), pack_samples(state["fake"], self.pack)
-        return self.penalty([(self.discriminator, real, fake, state["y"])])
+        critic = self._augmented_critic if self.augment else self.discriminator
+        return self.penalty([(critic, real, fake, state["y"])])
 
     def critics(self) -> list[nn.Module]:
         return [self.discriminator]

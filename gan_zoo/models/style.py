@@ -143,7 +143,7 @@ class StyleGAN(NoiseGAN):
         return self.real_at(x[:bs] if bs else x, level, alpha), None
 
     def _critic_at(self, x: torch.Tensor, y: torch.Tensor | None, level: int, alpha: float) -> torch.Tensor:
-        return self.discriminator(x, None, level, alpha)
+        return self.discriminator(self.augment_critic_input(x), None, level, alpha)
 
     def critic(self, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
         level, alpha = self.growth
