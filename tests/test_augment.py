@@ -125,13 +125,15 @@ def test_the_game_augments_critic_inputs_in_training_and_inside_the_penalty_only
     assert torch.equal(plain.discriminator.seen[-1], x)
 
 
-def test_augment_is_refused_for_vector_data_and_for_infogan(make_cfg):
+def test_augment_and_q_augment_are_refused_where_they_would_do_nothing(make_cfg):
     from gan_zoo.train import run
 
     with pytest.raises(ConfigError, match=r"model.augment=\['cutout'\] transforms images"):
         run(make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.augment=[cutout]"]))
     with pytest.raises(ConfigError, match="InfoGAN's critic shares its body with Q"):
         run(make_cfg(tiny_overrides("infogan_mnist") + ["+model.augment=[cutout]"]))
+    with pytest.raises(ConfigError, match=r"model.q_augment=1.0 warps images, but the data's samples have shape \[2\]"):
+        run(make_cfg(tiny_overrides("infogan_mnist") + ["data=ring8", "model.q_augment=1.0", "model.lambda_iic=0"]))
 
 
 def test_an_augmented_run_resumes_exactly(make_cfg, tmp_path):

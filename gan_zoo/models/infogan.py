@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gan_zoo.augment import random_affine
-from gan_zoo.errors import require
+from gan_zoo.errors import ConfigError, require
 from gan_zoo.losses.info import categorical_mi_lower_bound, iic_mutual_information, info_nll
 from gan_zoo.models.base import Batch, Logs, eval_mode
 from gan_zoo.models.noise import NoiseGAN
@@ -67,6 +67,14 @@ class InfoGAN(NoiseGAN):
         rows = max(1, num_grid // code_categories)
         self.fixed_z = self.fixed_z[:rows].repeat_interleave(code_categories, dim=0)
         self.fixed_y = torch.arange(len(self.fixed_z)) % code_categories
+
+    @classmethod
+    def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
+        """NoiseGAN's network shapes; q_augment (an image warp) is refused on vector data, where it would do nothing."""
+        if float(model_cfg.get("q_augment", 0.0) or 0.0) > 0 and len(facts["shape"]) != 3:
+            raise ConfigError(f"model.q_augment={model_cfg.q_augment} warps images, but the data's samples have shape "
+                              f"{list(facts['shape'])}; set model.q_augment=0 (and model.lambda_iic=0)")
+        return super().network_kwargs(model_cfg, facts, num_classes)
 
     @classmethod
     def generator_input_dim(cls, model_cfg: Any) -> int:
@@ -125,7 +133,7 @@ class InfoGAN(NoiseGAN):
 
     def q_features(self, fake: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
         """What Q reads: D's body features of the fakes, or (q_augment > 0) of an affine-warped copy of them."""
-        if self.q_augment <= 0 or fake.dim() != 4:
+        if self.q_augment <= 0:
             return feats
         return self.discriminator.features(random_affine(fake, self.q_augment), None)
 
