@@ -98,8 +98,7 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
     """Trainer from `cfg.trainer` + `cfg.hardware`, with callbacks and budgets in generator steps."""
     t = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_g_steps = t.pop("max_g_steps", None)
-    if t.pop("compile", False):
-        log.info("torch.compile: %s", ", ".join(gan.compile_networks()))
+    t.pop("compile", None)  # not a Trainer argument: run() compiles the networks (trainer.compile)
     require(max_g_steps is None or max_g_steps > 0, f"trainer.max_g_steps must be > 0 or null, got {max_g_steps}")
     require(t.get("max_epochs") is None or t["max_epochs"] > 0 or t["max_epochs"] == -1,
             f"trainer.max_epochs must be > 0 (or -1 for no limit), got {t.get('max_epochs')}")
@@ -149,6 +148,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt_path = resolve_resume(cfg.get("resume"), output_dir)
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
+    if cfg.trainer.get("compile", False):
+        log.info("torch.compile: %s", ", ".join(gan.compile_networks()))
     trainer = build_trainer(cfg, gan, evaluator, loggers, output_dir)
     try:
         try:
