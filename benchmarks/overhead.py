@@ -36,6 +36,7 @@ from omegaconf import DictConfig, open_dict
 
 from gan_zoo.build import build_gan, data_facts
 from gan_zoo.models.noise import pack_samples
+from gan_zoo.utils.hotpath import cache_cuda_device_count
 from throughput import Timer  # benchmarks/throughput.py: per-epoch seconds and batches, counted
 
 # case -> (overrides, batches per timed epoch)
@@ -72,6 +73,10 @@ def plain_loop(cfg: DictConfig, batches: int) -> tuple[float, int]:
     """(seconds, batches run) of one timed epoch of at most `batches` batches of the hand-written loop, after a
     warm-up epoch. Batches are counted, not assumed: an epoch may hold fewer."""
     dm, gan = build(cfg)
+    # A script that never imports Lightning never has PYTORCH_NVML_BASED_CUDA_CHECK set, so its Adam steps do not
+    # probe NVML; this process imported Lightning, so the plain side gets the cache gan_zoo sets at fit start
+    # (gan_zoo/utils/hotpath.py). Its loss functions are build_gan's, plain functools.partials like a script's.
+    cache_cuda_device_count()
     dev = torch.device("cpu")
     G, D = gan.generator.to(dev).train(), gan.discriminator.to(dev).train()
     ema = copy.deepcopy(G).requires_grad_(False) if gan.ema_decay else None

@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError, require
+from gan_zoo.utils.hotpath import plain_partial
 
 log = logging.getLogger("gan_zoo")
 
@@ -118,8 +119,8 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
     optims = {k: _optimizer_factory(v, f"model.{k}") for k, v in m.items() if str(k).endswith("optimizer")}
     loss = {}
     if getattr(cls, "uses_adversarial_loss", True):
-        loss = {k: instantiate_checked(v, f"loss.{k}") if isinstance(v, DictConfig) and "_target_" in v else v
-                for k, v in cfg.loss.items() if k != "critic_norm"}
+        loss = {k: plain_partial(instantiate_checked(v, f"loss.{k}")) if isinstance(v, DictConfig) and "_target_" in v
+                else v for k, v in cfg.loss.items() if k != "critic_norm"}  # plain_partial: no per-call Hydra policy
     skip = {"_target_", "conditional", *nets, *optims}
     rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in skip}
     accepted = _accepted_params(cls)

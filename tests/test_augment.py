@@ -150,3 +150,4 @@ def test_an_augmented_run_resumes_exactly(make_cfg, tmp_path):
     again = make_cfg(base + ["trainer.max_epochs=2", f"resume={first['last_checkpoint']}"])
     again.paths.output_dir = str(tmp_path / "part")
     assert_same_weights(full["last_checkpoint"], run(again)["last_checkpoint"])
+

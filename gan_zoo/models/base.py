@@ -49,6 +49,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from gan_zoo import strategies  # noqa: F401  (registers hardware.strategy=ddp_phase_allreduce with Lightning)
 from gan_zoo.errors import DivergenceError, require
+from gan_zoo.utils.hotpath import cache_cuda_device_count
 from gan_zoo.networks.common import has_batchnorm
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -506,8 +507,10 @@ class AdversarialModule(L.LightningModule):
     def on_train_start(self) -> None:
         """Under DDP every rank starts from the same seed (and a resumed run from rank 0's RNG state):
         offset the stream by rank, so ranks draw different z, eps and label noise. Point the LR decay at
-        this run's budget."""
+        this run's budget. On the CPU, stop the optimizers' per-step NVML probe (gan_zoo/utils/hotpath.py)."""
         self._point_lr_decay_at_budget()
+        if self.device.type == "cpu":
+            cache_cuda_device_count()
         if self.trainer.world_size > 1:
             torch.manual_seed(torch.initial_seed() + 1_000_003 * self.global_rank + self.d_steps)
 
