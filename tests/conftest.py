@@ -147,6 +147,20 @@ def assert_same_weights(a: str, b: str) -> None:
         assert torch.allclose(wa[k].float(), wb[k].float(), atol=1e-6), k
 
 
+def split_run(make_cfg, tmp_path: Path, base: list[str], total: int, first: int) -> tuple[dict, dict, dict]:
+    """(uninterrupted, first part, resumed) runs of `base`: `total` epochs in one go, and `first` epochs in
+    tmp_path/part then resumed from its last.ckpt to `total`; the exact-resume tests compare the two ends."""
+    from gan_zoo.train import run
+
+    full = run(make_cfg(base + [f"trainer.max_epochs={total}"]))
+    part = make_cfg(base + [f"trainer.max_epochs={first}"])
+    part.paths.output_dir = str(tmp_path / "part")
+    head = run(part)
+    again = make_cfg(base + [f"trainer.max_epochs={total}", f"resume={head['last_checkpoint']}"])
+    again.paths.output_dir = str(tmp_path / "part")
+    return full, head, run(again)
+
+
 def write_image_folder(root: Path, size: int = 64, per_class: int = 16, classes: int = 3) -> Path:
     """A small labelled image folder (class sub-folders of greyscale PNGs) made from scikit-learn's 8x8 digits,
     upsampled: stands in for the LEGO renders and any `image_folder` data in tests."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_same_weights, tiny_overrides
+from conftest import assert_same_weights, split_run, tiny_overrides
 
 from gan_zoo.augment import check_policy, color, cutout, diff_augment, translation
 from gan_zoo.errors import ConfigError
@@ -138,16 +138,8 @@ def test_augment_and_q_augment_are_refused_where_they_would_do_nothing(make_cfg)
 
 def test_an_augmented_run_resumes_exactly(make_cfg, tmp_path):
     """DiffAugment draws from the global RNG, which the checkpoint carries: 1 + 1 epochs end where 2 epochs do."""
-    from gan_zoo.train import run
-
     base = [o for o in tiny_overrides("dcgan_mnist") if not o.startswith("metrics.")] + [
         "resume=null", "metrics=none", "trainer.limit_train_batches=2", "model.augment=[color,translation,cutout]",
         "model.augment_p=0.5", "loss=wgan_gp"]
-    full = run(make_cfg(base + ["trainer.max_epochs=2"]))
-    part = make_cfg(base + ["trainer.max_epochs=1"])
-    part.paths.output_dir = str(tmp_path / "part")
-    first = run(part)
-    again = make_cfg(base + ["trainer.max_epochs=2", f"resume={first['last_checkpoint']}"])
-    again.paths.output_dir = str(tmp_path / "part")
-    assert_same_weights(full["last_checkpoint"], run(again)["last_checkpoint"])
-
+    full, _, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
+    assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])

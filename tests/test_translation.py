@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import assert_same_weights, tiny_overrides, write_paired_folder, write_unpaired_folder
+from conftest import assert_same_weights, split_run, tiny_overrides, write_paired_folder, write_unpaired_folder
 from gan_zoo.data.translation import (
     EdgesMNISTDataModule,
     PairedFolderDataModule,
@@ -344,17 +344,9 @@ def test_cyclegan_resume_is_exact_and_the_lr_decays(make_cfg, tmp_path):
     """History buffers, LR schedules and RNG state all come back: 2 + 2 steps end where 4 steps do."""
     import torch as t
 
-    from gan_zoo.train import run
-
     base = [o for o in tiny_overrides("cyclegan_digits_mnist") if not o.startswith("metrics.")] + ["model.pool_size=3", "resume=null", "metrics=none",
                                                       "trainer.limit_train_batches=2", "data.batch_size=2"]
-    full = run(make_cfg(base + ["trainer.max_epochs=2"]))
-    part = make_cfg(base + ["trainer.max_epochs=1"])
-    part.paths.output_dir = str(tmp_path / "part")
-    first = run(part)
-    again = make_cfg(base + ["trainer.max_epochs=2", f"resume={first['last_checkpoint']}"])
-    again.paths.output_dir = str(tmp_path / "part")
-    resumed = run(again)
+    full, _, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
     assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])
     wa = t.load(full["last_checkpoint"], map_location="cpu", weights_only=False)
     wb = t.load(resumed["last_checkpoint"], map_location="cpu", weights_only=False)
