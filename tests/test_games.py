@@ -7,13 +7,13 @@ from functools import partial
 import pytest
 import torch
 
+from gan_zoo.augment import random_affine
 from gan_zoo.errors import ConfigError, DivergenceError
 from gan_zoo.losses import d_bce, g_nonsaturating
 from gan_zoo.losses.info import categorical_mi_lower_bound, iic_mutual_information, info_nll
 from gan_zoo.losses.vae import bernoulli_nll, gaussian_kl, negative_elbo
 from gan_zoo.metrics.scores import code_accuracy
 from gan_zoo.models import VAE, InfoGAN, NoiseGAN, pack_samples
-from gan_zoo.augment import random_affine
 from gan_zoo.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_zoo.networks.keras import KerasDiscriminator, KerasGenerator
 from gan_zoo.networks.mlp import MLPDiscriminator, MLPGenerator

@@ -49,8 +49,8 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from gan_zoo import strategies  # noqa: F401  (registers hardware.strategy=ddp_phase_allreduce with Lightning)
 from gan_zoo.errors import DivergenceError, require
-from gan_zoo.utils.hotpath import cache_cuda_device_count
 from gan_zoo.networks.common import has_batchnorm
+from gan_zoo.utils.hotpath import cache_cuda_device_count
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 Batch = Any

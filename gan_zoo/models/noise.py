@@ -220,8 +220,7 @@ class NoiseGAN(AdversarialModule):
             return None
         # Dreg: the regulariser (e.g. gradient penalty at x_hat, one eps per critic input), weighted.
         real, fake = pack_samples(state["real"], self.pack), pack_samples(state["fake"], self.pack)
-        critic = self._augmented_critic if self.augment else self.discriminator
-        return self.penalty([(critic, real, fake, state["y"])])
+        return self.penalty([(self._augmented_critic, real, fake, state["y"])])
 
     def critics(self) -> list[nn.Module]:
         return [self.discriminator]
