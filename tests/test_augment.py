@@ -141,5 +141,5 @@ def test_an_augmented_run_resumes_exactly(make_cfg, tmp_path):
     base = [o for o in tiny_overrides("dcgan_mnist") if not o.startswith("metrics.")] + [
         "resume=null", "metrics=none", "trainer.limit_train_batches=2", "model.augment=[color,translation,cutout]",
         "model.augment_p=0.5", "loss=wgan_gp"]
-    full, _, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
+    full, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
     assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])

@@ -8,21 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import assert_same_weights, tiny_overrides
-from gan_zoo.train import run
+from conftest import assert_same_weights, split_run, tiny_overrides
 
 ROOT = Path(__file__).parents[1]
 
 
 def test_resume_in_process_matches_uninterrupted(make_cfg, tmp_path):
     base = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=6", "model.ema_decay=0.99", "resume=null"]
-    full = run(make_cfg(base + ["trainer.max_epochs=3"]))
-    part_cfg = make_cfg(base + ["trainer.max_epochs=1"])
-    part_cfg.paths.output_dir = str(tmp_path / "part")
-    first = run(part_cfg)
-    resumed_cfg = make_cfg(base + ["trainer.max_epochs=3", f"resume={first['last_checkpoint']}"])
-    resumed_cfg.paths.output_dir = str(tmp_path / "part")
-    resumed = run(resumed_cfg)
+    full, resumed = split_run(make_cfg, tmp_path, base, total=3, first=1)
     assert resumed["generator_steps"] == full["generator_steps"] == 3
     assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])
     blob = torch.load(resumed["last_checkpoint"], map_location="cpu", weights_only=False)

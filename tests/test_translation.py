@@ -346,7 +346,7 @@ def test_cyclegan_resume_is_exact_and_the_lr_decays(make_cfg, tmp_path):
 
     base = [o for o in tiny_overrides("cyclegan_digits_mnist") if not o.startswith("metrics.")] + ["model.pool_size=3", "resume=null", "metrics=none",
                                                       "trainer.limit_train_batches=2", "data.batch_size=2"]
-    full, _, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
+    full, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
     assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])
     wa = t.load(full["last_checkpoint"], map_location="cpu", weights_only=False)
     wb = t.load(resumed["last_checkpoint"], map_location="cpu", weights_only=False)
