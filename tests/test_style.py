@@ -67,10 +67,26 @@ def test_fade_in_starts_at_the_upsampled_previous_level_and_ends_at_the_new_bloc
     assert start.shape == (4, 1, 16, 16)
     assert torch.allclose(start, F.interpolate(low, scale_factor=2, mode="nearest"), atol=1e-5)
     assert torch.allclose(half, (start + end) / 2, atol=1e-5) and not torch.allclose(start, end)
-    d = StyleDiscriminator((1, 32, 32), channels=[8, 8, 8, 8])
     x = torch.randn(4, 1, 16, 16)
-    with torch.no_grad():  # the critic's fade starts at fromRGB of the half-size input, i.e. the level-1 critic
-        assert torch.allclose(d(x, None, level=2, alpha=0.0), d(F.avg_pool2d(x, 2), None, level=1), atol=1e-5)
+    for downsample in ("avgpool", "strided"):
+        d = StyleDiscriminator((1, 32, 32), channels=[8, 8, 8, 8], downsample=downsample)
+        with torch.no_grad():  # the critic's fade starts at fromRGB of the half-size input, i.e. the level-1 critic
+            assert torch.allclose(d(x, None, level=2, alpha=0.0), d(F.avg_pool2d(x, 2), None, level=1), atol=1e-5)
+            assert not torch.allclose(d(x, None, level=2, alpha=1.0), d(F.avg_pool2d(x, 2), None, level=1), atol=1e-3)
+
+
+def test_strided_critic_blocks_halve_the_size_with_one_equalised_4x4_conv():
+    torch.manual_seed(0)
+    d = StyleDiscriminator((1, 32, 32), channels=[16, 8, 4, 2], downsample="strided")
+    conv = d.blocks[3][0]
+    assert len(d.blocks[3]) == 1 and conv.weight.shape == (4, 2, 4, 4) and conv.scale == pytest.approx(1 / (2 * 16) ** 0.5)
+    x = torch.randn(5, 2, 32, 32)
+    ref = F.conv2d(x, conv.weight * conv.scale, conv.bias, stride=2, padding=1)
+    assert ref.shape == (5, 4, 16, 16) and torch.allclose(d._block(3, x), F.leaky_relu(ref, 0.2) * 2**0.5, atol=1e-6)
+    for level in range(4):
+        assert d(torch.randn(3, 1, 4 * 2**level, 4 * 2**level), None, level=level).shape == (3,)
+    with pytest.raises(ConfigError, match="downsample must be avgpool"):
+        StyleDiscriminator((1, 32, 32), channels=[8, 8, 8, 8], downsample="maxpool")
 
 
 def test_minibatch_stddev_values():

@@ -49,11 +49,14 @@ class EqualLinear(nn.Module):
 class EqualConv2d(nn.Module):
     """k x k convolution (same padding) with the equalised learning rate."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True,
+                 stride: int = 1) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        self.scale, self.padding = 1.0 / math.sqrt(in_channels * kernel_size**2), kernel_size // 2
+        self.scale, self.stride = 1.0 / math.sqrt(in_channels * kernel_size**2), stride
+        # same padding at stride 1; at stride 2 a 4x4 kernel with padding 1 halves the size exactly (DCGAN's)
+        self.padding = kernel_size // 2 if stride == 1 else (kernel_size - stride) // 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.weight.shape[-1] == 1:
@@ -61,7 +64,7 @@ class EqualConv2d(nn.Module):
             # than the same contraction as an einsum (measured at 64 x 16 x 32 x 32: 8.7 ms vs 3.5 ms fwd+bwd)
             y = torch.einsum("nchw,oc->nohw", x, self.weight[:, :, 0, 0] * self.scale)
             return y if self.bias is None else y + self.bias.view(1, -1, 1, 1)
-        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+        return F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.padding)
 
 
 class AdaIN(nn.Module):
@@ -251,26 +254,39 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
 class StyleDiscriminator(nn.Module):
     """Progressive critic (ProGAN/StyleGAN1): fromRGB at the input's level, conv-conv-avgpool blocks down to
     4x4, then minibatch stddev -> conv -> FC -> FC(1). While alpha < 1 the new block's path is faded in over
-    fromRGB of the half-resolution input. No normalisation layers (R1 or a gradient penalty need none)."""
+    fromRGB of the half-resolution input. No normalisation layers (R1 or a gradient penalty need none).
+
+    `downsample`: "avgpool" is the paper's block (two 3x3 convs at the block's resolution, then 2x2 average
+    pooling); "strided" is one 4x4 stride-2 conv per block, as DCGAN's critic downsamples. Our addition, for
+    the CPU: a 3x3 conv at full resolution is where the progressive critic spends its time, and the gradient
+    penalty's double backward pays for it three times (experiments/stylegan_mnist, the step profile).
+    """
 
     def __init__(self, in_shape: Sequence[int], num_classes: int = 0, channels: Sequence[int] = (128, 128, 64, 32),
-                 mbstd_group: int = 4) -> None:
+                 mbstd_group: int = 4, downsample: str = "avgpool") -> None:
         super().__init__()
         require(num_classes == 0, "the progressive discriminator is unconditional here: set model.conditional=false")
         require(len(in_shape) == 3, f"the progressive discriminator reads images [C, H, W], got {list(in_shape)}")
         c, h, _ = in_shape
         self.levels = log2_int(h, "data.image_size for the progressive discriminator") - 1
         ch = _level_channels(channels, self.levels, "model.discriminator.channels")
-        self.mbstd_group = mbstd_group
+        require(downsample in ("avgpool", "strided"), f"model.discriminator.downsample must be avgpool (the "
+                f"paper's conv-conv-avgpool blocks) or strided (one 4x4 stride-2 conv per block), got {downsample!r}")
+        self.mbstd_group, self.downsample = mbstd_group, downsample
         self.from_rgb = nn.ModuleList(EqualConv2d(c, ch[lv], 1) for lv in range(self.levels))
         # blocks[lv] takes level lv's features (ch[lv]) down to level lv - 1's (ch[lv - 1]); blocks[0] is unused
-        self.blocks = nn.ModuleList([nn.Identity()] + [
-            nn.ModuleList([EqualConv2d(ch[lv], ch[lv]), EqualConv2d(ch[lv], ch[lv - 1])]) for lv in range(1, self.levels)])
+        if downsample == "avgpool":
+            block = lambda lv: nn.ModuleList([EqualConv2d(ch[lv], ch[lv]), EqualConv2d(ch[lv], ch[lv - 1])])  # noqa: E731
+        else:
+            block = lambda lv: nn.ModuleList([EqualConv2d(ch[lv], ch[lv - 1], 4, stride=2)])  # noqa: E731
+        self.blocks = nn.ModuleList([nn.Identity()] + [block(lv) for lv in range(1, self.levels)])
         self.final_conv = EqualConv2d(ch[0] + 1, ch[0])
         self.final_fc = EqualLinear(ch[0] * 16, ch[0])
         self.out = EqualLinear(ch[0], 1)
 
     def _block(self, lv: int, x: torch.Tensor) -> torch.Tensor:
+        if self.downsample == "strided":
+            return lrelu(self.blocks[lv][0](x))
         conv1, conv2 = self.blocks[lv]
         return F.avg_pool2d(lrelu(conv2(lrelu(conv1(x)))), 2)
 
