@@ -13,6 +13,11 @@ at the configured interval), minus validation and checkpoints (the same work on 
 Repeats are interleaved (plain, gan_zoo, plain, gan_zoo, ...) so load changes hit both sides alike; each
 figure is the median. One line per case ends with `ratio=X.XX` = plain throughput / gan_zoo throughput
 (above 1: gan_zoo is slower). Results are recorded in benchmarks/RESULTS.md with the machine.
+
+Optimizers: the plain side builds them from the config as written (`torch.optim.Adam(params, lr, betas)`,
+torch's defaults: a per-tensor loop on the CPU); gan_zoo adds `fused=True` where torch has it
+(`trainer.fused_optimizers`, gan_zoo/utils/hotpath.py). `--plain-fused` gives the plain side fused optimizers
+too, so the ratio is the Trainer's cost alone.
 """
 
 from __future__ import annotations
@@ -69,7 +74,7 @@ def build(cfg: DictConfig) -> tuple[Any, Any]:
     return dm, gan
 
 
-def plain_loop(cfg: DictConfig, batches: int) -> tuple[float, int]:
+def plain_loop(cfg: DictConfig, batches: int, fused: bool = False) -> tuple[float, int]:
     """(seconds, batches run) of one timed epoch of at most `batches` batches of the hand-written loop, after a
     warm-up epoch. Batches are counted, not assumed: an epoch may hold fewer."""
     dm, gan = build(cfg)
@@ -80,8 +85,10 @@ def plain_loop(cfg: DictConfig, batches: int) -> tuple[float, int]:
     dev = torch.device("cpu")
     G, D = gan.generator.to(dev).train(), gan.discriminator.to(dev).train()
     ema = copy.deepcopy(G).requires_grad_(False) if gan.ema_decay else None
-    opt_g = gan.optimizer_factories["g"](params=list(G.parameters()))
-    opt_d = gan.optimizer_factories["d"](params=list(D.parameters()))
+    # the config's optimizer as a user writes it (build_gan's FusedWhenSupported wrapper unwrapped), or fused
+    factory = {k: f if fused else getattr(f, "factory", f) for k, f in gan.optimizer_factories.items()}
+    opt_g = factory["g"](params=list(G.parameters()))
+    opt_d = factory["d"](params=list(D.parameters()))
     bf16 = "bf16" in str(cfg.hardware.precision)
     autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else nullcontext
     pack, n_critic, latent = gan.pack, gan.n_critic, gan.latent_dim
@@ -147,6 +154,7 @@ def main() -> None:
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=list(PRECISIONS))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--plain-fused", action="store_true", help="fused optimizers on the plain side too")
     args = ap.parse_args()
     print(f"torch {torch.__version__}, Lightning {L.__version__}, {torch.get_num_threads()} threads, CPU", flush=True)
     for case in args.cases:
@@ -156,14 +164,15 @@ def main() -> None:
             bs = int(cfg.data.batch_size)
             plain, ours = [], []
             for _ in range(args.repeats):  # interleaved
-                plain.append(plain_loop(cfg, batches))
+                plain.append(plain_loop(cfg, batches, args.plain_fused))
                 ours.append(gan_zoo_fit(cfg, batches))
             ran = {n for _, n in plain + ours}
             if len(ran) != 1:
                 raise SystemExit(f"{case}: the two sides ran different numbers of batches {sorted(ran)}")
             n = ran.pop()
             tp, to = statistics.median(t for t, _ in plain), statistics.median(t for t, _ in ours)
-            print(f"{case} {prec} batch={bs} batches={n} repeats={args.repeats}: plain {n * bs / tp:,.0f} "
+            side = "plain (fused optimizers)" if args.plain_fused else "plain"
+            print(f"{case} {prec} batch={bs} batches={n} repeats={args.repeats}: {side} {n * bs / tp:,.0f} "
                   f"samples/s ({n / tp:.1f} batches/s), gan_zoo {n * bs / to:,.0f} samples/s "
                   f"({n / to:.1f} batches/s); plain s {[round(t, 2) for t, _ in plain]}, gan_zoo s "
                   f"{[round(t, 2) for t, _ in ours]} ratio={to / tp:.2f}", flush=True)

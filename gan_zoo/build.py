@@ -16,7 +16,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError, require
-from gan_zoo.utils.hotpath import plain_partial
+from gan_zoo.utils.hotpath import FusedWhenSupported, plain_partial
 
 log = logging.getLogger("gan_zoo")
 
@@ -117,6 +117,8 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
             raise ConfigError(f"model.{name} is missing: {m._target_} needs a `{name}` network node with a _target_")
     nets = {name: instantiate_checked(m[name], f"model.{name}", **kw) for name, kw in net_kwargs.items()}
     optims = {k: _optimizer_factory(v, f"model.{k}") for k, v in m.items() if str(k).endswith("optimizer")}
+    if cfg.get("trainer", {}).get("fused_optimizers", True):  # fused Adam/SGD steps where torch has them (hotpath.py)
+        optims = {k: FusedWhenSupported(f) for k, f in optims.items()}
     loss = {}
     if getattr(cls, "uses_adversarial_loss", True):
         loss = {k: plain_partial(instantiate_checked(v, f"loss.{k}")) if isinstance(v, DictConfig) and "_target_" in v

@@ -99,6 +99,7 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
     t = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_g_steps = t.pop("max_g_steps", None)
     t.pop("compile", None)  # not a Trainer argument: run() compiles the networks (trainer.compile)
+    t.pop("fused_optimizers", None)  # not a Trainer argument: build_gan reads it
     require(max_g_steps is None or max_g_steps > 0, f"trainer.max_g_steps must be > 0 or null, got {max_g_steps}")
     require(t.get("max_epochs") is None or t["max_epochs"] > 0 or t["max_epochs"] == -1,
             f"trainer.max_epochs must be > 0 (or -1 for no limit), got {t.get('max_epochs')}")

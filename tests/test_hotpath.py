@@ -36,3 +36,47 @@ def test_hot_path_helpers_drop_hydra_per_call_mediation_and_the_nvml_probe(monke
     monkeypatch.setattr(torch.cuda, "_device_count_nvml", probe)
     assert torch.cuda.device_count() == count
     torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], 1e-3).step()  # its accelerator check reads the cache
+
+
+def test_fused_optimizers_where_torch_has_them_match_the_per_tensor_loop():
+    """FusedWhenSupported adds fused=True to Adam/AdamW/SGD (not RMSprop, not when the config chose foreach or
+    fused); the fused steps agree with torch's per-tensor loop to float rounding."""
+    import hydra
+    from omegaconf import OmegaConf
+
+    from gan_zoo.utils.hotpath import FusedWhenSupported
+
+    def factory(target: str, **kw):
+        return hydra.utils.instantiate(OmegaConf.create({"_target_": target, "_partial_": True, "lr": 1e-2, **kw}))
+
+    torch.manual_seed(0)
+    for target, fused in [("torch.optim.Adam", True), ("torch.optim.AdamW", True), ("torch.optim.SGD", True),
+                          ("torch.optim.RMSprop", False)]:
+        a, b = torch.nn.Linear(6, 5), torch.nn.Linear(6, 5)
+        b.load_state_dict(a.state_dict())
+        plain, fast = factory(target)(params=a.parameters()), FusedWhenSupported(factory(target))(params=b.parameters())
+        assert bool(fast.param_groups[0].get("fused")) is fused, target
+        assert not plain.param_groups[0].get("fused")
+        for _ in range(20):
+            x = torch.randn(4, 6)
+            for net, opt in ((a, plain), (b, fast)):
+                opt.zero_grad()
+                net(x).pow(2).mean().backward()
+                opt.step()
+        for p, q in zip(a.parameters(), b.parameters()):
+            assert torch.allclose(p, q, atol=1e-6, rtol=0), target
+        assert not torch.equal(a.weight, torch.nn.Linear(6, 5).weight)
+    chose = FusedWhenSupported(factory("torch.optim.Adam", foreach=False))(params=[torch.nn.Parameter(torch.zeros(2))])
+    assert not chose.param_groups[0]["fused"] and chose.param_groups[0]["foreach"] is False  # the config's choice
+
+
+def test_build_gan_fuses_the_optimizers_unless_turned_off(tmp_path):
+    from conftest import compose_cfg
+
+    from gan_zoo.build import build_gan
+
+    facts = {"kind": "image", "shape": [1, 32, 32], "num_classes": 10, "dataset_id": "mnist_mini"}
+    for flag in (True, False):
+        gan = build_gan(compose_cfg([f"trainer.fused_optimizers={str(flag).lower()}"], tmp_path), facts)
+        opts = gan.configure_optimizers()
+        assert len(opts) == 2 and all(bool(o.param_groups[0].get("fused")) is flag for o in opts)
