@@ -272,23 +272,21 @@ class StyleDiscriminator(nn.Module):
         ch = _level_channels(channels, self.levels, "model.discriminator.channels")
         require(downsample in ("avgpool", "strided"), f"model.discriminator.downsample must be avgpool (the "
                 f"paper's conv-conv-avgpool blocks) or strided (one 4x4 stride-2 conv per block), got {downsample!r}")
-        self.mbstd_group, self.downsample = mbstd_group, downsample
+        self.mbstd_group = mbstd_group
         self.from_rgb = nn.ModuleList(EqualConv2d(c, ch[lv], 1) for lv in range(self.levels))
         # blocks[lv] takes level lv's features (ch[lv]) down to level lv - 1's (ch[lv - 1]); blocks[0] is unused
-        if downsample == "avgpool":
-            block = lambda lv: nn.ModuleList([EqualConv2d(ch[lv], ch[lv]), EqualConv2d(ch[lv], ch[lv - 1])])  # noqa: E731
-        else:
-            block = lambda lv: nn.ModuleList([EqualConv2d(ch[lv], ch[lv - 1], 4, stride=2)])  # noqa: E731
-        self.blocks = nn.ModuleList([nn.Identity()] + [block(lv) for lv in range(1, self.levels)])
+        self.blocks = nn.ModuleList([nn.Identity()] + [nn.ModuleList(
+            [EqualConv2d(ch[lv], ch[lv - 1], 4, stride=2)] if downsample == "strided"
+            else [EqualConv2d(ch[lv], ch[lv]), EqualConv2d(ch[lv], ch[lv - 1])]) for lv in range(1, self.levels)])
         self.final_conv = EqualConv2d(ch[0] + 1, ch[0])
         self.final_fc = EqualLinear(ch[0] * 16, ch[0])
         self.out = EqualLinear(ch[0], 1)
 
     def _block(self, lv: int, x: torch.Tensor) -> torch.Tensor:
-        if self.downsample == "strided":
-            return lrelu(self.blocks[lv][0](x))
-        conv1, conv2 = self.blocks[lv]
-        return F.avg_pool2d(lrelu(conv2(lrelu(conv1(x)))), 2)
+        """The block's convs, each followed by the activation; blocks without a stride-2 conv then average-pool."""
+        for conv in self.blocks[lv]:
+            x = lrelu(conv(x))
+        return x if self.blocks[lv][-1].stride == 2 else F.avg_pool2d(x, 2)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, level: int | None = None,
                 alpha: float = 1.0) -> torch.Tensor:
