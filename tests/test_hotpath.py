@@ -80,3 +80,26 @@ def test_build_gan_fuses_the_optimizers_unless_turned_off(tmp_path):
         gan = build_gan(compose_cfg([f"trainer.fused_optimizers={str(flag).lower()}"], tmp_path), facts)
         opts = gan.configure_optimizers()
         assert len(opts) == 2 and all(bool(o.param_groups[0].get("fused")) is flag for o in opts)
+
+
+def test_resume_takes_this_runs_fused_choice_not_the_checkpoints(make_cfg, tmp_path):
+    """torch's load_state_dict restores a saved param group's `fused` flag; a run resumed with
+    trainer.fused_optimizers=false from a fused checkpoint steps unfused (and the reverse)."""
+    from conftest import tiny_overrides
+
+    from gan_zoo.train import run
+
+    base = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=8", "resume=null"]
+
+    def fused_flags(ckpt: str, epochs: int) -> list[bool]:
+        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
+        assert blob["gan_zoo"]["d_steps"] == 8 * epochs  # resumed, not restarted: one critic step per batch
+        return [bool(g.get("fused")) for s in blob["optimizer_states"] for g in s["param_groups"]]
+
+    head = run(make_cfg(base + ["trainer.max_epochs=1"]))
+    assert fused_flags(head["last_checkpoint"], 1) == [True, True]
+    for flag, epochs in ((False, 2), (True, 3)):
+        cfg = make_cfg(base + [f"trainer.max_epochs={epochs}", f"resume={head['last_checkpoint']}",
+                               f"trainer.fused_optimizers={str(flag).lower()}"])
+        head = run(cfg)
+        assert fused_flags(head["last_checkpoint"], epochs) == [flag, flag]

@@ -258,10 +258,26 @@ class AdversarialModule(L.LightningModule):
         require(not missing, f"no optimizer configured for {missing} (model.<name>_optimizer)")
         optimizers = [self.optimizer_factories[name](params=list(chain.from_iterable(m.parameters() for m in nets)))
                       for name, nets in groups.items()]
+        self._keep_this_runs_kernels(optimizers)
         if self.lr_decay_start is None:
             return optimizers
         decay = LinearDecay(self.total_g_steps(), self.lr_decay_start)
         return optimizers, [LambdaLR(opt, decay) for opt in optimizers]
+
+    def _keep_this_runs_kernels(self, optimizers: list[torch.optim.Optimizer]) -> None:
+        """On resume, this run's kernel choice (`fused`/`foreach`, e.g. `trainer.fused_optimizers=false`) wins over
+        the one saved in the checkpoint. torch's `Optimizer.load_state_dict` takes every saved param-group value,
+        these flags included, so Lightning's restore (after this method) would bring back the old run's choice.
+        The saved groups are edited before that load, so torch places the state (Adam's `step`) for the new one."""
+        saved = getattr(self, "_resumed_optimizer_states", None)
+        self._resumed_optimizer_states = None
+        if not saved or len(saved) != len(optimizers):
+            return  # a mismatch is Lightning's to report when it loads the states
+        for state, opt in zip(saved, optimizers):
+            for old, new in zip(state.get("param_groups", []), opt.param_groups):
+                for key in ("fused", "foreach"):
+                    if key in new:
+                        old[key] = new[key]
 
     def total_g_steps(self) -> int:
         """The run's budget in generator steps (max_g_steps, or epochs x batches / n_critic)."""
@@ -564,6 +580,7 @@ class AdversarialModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore counters and RNG states so a resumed run continues the same random stream."""
+        self._resumed_optimizer_states = checkpoint.get("optimizer_states")  # read by configure_optimizers
         state = checkpoint.get("gan_zoo", {})
         self.d_steps = state.get("d_steps", 0)
         self.g_steps = state.get("g_steps", 0)

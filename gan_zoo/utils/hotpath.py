@@ -15,7 +15,7 @@ Both were found by profiling `benchmarks/overhead.py` (wgan_gp_ring8, 2-core CPU
   as fast per step (a 4-layer 256-wide MLP: 443 vs 839 us per Adam step); `FusedWhenSupported` asks for it
   when the optimizer class has it and the config did not choose `fused` or `foreach` itself. Results agree
   with the per-tensor loop to float rounding (tests/test_hotpath.py). `trainer.fused_optimizers=false` turns
-  it off.
+  it off, on a resumed run too (`AdversarialModule._keep_this_runs_kernels`: torch would bring back the checkpoint's flag).
 """
 
 from __future__ import annotations
