@@ -76,4 +76,7 @@ def main(overrides: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if {"-h", "--help"} & set(sys.argv[1:]):  # Hydra overrides only: say so instead of a parse error
+        print(__doc__.strip() + "\n\nArguments are Hydra overrides of the train config (gan-zoo train --help lists them).")
+        sys.exit(0)
     main(sys.argv[1:])
