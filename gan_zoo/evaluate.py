@@ -56,9 +56,43 @@ def _default_out(cfg: DictConfig, what: Path, tag: str) -> Path:
     return what.parent / f"{what.stem if what.is_file() else what.name}.eval_{tag}.json"
 
 
-def _vector_values(cfg: DictConfig, dm: Any, gan: Any, samples_path: Path | None) -> tuple[list[dict], int]:
+def _sampling_seeds(cfg: DictConfig, gan: Any) -> list[int]:
+    """`seeds=[...]`: score that many independent draws of num_fake samples from a checkpoint (a 1,000-sample
+    recall moves by 0.01-0.03 from one draw to the next); null: the one draw of `seed`."""
+    seeds = cfg.get("seeds")
+    if seeds is None:
+        return [int(cfg.seed)]
+    require(gan is not None, "seeds= draws new samples from a checkpoint; a samples= file is scored as it is "
+            "(drop seeds=, or score a checkpoint)")
+    seeds = list(seeds) if not isinstance(seeds, (int, str)) else [seeds]
+    require(len(seeds) > 0 and all(isinstance(x, int) and not isinstance(x, bool) for x in seeds)
+            and len(set(seeds)) == len(seeds), f"seeds must be a list of distinct integers, e.g. seeds=[0,1,2]; got {seeds}")
+    return seeds
+
+
+def _combine_seeds(runs: list[list[dict]], seeds: list[int]) -> list[dict]:
+    """One value per metric: the mean over the seeds' draws, with the draws, their std and the 95% interval
+    of the mean in its protocol. A single draw is returned as it is."""
+    if len(runs) == 1:
+        return runs[0]
+    from gan_zoo.report import mean_ci
+
+    out = []
+    for rows in zip(*runs):
+        names = {r["metric"] for r in rows}
+        require(len(names) == 1, f"internal: seeds scored different metrics {sorted(names)}")
+        vals = [float(r["value"]) for r in rows]
+        mean, sd, half = mean_ci(vals)
+        proto = {**rows[0]["protocol"], "seed": seeds, "per_seed": vals, "std": sd,
+                 "ci95": [mean - half, mean + half], "value_is": f"mean over {len(seeds)} draws"}
+        out.append({**rows[0], "value": mean, "protocol": proto})
+    return out
+
+
+def _vector_values(cfg: DictConfig, dm: Any, gan: Any, samples_path: Path | None,
+                   seed: int) -> tuple[list[dict], int]:
     if gan is not None:
-        x, _ = gan.sample(cfg.num_fake, seed=cfg.seed, batch_size=cfg.batch_size)
+        x, _ = gan.sample(cfg.num_fake, seed=seed, batch_size=cfg.batch_size)
     else:
         blob = open_npz(samples_path)
         require("samples" in blob.files, f"{samples_path} has no `samples` array (float32 [N, 2]) for 2D data")
@@ -67,7 +101,7 @@ def _vector_values(cfg: DictConfig, dm: Any, gan: Any, samples_path: Path | None
     stats = mixture_stats(x, dm.centers, dm.std)
     proto = {"metric_family": "PacGAN mode coverage", "num_fake": len(x), "num_modes": len(dm.centers), "std": dm.std,
              "high_quality": "within 3 std of the nearest mode", "mode_captured": ">= 20% of the fair share",
-             "reference": dm.dataset_id, "seed": cfg.seed}
+             "reference": dm.dataset_id, "seed": seed}
     return [{"metric": k, "value": float(v), "protocol": proto} for k, v in stats.items()], len(x)
 
 
@@ -93,8 +127,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"the checkpoint makes {info['data']['kind']} data but data={dm.dataset_id} is {dm.kind} "
                           "data; drop data= to score against the training data")
     what = ckpt if ckpt is not None else Path(cfg.samples)
+    seeds = _sampling_seeds(cfg, gan)
     if dm.kind == "vector":
-        values, n = _vector_values(cfg, dm, gan, None if gan is not None else what)
+        runs = [_vector_values(cfg, dm, gan, None if gan is not None else what, seed) for seed in seeds]
+        values, n = _combine_seeds([v for v, _ in runs], seeds), runs[0][1]
         tag = f"pacgan_{n}"
     else:
         require(isinstance(cfg.num_fake, int) and cfg.num_fake >= 2, f"num_fake must be an integer >= 2, got {cfg.num_fake}")
@@ -104,16 +140,19 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                     f"{list(dm.image_shape)}; score its samples instead (gan-zoo sample, then samples=FILE.npz)")
         evaluator = build_image_evaluator(cfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device,
                                           names=list(cfg.metric_names))
-        if gan is not None:
-            source = generator_source(gan, cfg.num_fake, cfg.batch_size, seed=cfg.seed)
+        if gan is not None:  # features of the reference are computed once and reused for every seed
+            values = _combine_seeds([evaluator.score(generator_source(gan, cfg.num_fake, cfg.batch_size, seed=seed))
+                                     for seed in seeds], seeds)
         else:
             prepare = functools.partial(prepare_images, channels=dm.channels, size=dm.image_size, resize=dm.resize)
             limit = cfg.get("max_samples")
             source = (folder_source(what, cfg.batch_size, prepare, dm.channels, strict=cfg.strict, limit=limit)
                       if what.is_dir() else npz_source(what, cfg.batch_size, prepare, limit=limit))
-        values = evaluator.score(source)
+            values = evaluator.score(source)
         n = evaluator.last_counts[0]  # all scored samples (k-NN metrics may use an equal-count subset)
         tag = f"{evaluator.extractor_tag}_{n}" + ("" if cfg.ema or gan is None else "_noema")
+    if len(seeds) > 1:
+        tag += f"_x{len(seeds)}seeds"
     report = {
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
         "generator_steps": None if info is None else info.get("g_steps"),
@@ -133,7 +172,13 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def format_table(report: dict[str, Any]) -> str:
     """A plain-text table of the values, with the shared protocol underneath."""
-    rows = [(v["metric"], f"{v['value']:.6g}") for v in report["values"]]
+    def shown(v: dict) -> str:
+        per = v["protocol"].get("per_seed")
+        if not per:
+            return f"{v['value']:.6g}"
+        return f"{v['value']:.6g}  (std {v['protocol']['std']:.3g} over {len(per)} draws: {' '.join(f'{x:.4g}' for x in per)})"
+
+    rows = [(v["metric"], shown(v)) for v in report["values"]]
     width = max((len(r[0]) for r in rows), default=6)
     lines = [f"{report['source']}  vs  {report['reference_data']}", f"{'metric':{width}s}  value", "-" * (width + 14)]
     lines += [f"{m:{width}s}  {v}" for m, v in rows]

@@ -148,3 +148,21 @@ def test_infogan_checkpoint_and_npz_score_code_alignment(make_cfg, tmp_path):
     b = values(evaluate(eval_cfg(make_cfg, f"samples={npz}", "data=mnist_mini", *common)))
     assert "code_accuracy" in a and "cond_accuracy" not in a and 0.1 <= a["code_accuracy"] <= 1.0
     assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_seeds_average_independent_draws_and_state_them(cgan_ckpt, make_cfg, tmp_path):
+    """seeds=[0,1]: each value is the mean of the single-seed values; the draws and their spread are in the JSON."""
+    common = [f"checkpoint={cgan_ckpt['run_dir']}", "num_fake=200", "extractor_epochs=1", "metric_names=[fid,pr]"]
+    one = [values(evaluate(eval_cfg(make_cfg, *common, f"seed={s}", f"out={tmp_path / f'{s}.json'}"))) for s in (0, 1)]
+    both = evaluate(eval_cfg(make_cfg, *common, "seeds=[0,1]"))
+    assert one[0]["fid"] != one[1]["fid"]  # two different draws
+    for v in both["values"]:
+        per = [one[0][v["metric"]], one[1][v["metric"]]]
+        assert v["protocol"]["per_seed"] == pytest.approx(per) and v["value"] == pytest.approx(sum(per) / 2)
+        assert v["protocol"]["seed"] == [0, 1] and v["protocol"]["ci95"][0] <= v["value"] <= v["protocol"]["ci95"][1]
+    assert both["out"].endswith("_x2seeds.json")
+    with pytest.raises(ConfigError, match="distinct integers"):
+        evaluate(eval_cfg(make_cfg, *common, "seeds=[0,0]"))
+    np.savez(tmp_path / "u.npz", images=np.zeros((4, 1, 32, 32), np.uint8))
+    with pytest.raises(ConfigError, match="scored as it is"):
+        evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'u.npz'}", "data=mnist_mini", "seeds=[0,1]"))
