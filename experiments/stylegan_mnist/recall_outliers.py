@@ -23,14 +23,9 @@ import argparse
 import torch
 from omegaconf import OmegaConf
 
-from gan_zoo.build import build_image_evaluator, load_checkpoint_gan
+from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
 from gan_zoo.metrics.features import extract, generator_source
 from gan_zoo.metrics.scores import kth_neighbour_radius
-
-
-def covered(real: torch.Tensor, fake: torch.Tensor, fake_radius: torch.Tensor) -> torch.Tensor:
-    """Per real row: inside the ball of some fake (distance <= that fake's radius, torch-fidelity's rule)."""
-    return (torch.cdist(real, fake) <= fake_radius[None]).any(1)
 
 
 def main() -> None:
@@ -46,10 +41,7 @@ def main() -> None:
     print(f"{'checkpoint':60s} recall  off-manifold  recall(on-manifold fakes)  median r fake/real")
     for path in args.checkpoints:
         gan, info = load_checkpoint_gan(path)
-        dm_cfg = OmegaConf.create(info["config"]).data
-        from gan_zoo.build import instantiate_checked
-
-        dm = instantiate_checked(dm_cfg, "data")
+        dm = instantiate_checked(OmegaConf.create(info["config"]).data, "data")
         dm.setup("fit")
         ev = build_image_evaluator(mcfg, dm, ".cache", key_prefix="", names=["pr"])
         real = ev.reference().features.float()
@@ -58,9 +50,11 @@ def main() -> None:
         for seed in args.seeds:
             fake = extract(generator_source(gan, args.num, 250, seed=seed), ev.extractor).features.float()
             r_fake = kth_neighbour_radius(fake, args.k)
-            on = (torch.cdist(fake, real) <= r_real[None]).any(1)  # inside some real ball: counted by precision
-            rows.append([covered(real, fake, r_fake).float().mean().item(), 1 - on.float().mean().item(),
-                         covered(real, fake[on], r_fake[on]).float().mean().item(),
+            d = torch.cdist(real, fake)  # one distance matrix for both rules (distance <= radius, torch-fidelity's)
+            in_fake_ball = d <= r_fake[None]  # [real, fake]: real i inside fake j's ball (recall)
+            on = (d <= r_real[:, None]).any(0)  # fake j inside some real ball (precision): on the manifold
+            rows.append([in_fake_ball.any(1).float().mean().item(), 1 - on.float().mean().item(),
+                         in_fake_ball[:, on].any(1).float().mean().item(),
                          (r_fake.median() / r_real.median()).item()])
         m = torch.tensor(rows).mean(0).tolist()
         print(f"{path[-60:]:60s} {m[0]:.3f}   {m[1]:.3f}         {m[2]:.3f}                      {m[3]:.3f}")
