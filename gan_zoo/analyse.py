@@ -32,7 +32,7 @@ from gan_zoo.callbacks.samples import save_image_grid
 from gan_zoo.data.images import to_uint8_images
 from gan_zoo.errors import exit_on_user_error, require
 from gan_zoo.models.base import eval_mode
-from gan_zoo.sample import apply_truncation
+from gan_zoo.sample import apply_noise_mode, apply_truncation
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 
 log = logging.getLogger("gan_zoo")
@@ -410,6 +410,7 @@ def analyse(cfg: DictConfig) -> dict[str, Any]:
     gan.to(cfg.device)
     if not cfg.ema:
         gan.drop_ema()
+    apply_noise_mode(gan, cfg.get("noise_mode"))
     require(hasattr(gan, "noise"), f"analyse works on noise-to-image models; {type(gan).__name__} translates images "
             "(use gan-zoo translate)")
     out = Path(cfg.out)

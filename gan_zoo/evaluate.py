@@ -28,6 +28,7 @@ from gan_zoo.build import build_image_evaluator, instantiate_checked, load_check
 from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require
 from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import folder_source, generator_source, npz_source, open_npz, prepare_images
+from gan_zoo.sample import apply_noise_mode
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import code_version
 
@@ -116,6 +117,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         gan.to(cfg.device)
         if not cfg.ema:
             gan.drop_ema()
+        apply_noise_mode(gan, cfg.get("noise_mode"))
     else:  # check the file before the (possibly long) extractor set-up
         what = Path(cfg.samples)
         if not what.exists():

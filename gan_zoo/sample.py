@@ -42,6 +42,16 @@ def apply_truncation(gan: Any, psi: float | None, cutoff: int | None = None) -> 
         gan.truncation = float(psi)
 
 
+def apply_noise_mode(gan: Any, mode: str | None) -> None:
+    """`noise_mode=random|const` for style-based models (their per-pixel noise when sampling); null keeps the
+    model's setting."""
+    if mode is None:
+        return
+    require(hasattr(gan, "set_noise_mode"), f"noise_mode= is for style-based models (per-pixel noise inputs); "
+            f"{type(gan).__name__} has none: drop noise_mode=")
+    gan.set_noise_mode(str(mode))
+
+
 def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     """Load, sample, write the .npz and the picture; return a summary."""
     require(isinstance(cfg.num, int) and cfg.num > 0, f"num must be a positive integer, got {cfg.num!r}")
@@ -51,6 +61,7 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.ema:
         gan.drop_ema()
     apply_truncation(gan, cfg.get("truncation"), cfg.get("truncation_cutoff"))
+    apply_noise_mode(gan, cfg.get("noise_mode"))
     given = {k: cfg.get(k) for k in ("label", "code") if cfg.get(k) is not None}
     x, conds = gan.generate(cfg.num, seed=cfg.seed, batch_size=cfg.batch_size, **given)
     out = Path(cfg.out)
@@ -66,7 +77,7 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     else:
         arrays["samples"] = x.float().cpu().numpy()
         save_scatter(x, None, picture, f"{len(x)} samples")
-    for name, value in conds.items():  # `labels`, `codes` (DESIGN.md contracts), `continuous_codes`
+    for name, value in conds.items():  # `labels`, `codes` (DESIGN.md contracts), `continuous_codes`, `noise_seeds`
         arrays[name] = value.cpu().numpy()
     np.savez(out, **arrays)
     summary = {"checkpoint": str(ckpt), "out": str(out), "picture": str(picture), "generator_steps": info.get("g_steps"),

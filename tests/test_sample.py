@@ -37,6 +37,8 @@ def test_bad_sample_requests(cgan_run, tmp_path):
         sample_to_npz(sample_cfg(checkpoint=cgan_run["run_dir"], out=str(tmp_path / "x.npz"), label=12))
     with pytest.raises(ConfigError, match="no such file"):
         sample_to_npz(sample_cfg(checkpoint=str(tmp_path / "nope.ckpt")))
+    with pytest.raises(ConfigError, match="noise_mode= is for style-based models"):
+        sample_to_npz(sample_cfg(checkpoint=cgan_run["run_dir"], out=str(tmp_path / "x.npz"), noise_mode="const"))
 
 
 def test_vector_samples(make_cfg, tmp_path):

@@ -126,6 +126,53 @@ def test_truncation_at_zero_gives_the_mean_w_and_cutoff_keeps_the_fine_layers():
         game.set_truncation(0.5, cutoff=99)
 
 
+def _noisy(game: StyleGAN) -> StyleGAN:
+    """Give every noise scale (0 at initialisation) a size, so the noise maps show in the images."""
+    with torch.no_grad():
+        for layer in game.generator_ema.layers if game.generator_ema is not None else game.generator.layers:
+            layer.noise.weight.fill_(0.5)
+    return game
+
+
+def test_noise_maps_are_standard_normal_per_sample_and_a_function_of_the_seed():
+    g = StyleGenerator(16, (1, 32, 32), w_dim=16, channels=[8, 8, 8, 8])
+    maps = g.noise_maps(torch.tensor([3, 4, 3]))
+    assert [tuple(m.shape) for m in maps] == [(3, 1, r, r) for r in (4, 4, 8, 8, 16, 16, 32, 32)]
+    flat = torch.cat([m.flatten(1) for m in maps], dim=1)  # [3, 2720]
+    assert torch.equal(flat[0], flat[2]) and not torch.allclose(flat[0], flat[1])  # same seed, same maps
+    many = torch.cat([m.flatten(1) for m in g.noise_maps(torch.arange(200))], dim=1)
+    assert abs(float(many.mean())) < 0.01 and abs(float(many.std()) - 1.0) < 0.01
+    corr = torch.corrcoef(many[:20])  # maps of different samples are independent
+    assert (corr - torch.eye(20)).abs().max() < 0.1
+
+
+def test_sampling_gives_each_sample_its_own_noise_and_const_mode_shares_one_map():
+    torch.manual_seed(0)
+    game = _noisy(_tiny_game(ema_decay=0.9))
+    z = torch.randn(1, 16).expand(64, -1)
+    seeds = {"noise_seeds": torch.arange(64)}
+    random = game.synthesize_in_chunks(z, seeds, 64)
+    const = game.synthesize_in_chunks(z, {}, 64)
+    assert float(const.std(0).max()) < 1e-6  # one z, one shared map: 64 copies of one image
+    # one z with per-sample maps varies as much as one z does in training (fresh noise at every forward)
+    net = game.sampling_generator
+    with torch.no_grad():
+        trained = game.finish(net.train().synthesis(net.broadcast(net.mapping.eval()(z))))
+    net.eval()
+    spread, spread_train = float(random.std(0).mean()), float(trained.std(0).mean())
+    assert spread > 0.05 and abs(spread - spread_train) < 0.2 * spread_train
+    # generate: seeds drawn after z from the sampling seed; chunks are slices; the same seed gives the same samples
+    x, conds = game.generate(12, seed=5, batch_size=5)
+    assert conds["noise_seeds"].shape == (12,) and len(conds["noise_seeds"].unique()) == 12
+    part, _ = game.generate(12, seed=5, batch_size=3, start=4, stop=9)
+    assert torch.equal(part, x[4:9]) and torch.equal(game.generate(12, seed=5)[0], x)
+    game.set_noise_mode("const")
+    y, conds = game.generate(12, seed=5)
+    assert "noise_seeds" not in conds and not torch.allclose(x, y)
+    with pytest.raises(ConfigError, match="noise_mode must be one of"):
+        game.set_noise_mode("fresh")
+
+
 def test_style_mixing_takes_the_second_styles_from_a_crossover_layer():
     torch.manual_seed(0)
     game = _tiny_game(style_mixing_prob=1.0)
@@ -184,10 +231,18 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
     from gan_zoo.sample import sample_to_npz
 
     run_dir = style_run["run_dir"]
-    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t0.npz", "truncation=0"],
-                           config_name="sample"))
-    imgs = np.load(tmp_path / "t0.npz")["images"]
-    assert imgs.shape == (6, 1, 32, 32) and (imgs == imgs[:1]).all()  # PSI 0 in w: the mean image
+    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t0.npz", "truncation=0",
+                            "noise_mode=const"], config_name="sample"))
+    t0 = np.load(tmp_path / "t0.npz")
+    imgs = t0["images"]
+    assert imgs.shape == (6, 1, 32, 32) and (imgs == imgs[:1]).all()  # PSI 0 in w, one noise map: the mean image
+    assert "noise_seeds" not in t0.files
+    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/r0.npz", "truncation=0"],
+                           config_name="sample"))  # the model's noise_mode: random, its seeds written beside
+    assert np.load(tmp_path / "r0.npz")["noise_seeds"].shape == (6,)
+    with pytest.raises(ConfigError, match="noise_mode must be one of"):
+        sample_to_npz(make_cfg([f"checkpoint={run_dir}", f"out={tmp_path}/x.npz", "noise_mode=fresh"],
+                               config_name="sample"))
     sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t1.npz", "truncation=0.5",
                             "truncation_cutoff=4"], config_name="sample"))
     assert not (np.load(tmp_path / "t1.npz")["images"] == imgs[:1]).all()

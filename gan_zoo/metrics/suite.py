@@ -295,7 +295,8 @@ class ImageEvaluator(nn.Module):
                 "num_real": self.num_real or "whole split", "chunk": self.batch_size, "seed": self.seed,
                 "image_size": self.datamodule.image_size, "resize": self.datamodule.resize,
                 "real_floor": "FID of num_fake real images of the other split vs the reference split",
-                "fake_sampling": "eval mode, EMA generator if any, all noise drawn from the model's eval_seed, balanced "
-                                 "labels, quantised to uint8",
+                "fake_sampling": "eval mode, EMA generator if any, all noise drawn from the model's eval_seed (z, and "
+                                 "per-sample noise maps for style models with noise_mode=random), balanced labels, "
+                                 "quantised to uint8",
                 "kid": {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size},
                 "pr_k": self.pr_k, "dc_k": self.dc_k}

@@ -12,9 +12,17 @@ What this game changes and where
   nothing but the unused rows).
 * Style mixing (Gmain and Dmain's fakes): with probability `style_mixing_prob` a sample takes the styles
   of a second z from a random crossover layer on (drawn per sample, on the device: no host sync).
-* Sampling (`synthesize`, used by sample/evaluate/analyse): eval mode (fixed noise maps), truncation in
-  w (`truncation` = PSI towards the running mean w, at layers < `truncation_cutoff`), output upsampled
-  to the data's size while training is below it, and clamped to the data range [-1, 1].
+* Sampling (`synthesize`, used by sample/evaluate/analyse): eval mode, truncation in w (`truncation` = PSI
+  towards the running mean w, at layers < `truncation_cutoff`), output upsampled to the data's size while
+  training is below it, and clamped to the data range [-1, 1].
+* Noise maps when sampling (`noise_mode`): "random" (the default) gives every sample its own per-pixel noise,
+  drawn from a per-sample seed that `generate` draws from the sampling seed after z (`noise_seeds`, a
+  condition, so chunks are slices and `gan-zoo sample` writes the seeds): the distribution the critic was
+  trained against, and what StyleGAN2-ADA's metrics sample (its `noise_mode='random'`). "const" shares the
+  generator's one fixed map among all samples (the reference code's `noise_mode='const'`, for pictures):
+  every sample then carries the same noise realisation, which pulls samples towards one another and so
+  lowers recall (measured in experiments/stylegan_mnist). Grids made from explicit styles (mixing,
+  interpolation, steering) keep the fixed map, so a row varies with z or w alone.
 The base owns everything else (schedule, updates, EMA: here G_ema also receives w_avg, a buffer).
 """
 
@@ -31,6 +39,9 @@ import torch.nn.functional as F
 from gan_zoo.errors import require
 from gan_zoo.models.base import Batch, Logs, eval_mode
 from gan_zoo.models.noise import NoiseGAN
+
+
+NOISE_MODES = ("random", "const")
 
 
 class GrowthSchedule:
@@ -85,7 +96,8 @@ class StyleGAN(NoiseGAN):
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
                  growth: dict[str, Any] | None = None, style_mixing_prob: float = 0.9,
-                 truncation: float | None = None, truncation_cutoff: int | None = None, **kwargs: Any) -> None:
+                 truncation: float | None = None, truncation_cutoff: int | None = None, noise_mode: str = "random",
+                 **kwargs: Any) -> None:
         require(kwargs.get("num_classes", 0) == 0, "the style-based game is unconditional: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "the style-based game reads one sample per critic input: set model.pack=1")
         require(all(hasattr(generator, a) for a in ("mapping", "synthesis", "truncate", "levels")),
@@ -96,6 +108,7 @@ class StyleGAN(NoiseGAN):
         require(0.0 <= style_mixing_prob <= 1.0, f"model.style_mixing_prob must be in [0, 1], got {style_mixing_prob!r}")
         super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
         self.set_truncation(truncation, truncation_cutoff)
+        self.set_noise_mode(noise_mode)
         self.style_mixing_prob = float(style_mixing_prob)
         self.schedule = GrowthSchedule(generator.levels, **(dict(growth) if growth else {}))
         self.resolution = int(generator.out_shape[-1])
@@ -108,6 +121,12 @@ class StyleGAN(NoiseGAN):
                 f"truncation_cutoff must be a style layer count in [1, {n}] or null (all layers), got {cutoff!r}")
         self.truncation = None if psi is None else float(psi)
         self.truncation_cutoff = None if cutoff is None else int(cutoff)
+
+    def set_noise_mode(self, mode: str) -> None:
+        """How samples get their per-pixel noise: "random" (one map per sample, from a seed) or "const" (shared)."""
+        require(mode in NOISE_MODES, f"noise_mode must be one of {list(NOISE_MODES)} (random: each sample its own "
+                f"noise maps, as in training; const: one fixed map shared by every sample), got {mode!r}")
+        self.noise_mode = mode
 
     # ----------------------------------------------------------------------------------- growth
     @property
@@ -187,6 +206,20 @@ class StyleGAN(NoiseGAN):
         """Plain z: this game truncates in w (synthesize), not z."""
         return self.noise(n, generator)
 
+    def conditions(self, n: int, generator: torch.Generator, **given: Any) -> dict[str, torch.Tensor]:
+        """No labels; with noise_mode "random", one noise seed per sample, drawn after z from the sampling seed."""
+        conds = super().conditions(n, generator, **given)
+        if self.noise_mode == "random":
+            conds["noise_seeds"] = torch.randint(0, 2**62, (n,), generator=generator, device=generator.device)
+        return conds
+
+    def fixed_conditions(self) -> dict[str, torch.Tensor]:
+        """The grid's noise seeds (from eval_seed), so the grid shows samples as the metrics draw them."""
+        if self.noise_mode != "random":
+            return {}
+        g = torch.Generator().manual_seed(self.eval_seed)
+        return {"noise_seeds": torch.randint(0, 2**62, (len(self.fixed_z),), generator=g).to(self.device)}
+
     def finish(self, img: torch.Tensor) -> torch.Tensor:
         """Samples at the data's size (nearest upsampling while training is below it), clamped to [-1, 1]."""
         if img.shape[-1] != self.resolution:
@@ -202,12 +235,15 @@ class StyleGAN(NoiseGAN):
 
     def synthesize(self, net: nn.Module, z: torch.Tensor, conds: dict[str, torch.Tensor]) -> torch.Tensor:
         """One sampling forward: z -> (truncated) w -> images at the current level, finished to the data size."""
-        return self.synthesize_styles(net, self.styles(net, z))
+        seeds = conds.get("noise_seeds")
+        return self.synthesize_styles(net, self.styles(net, z), None if seeds is None else net.noise_maps(seeds))
 
-    def synthesize_styles(self, net: nn.Module, ws: torch.Tensor) -> torch.Tensor:
-        """Per-layer styles -> finished images at the current level (the entry point of style mixing grids)."""
+    def synthesize_styles(self, net: nn.Module, ws: torch.Tensor,
+                          noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Per-layer styles -> finished images at the current level (the entry point of style mixing grids);
+        noise: per-layer maps (`noise_maps`), None for the generator's fixed maps in eval."""
         level, alpha = self.growth
-        return self.finish(net.synthesis(ws, level, alpha))
+        return self.finish(net.synthesis(ws, level, alpha, noise))
 
     @torch.no_grad()
     def sampling_styles(self, z: torch.Tensor) -> torch.Tensor:

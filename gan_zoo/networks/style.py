@@ -91,9 +91,11 @@ class AdaIN(nn.Module):
 class NoiseInjection(nn.Module):
     """x + scale_c * noise, noise one N(0, 1) value per pixel shared by the channels, scales learned per channel.
 
-    In training the noise is fresh at every call; in eval mode it is the fixed `const` map (drawn once, a
-    buffer), so sampling is a function of z alone, deterministic, and never touches the global RNG (the
-    `noise_mode='const'` of the StyleGAN2 reference code). The scales start at 0 as in the paper.
+    In training the noise is fresh at every call. In eval mode it is the map passed in (`noise`: the game
+    draws one per sample from a seed when it samples for metrics, `StyleGenerator.noise_maps`), or else the
+    fixed `const` map (drawn once, a buffer, shared by every sample: the `noise_mode='const'` of the StyleGAN2
+    reference code, for grids and interpolations that should vary with z alone). Neither touches the global
+    RNG. The scales start at 0 as in the paper.
     """
 
     def __init__(self, channels: int, resolution: int, seed: int) -> None:
@@ -102,12 +104,13 @@ class NoiseInjection(nn.Module):
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("const", torch.randn(1, 1, resolution, resolution, generator=g))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training:
-            noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
-        else:
-            noise = self.const.to(x.dtype)
-        return x + self.weight * noise
+    def forward(self, x: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        if noise is None:
+            if self.training:
+                noise = torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device, dtype=x.dtype)
+            else:
+                noise = self.const
+        return x + self.weight * noise.to(x.dtype)
 
 
 class StyleLayer(nn.Module):
@@ -121,10 +124,10 @@ class StyleLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, out_channels, 1, 1))
         self.adain = AdaIN(out_channels, w_dim)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         if self.conv is not None:
             x = self.conv(x)
-        return self.adain(lrelu(self.noise(x) + self.bias), w)
+        return self.adain(lrelu(self.noise(x, noise) + self.bias), w)
 
 
 class MappingNetwork(nn.Module):
@@ -213,8 +216,21 @@ class StyleGenerator(nn.Module):
         layer = torch.arange(self.num_layers, device=ws.device).view(1, -1, 1)
         return torch.where(layer < cut, avg + psi * (ws - avg), ws)
 
-    def synthesis(self, ws: torch.Tensor, level: int | None = None, alpha: float = 1.0) -> torch.Tensor:
-        """Per-layer styles [N, num_layers, w_dim] -> images at 4 * 2**level px (faded in while alpha < 1)."""
+    def noise_maps(self, seeds: torch.Tensor) -> list[torch.Tensor]:
+        """Per-sample noise maps of every style layer, [N, 1, res, res] each: sample i's maps are N(0, 1) drawn
+        from a torch.Generator seeded with seeds[i], on the CPU and then moved, so an image is a function of
+        (z, seed) alone: the same whatever the chunking, level or device."""
+        sizes = [layer.noise.const.shape[-1] for layer in self.layers]
+        total = sum(r * r for r in sizes)
+        g = torch.Generator()
+        flat = torch.stack([torch.randn(total, generator=g.manual_seed(int(s))) for s in seeds.tolist()])
+        flat = flat.to(device=self.const.device, dtype=self.const.dtype)
+        return [m.view(-1, 1, r, r) for m, r in zip(flat.split([r * r for r in sizes], dim=1), sizes)]
+
+    def synthesis(self, ws: torch.Tensor, level: int | None = None, alpha: float = 1.0,
+                  noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """Per-layer styles [N, num_layers, w_dim] -> images at 4 * 2**level px (faded in while alpha < 1).
+        `noise`: one map per style layer (`noise_maps`); None: fresh noise in training, `const` in eval."""
         level = self.levels - 1 if level is None else int(level)
         x = self.const.expand(ws.shape[0], -1, -1, -1)
         prev = None
@@ -223,7 +239,7 @@ class StyleGenerator(nn.Module):
                 prev = x
                 x = F.interpolate(x, scale_factor=2, mode="nearest")
             for j in range(self.per_level * lv, self.per_level * (lv + 1)):
-                x = self.layers[j](x, ws[:, j])
+                x = self.layers[j](x, ws[:, j], None if noise is None else noise[j])
         img = self.to_rgb[level](x)
         if alpha < 1.0 and level > 0:
             low = F.interpolate(self.to_rgb[level - 1](prev), scale_factor=2, mode="nearest")
