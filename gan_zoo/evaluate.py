@@ -153,11 +153,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             values = evaluator.score(source)
         n = evaluator.last_counts[0]  # all scored samples (k-NN metrics may use an equal-count subset)
         tag = f"{evaluator.extractor_tag}_{n}" + ("" if cfg.ema or gan is None else "_noema")
+        if getattr(gan, "noise_mode", "random") != "random":
+            tag += f"_{gan.noise_mode}noise"
     if len(seeds) > 1:
         tag += f"_x{len(seeds)}seeds"
     report = {
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
         "generator_steps": None if info is None else info.get("g_steps"),
+        "noise_mode": getattr(gan, "noise_mode", None),
         "reference_data": dm.dataset_id, "reference_from": data_origin,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
         "values": values,
