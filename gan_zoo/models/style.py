@@ -20,9 +20,10 @@ What this game changes and where
   condition, so chunks are slices and `gan-zoo sample` writes the seeds): the distribution the critic was
   trained against, and what StyleGAN2-ADA's metrics sample (its `noise_mode='random'`). "const" shares the
   generator's one fixed map among all samples (the reference code's `noise_mode='const'`, for pictures):
-  every sample then carries the same noise realisation, which pulls samples towards one another and so
-  lowers recall (measured in experiments/stylegan_mnist). Grids made from explicit styles (mixing,
-  interpolation, steering) keep the fixed map, so a row varies with z or w alone.
+  every sample then carries the same noise realisation, so the scored samples are not independent draws of
+  what the generator makes. (On stylegan_mnist the learned noise scales stay small and both modes score the
+  same: experiments/stylegan_mnist, 2026-12-05.) Grids made from explicit styles (mixing, interpolation,
+  steering) keep the fixed map, so a row varies with z or w alone.
 The base owns everything else (schedule, updates, EMA: here G_ema also receives w_avg, a buffer).
 """
 
