@@ -129,7 +129,7 @@ def test_truncation_at_zero_gives_the_mean_w_and_cutoff_keeps_the_fine_layers():
 def _noisy(game: StyleGAN) -> StyleGAN:
     """Give every noise scale (0 at initialisation) a size, so the noise maps show in the images."""
     with torch.no_grad():
-        for layer in game.generator_ema.layers if game.generator_ema is not None else game.generator.layers:
+        for layer in game.sampling_generator.layers:
             layer.noise.weight.fill_(0.5)
     return game
 

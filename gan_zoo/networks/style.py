@@ -221,11 +221,11 @@ class StyleGenerator(nn.Module):
         from a torch.Generator seeded with seeds[i], on the CPU and then moved, so an image is a function of
         (z, seed) alone: the same whatever the chunking, level or device."""
         sizes = [layer.noise.const.shape[-1] for layer in self.layers]
-        total = sum(r * r for r in sizes)
+        areas = [r * r for r in sizes]
         g = torch.Generator()
-        flat = torch.stack([torch.randn(total, generator=g.manual_seed(int(s))) for s in seeds.tolist()])
+        flat = torch.stack([torch.randn(sum(areas), generator=g.manual_seed(int(s))) for s in seeds.tolist()])
         flat = flat.to(device=self.const.device, dtype=self.const.dtype)
-        return [m.view(-1, 1, r, r) for m, r in zip(flat.split([r * r for r in sizes], dim=1), sizes)]
+        return [m.view(-1, 1, r, r) for m, r in zip(flat.split(areas, dim=1), sizes)]
 
     def synthesis(self, ws: torch.Tensor, level: int | None = None, alpha: float = 1.0,
                   noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
