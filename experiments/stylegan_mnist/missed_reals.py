@@ -15,21 +15,16 @@ from __future__ import annotations
 import argparse
 
 import torch
-from omegaconf import OmegaConf
+from recall_outliers import load_with_evaluator, protocol_config  # this folder: run as a script from the repo root
 
-from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
 from gan_zoo.metrics.features import extract, generator_source
 from gan_zoo.metrics.scores import kth_neighbour_radius
 
 
 def covered(path: str, mcfg, seeds: list[int], num: int, k: int):
     """Per real digit: the share of draws in which it lies in some fake's k-NN ball; plus the reals and labels."""
-    gan, info = load_checkpoint_gan(path)
-    dm = instantiate_checked(OmegaConf.create(info["config"]).data, "data")
-    dm.setup("fit")
-    ev = build_image_evaluator(mcfg, dm, ".cache", key_prefix="", names=["pr"])
-    ref = ev.reference()
-    real = ref.features.float()
+    gan, ev = load_with_evaluator(path, mcfg)
+    real = ev.reference().features.float()
     x, y = ev._split_tensors(ev.split)
     hits = torch.zeros(len(real))
     for seed in seeds:
@@ -46,9 +41,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=3)
     ap.add_argument("--out", default=None, help="PNG of the 64 digits A misses most and B covers most")
     args = ap.parse_args()
-    mcfg = OmegaConf.load("gan_zoo/conf/evaluate.yaml")
-    mcfg.num_fake, mcfg.pr_k = args.num, args.k
-    mcfg.paths = {"cache_dir": ".cache"}
+    mcfg = protocol_config(args.num, args.k)
     res = [covered(p, mcfg, args.seeds, args.num, args.k) for p in args.checkpoints]
     x, y = res[0][1], res[0][2]
     img = x.float() / 255 if x.dtype == torch.uint8 else x.float() * 0.5 + 0.5  # [0, 1]

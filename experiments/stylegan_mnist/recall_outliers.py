@@ -28,6 +28,22 @@ from gan_zoo.metrics.features import extract, generator_source
 from gan_zoo.metrics.scores import kth_neighbour_radius
 
 
+def protocol_config(num: int, k: int):
+    """`gan-zoo evaluate`'s metric config with `num` fakes and k for precision/recall (also missed_reals.py's)."""
+    mcfg = OmegaConf.load("gan_zoo/conf/evaluate.yaml")
+    mcfg.num_fake, mcfg.pr_k = num, k
+    mcfg.paths = {"cache_dir": ".cache"}
+    return mcfg
+
+
+def load_with_evaluator(path: str, mcfg):
+    """(gan, evaluator) for a checkpoint: its own data module's reference split, the domain extractor."""
+    gan, info = load_checkpoint_gan(path)
+    dm = instantiate_checked(OmegaConf.create(info["config"]).data, "data")
+    dm.setup("fit")
+    return gan, build_image_evaluator(mcfg, dm, ".cache", key_prefix="", names=["pr"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoints", nargs="+")
@@ -35,15 +51,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--k", type=int, default=3)
     args = ap.parse_args()
-    mcfg = OmegaConf.load("gan_zoo/conf/evaluate.yaml")
-    mcfg.num_fake, mcfg.pr_k = args.num, args.k
-    mcfg.paths = {"cache_dir": ".cache"}
+    mcfg = protocol_config(args.num, args.k)
     print(f"{'checkpoint':60s} recall  off-manifold  recall(on-manifold fakes)  median r fake/real")
     for path in args.checkpoints:
-        gan, info = load_checkpoint_gan(path)
-        dm = instantiate_checked(OmegaConf.create(info["config"]).data, "data")
-        dm.setup("fit")
-        ev = build_image_evaluator(mcfg, dm, ".cache", key_prefix="", names=["pr"])
+        gan, ev = load_with_evaluator(path, mcfg)
         real = ev.reference().features.float()
         r_real = kth_neighbour_radius(real, args.k)
         rows = []
