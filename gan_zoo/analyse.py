@@ -34,11 +34,15 @@ from gan_zoo.errors import exit_on_user_error, require
 from gan_zoo.models.base import eval_mode
 from gan_zoo.sample import apply_noise_mode, apply_truncation
 from gan_zoo.utils.checkpoints import resolve_checkpoint
+from gan_zoo.utils.io import check_outputs, check_writable_folder, output_folder
 
 log = logging.getLogger("gan_zoo")
 MODES = ("interpolate", "label-sweep", "truncation", "traverse", "steer", "mixing", "augment")
 Z_PSIS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # truncation in z: PSI in std (3.0 is close to no truncation)
 W_PSIS = (0.0, 0.25, 0.5, 0.75, 1.0)  # truncation in w: 0 the mean w, 1 none
+# The start of the name of every file a mode writes under `out` (with summary.json): what overwrite= guards.
+MODE_FILES = {"interpolate": "interpolate_", "label-sweep": "label_sweep.", "truncation": "truncation",
+              "traverse": "traverse_", "steer": "steer", "mixing": "mixing_", "augment": "augment"}
 
 
 # ------------------------------------------------------------------------------------------------ latent maths
@@ -405,6 +409,14 @@ def _plot(path: Path, xs: list[float], series: dict[str, list[float]], xlabel: s
 def analyse(cfg: DictConfig) -> dict[str, Any]:
     mode = str(cfg.mode)
     require(mode in MODES, f"unknown analyse mode {mode!r}; modes: {', '.join(MODES)}")
+    out = Path(str(cfg.out))
+    shown = f"out={cfg.out}"
+    require(not out.exists() or out.is_dir(), f"{shown} is a file; analyse writes a folder of pictures and tables: "
+            "give a folder (e.g. out=analysis/)")
+    if out.is_dir():  # this mode's files from an earlier run, and the folder's summary.json
+        earlier = sorted(p for p in out.iterdir() if p.name.startswith(MODE_FILES[mode]) or p.name == "summary.json")
+        check_outputs(earlier, bool(cfg.get("overwrite", False)), given=cfg.out)
+    check_writable_folder(out / "x", shown)
     ckpt = resolve_checkpoint(cfg.checkpoint)
     gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
     gan.to(cfg.device)
@@ -413,22 +425,21 @@ def analyse(cfg: DictConfig) -> dict[str, Any]:
     apply_noise_mode(gan, cfg.get("noise_mode"))
     require(hasattr(gan, "noise"), f"analyse works on noise-to-image models; {type(gan).__name__} translates images "
             "(use gan-zoo translate)")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if mode == "interpolate":
-        result = interpolate(gan, cfg, out)
-    elif mode == "label-sweep":
-        result = label_sweep(gan, cfg, out)
-    elif mode == "traverse":
-        result = traverse(gan, cfg, out)
-    elif mode == "truncation":
-        result = truncation(gan, info, cfg, out)
-    elif mode == "augment":
-        result = augment(gan, info, cfg, out)
-    elif mode == "mixing":
-        result = mixing(gan, cfg, out)
-    else:
-        result = steer(gan, info, cfg, out)
+    with output_folder(out, shown):
+        if mode == "interpolate":
+            result = interpolate(gan, cfg, out)
+        elif mode == "label-sweep":
+            result = label_sweep(gan, cfg, out)
+        elif mode == "traverse":
+            result = traverse(gan, cfg, out)
+        elif mode == "truncation":
+            result = truncation(gan, info, cfg, out)
+        elif mode == "augment":
+            result = augment(gan, info, cfg, out)
+        elif mode == "mixing":
+            result = mixing(gan, cfg, out)
+        else:
+            result = steer(gan, info, cfg, out)
     summary = {"mode": mode, "checkpoint": str(ckpt), "generator_steps": info.get("g_steps"),
                "sampled_from": "generator_ema" if gan.has_ema else "generator", **result}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))

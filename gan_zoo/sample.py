@@ -25,6 +25,7 @@ from gan_zoo.callbacks.samples import save_image_grid, save_scatter
 from gan_zoo.data.images import to_uint8_images
 from gan_zoo.errors import exit_on_user_error, require
 from gan_zoo.utils.checkpoints import resolve_checkpoint
+from gan_zoo.utils.io import check_outputs, make_parent
 
 
 def apply_truncation(gan: Any, psi: float | None, cutoff: int | None = None) -> None:
@@ -55,6 +56,9 @@ def apply_noise_mode(gan: Any, mode: str | None) -> None:
 def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     """Load, sample, write the .npz and the picture; return a summary."""
     require(isinstance(cfg.num, int) and cfg.num > 0, f"num must be a positive integer, got {cfg.num!r}")
+    out = Path(str(cfg.out))
+    picture = out.with_suffix(".png")
+    check_outputs([out, picture], bool(cfg.get("overwrite", False)), given=cfg.out, suffix=".npz")
     ckpt = resolve_checkpoint(cfg.checkpoint)
     gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
     gan.to(cfg.device)
@@ -63,11 +67,13 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     apply_truncation(gan, cfg.get("truncation"), cfg.get("truncation_cutoff"))
     apply_noise_mode(gan, cfg.get("noise_mode"))
     given = {k: cfg.get(k) for k in ("label", "code") if cfg.get(k) is not None}
+    if "code" in given:  # only InfoGAN has categorical codes; other games would ignore code= silently
+        require(getattr(gan, "label_kind", "labels") == "codes",
+                f"code= picks an InfoGAN categorical code, but {type(gan).__name__} has no codes"
+                + ("; use label=K for a class" if getattr(gan, "num_classes", 0) else "") + ": drop code=")
     x, conds = gan.generate(cfg.num, seed=cfg.seed, batch_size=cfg.batch_size, **given)
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(out, f"out={cfg.out}")
     arrays: dict[str, np.ndarray] = {}
-    picture = out.with_suffix(".png")
     if x.dim() == 4:
         arrays["images"] = to_uint8_images(x).cpu().numpy()
         shown = x[: min(len(x), 100)]

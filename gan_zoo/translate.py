@@ -23,10 +23,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.build import instantiate_checked, load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid
-from gan_zoo.data.images import ImageFolderDataModule, to_float_images, to_uint8_images
+from gan_zoo.data.images import RESIZE_METHODS, ImageFolderDataModule, to_float_images, to_uint8_images
 from gan_zoo.errors import ConfigError, exit_on_user_error, require
 from gan_zoo.models.image2image import TranslationGame, matched_channels, spread
 from gan_zoo.utils.checkpoints import resolve_checkpoint
+from gan_zoo.utils.io import check_outputs, make_parent
 
 log = logging.getLogger("gan_zoo")
 
@@ -50,7 +51,14 @@ def folder_inputs(folder: str, shape: tuple[int, ...], resize: str) -> dict[str,
     """Images of a folder at the source domain's size and channels (class sub-folders become labels)."""
     dm = ImageFolderDataModule(root=folder, image_size=int(shape[1]), channels=int(shape[0]), resize=resize,
                                name=f"input:{Path(folder).name}")
-    x, y = dm.load()  # decoded, resized to the source size by the run's data.resize
+    try:
+        x, y = dm.load()  # decoded, resized to the source size by `resize` (default: the run's data.resize)
+    except ConfigError as e:
+        if resize == "pad" and "cannot shrink" in str(e):  # the data module names its own key, data.resize
+            raise ConfigError(f"input={folder} holds images larger than the model's {shape[1]}x{shape[1]} px "
+                              "inputs, which resize=pad (the run's data.resize) cannot shrink: add resize=bilinear "
+                              "(or resize=nearest)") from None
+        raise
     out = {"sources": x}
     if len(y) and y.min() >= 0:
         out["labels"] = y
@@ -61,11 +69,20 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
     """Load, translate, write the .npz and the picture; return a summary."""
     require(cfg.num is None or (isinstance(cfg.num, int) and cfg.num > 0), f"num must be a positive integer or null, got {cfg.num!r}")
     require(cfg.direction in ("AtoB", "BtoA"), f"direction must be AtoB or BtoA, got {cfg.direction!r}")
+    resize = cfg.get("resize")
+    require(resize is None or resize in RESIZE_METHODS, f"resize must be one of {', '.join(RESIZE_METHODS)} or null "
+            f"(the run's data.resize), got {resize!r}")
+    require(resize is None or cfg.input is not None, "resize= applies to input= folders; the held-out split is "
+            "already at the model's size: drop resize=")
+    out = Path(str(cfg.out))
+    picture = out.with_suffix(".png")
+    check_outputs([out, picture], bool(cfg.get("overwrite", False)), given=cfg.out, suffix=".npz")
     ckpt = resolve_checkpoint(cfg.checkpoint)
     gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
     if not isinstance(gan, TranslationGame):
         raise ConfigError(f"{ckpt} holds a {type(gan).__name__}, which makes images from noise: use `gan-zoo sample "
-                          "checkpoint=... num=N out=FILE.npz`; translate takes Pix2Pix/CycleGAN checkpoints")
+                          "checkpoint=... num=N out=FILE.npz` (or `gan-zoo analyse interpolate checkpoint=... out=DIR`); "
+                          "translate takes Pix2Pix/CycleGAN checkpoints")
     gan.to(cfg.device)
     if not cfg.ema:
         gan.drop_ema()
@@ -75,7 +92,7 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
         data = held_out(gan, info, cfg.direction)
         where = "the held-out split"
     else:
-        data = folder_inputs(str(cfg.input), src_shape, str(info["config"]["data"].get("resize", "bilinear")))
+        data = folder_inputs(str(cfg.input), src_shape, resize or str(info["config"]["data"].get("resize", "bilinear")))
         where = str(cfg.input)
     available = len(data["sources"])
     n = available if cfg.num is None else min(cfg.num, available)
@@ -90,10 +107,8 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
         arrays["labels"] = data["labels"].long().cpu().numpy()
     if "targets" in data:
         arrays["targets"] = data["targets"].cpu().numpy()
-    out = Path(cfg.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(out, f"out={cfg.out}")
     np.savez(out, **arrays)
-    picture = out.with_suffix(".png")
     shown = spread(n, min(int(cfg.rows), n))  # evenly spaced through the set: held-out splits are often sorted by class
     columns = [to_float_images(data["sources"][shown]), fake[shown].cpu()]
     if "targets" in data:

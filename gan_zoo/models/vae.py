@@ -68,6 +68,10 @@ class VAE(AdversarialModule):
         self.update_ema()
         self.log_step({**logs, "train/g_step": torch.tensor(float(self.g_steps))}, len(x))
 
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z from the prior N(0, I): [n, latent_dim] (what `gan-zoo analyse` interpolates and steers)."""
+        return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
     @torch.no_grad()
     def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
                  stop: int | None = None, **given: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -1,14 +1,19 @@
-"""File helpers: atomic torch saves and content hashes."""
+"""File helpers: atomic torch saves, content hashes, and the `out=` / `overwrite=true` contract of every writer."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from gan_zoo.errors import ConfigError
 
 
 def sha256_file(path: Path) -> str:
@@ -54,3 +59,87 @@ def code_version() -> str:
             return version("gan-zoo")
         except PackageNotFoundError:
             return "unknown"
+
+
+def _nearest_existing(path: Path) -> Path:
+    """path itself or its closest ancestor that exists."""
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def check_outputs(files: Iterable[str | Path], overwrite: bool, key: str = "out", given: str | Path | None = None,
+                  suffix: str | None = None) -> list[Path]:
+    """Check, before any work, that a command may write `files` (the outputs a user named with `key=`); creates nothing.
+
+    Refuses (ConfigError, exit 2) a wrong file extension (`suffix`, e.g. ".npz"), a file that exists unless
+    `overwrite` (the message names `overwrite=true`), a path that is a folder, and a place that cannot be written
+    (under a regular file, a read-only or virtual file system such as /proc, no permission). `given` is the value
+    the user typed, for the message (default: the first file). Returns the files as Paths.
+    """
+    paths = [Path(f) for f in files]
+    shown = f"{key}={given if given is not None else paths[0]}"
+    if suffix is not None and paths and paths[0].suffix.lower() != suffix:
+        raise ConfigError(f"{shown}: this command writes a file ending in {suffix}; give such a name "
+                          f"(e.g. {key}={paths[0].with_suffix(suffix)})")
+    for p in paths:
+        if p.is_dir():
+            raise ConfigError(f"{shown}: {p} is a folder; give a file name (e.g. {key}={p / ('out' + (suffix or ''))})")
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        names = ", ".join(map(str, existing[:3])) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
+        raise ConfigError(f"{shown}: {names} already exist{'s' if len(existing) == 1 else ''}; nothing was written. "
+                          f"Choose another {key}= or add overwrite=true to replace "
+                          f"{'it' if len(existing) == 1 else 'them'}.")
+    for folder in {p.parent for p in paths}:
+        check_writable_folder(folder, shown)
+    return paths
+
+
+def check_writable_folder(folder: str | Path, shown: str) -> None:
+    """ConfigError unless files can be created in `folder` (or in the folders that would be made for it).
+
+    Probes with a temporary file in the nearest existing folder, removed at once: nothing is left behind.
+    """
+    folder = Path(folder)
+    base = _nearest_existing(folder.absolute())
+    if not base.is_dir():
+        raise ConfigError(f"{shown}: {base} is a file, so no folder can be made under it; choose another location")
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".gan_zoo_write_probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise ConfigError(f"{shown}: cannot write under {base} ({e.strerror or type(e).__name__}); choose a "
+                          "writable location") from None
+
+
+def make_parent(path: str | Path, shown: str) -> None:
+    """Create the folder that will hold `path` (a failure becomes a ConfigError naming `shown`)."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{shown}: cannot create {Path(path).parent} ({e.strerror or type(e).__name__}); "
+                          "choose a writable location") from None
+
+
+@contextmanager
+def output_folder(folder: str | Path, shown: str) -> Iterator[Path]:
+    """Create `folder` (and missing parents) for the block; if the block raises, remove the folders it created
+    that are still empty, so a refused command leaves no empty output folder behind."""
+    folder = Path(folder)
+    made, p = [], folder.absolute()
+    while not p.exists() and p != p.parent:
+        made.append(p)
+        p = p.parent
+    make_parent(folder / "x", shown)
+    try:
+        yield folder
+    except BaseException:
+        for p in made:  # innermost first
+            try:
+                p.rmdir()  # only succeeds while empty
+            except OSError:
+                break
+        raise
