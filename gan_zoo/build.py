@@ -176,44 +176,45 @@ def build_translation_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: st
 
 
 def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,
-                     need_classifier: bool = True) -> tuple[Any, Any]:
+                     need_classifier: bool = True, keys: str = "metrics.") -> tuple[Any, Any]:
     """(feature extractor, domain classifier or None) named by a metrics config.
 
     The domain classifier (trained on the labelled data once, then cached) is the extractor for
     `extractor: domain`, and the judge of class coverage under either extractor; with `inception` it
-    is only built when need_classifier (the `classes` metric) asks for it.
+    is only built when need_classifier (the `classes` metric) asks for it. keys: how the command names these
+    settings in messages ("metrics." under train, "" for evaluate's top-level keys).
     """
     from gan_zoo.metrics.domain import load_or_train_extractor
     from gan_zoo.metrics.extractors import DomainExtractor, InceptionExtractor
 
     require(mcfg.extractor in ("domain", "inception"),
-            f"metrics.extractor must be 'domain' or 'inception', got {mcfg.extractor!r}")
+            f"{keys}extractor must be 'domain' or 'inception', got {mcfg.extractor!r}")
     classifier = None
     if datamodule.num_classes >= 2 and (need_classifier or mcfg.extractor == "domain"):
         model, info = load_or_train_extractor(datamodule, cache_dir, epochs=mcfg.extractor_epochs)
         classifier = DomainExtractor(model, info)
     if mcfg.extractor == "inception":
         inc = mcfg.get("inception", {}) or {}
-        extractor = InceptionExtractor(inc.get("weights_path"), str(inc.get("sha256") or "6726825d"), cache_dir)
+        extractor = InceptionExtractor(inc.get("weights_path"), str(inc.get("sha256") or "6726825d"), cache_dir, keys)
     else:
         if classifier is None:
-            raise ConfigError(f"metrics.extractor=domain trains a classifier on the data's labels, but the data "
-                              f"({datamodule.dataset_id}) has none; use metrics.extractor=inception (local weights) "
-                              "or metrics=none")
+            raise ConfigError(f"{keys}extractor=domain trains a classifier on the data's labels, but the data "
+                              f"({datamodule.dataset_id}) has none; use {keys}extractor=inception (local weights)"
+                              + (" or metrics=none" if keys else ""))
         extractor = classifier
     return extractor, classifier
 
 
 def build_image_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | None, key_prefix: str = "val/",
-                          device: str = "cpu", names: list[str] | None = None) -> Any:
+                          device: str = "cpu", names: list[str] | None = None, keys: str = "metrics.") -> Any:
     """The image evaluation suite for a metrics config (train-time validation and `gan-zoo evaluate`).
 
-    names: the metrics to compute (default: mcfg.metrics).
+    names: the metrics to compute (default: mcfg.metrics). keys: the settings' prefix in messages.
     """
     from gan_zoo.metrics.suite import ImageEvaluator
 
     names = list(mcfg.metrics if names is None else names)
-    extractor, classifier = build_extractors(mcfg, datamodule, cache_dir, need_classifier="classes" in names)
+    extractor, classifier = build_extractors(mcfg, datamodule, cache_dir, need_classifier="classes" in names, keys=keys)
     if "classes" in names and classifier is None:
         names.remove("classes")  # unlabelled data: nothing to judge classes by
     return ImageEvaluator(datamodule, extractor.to(device), names, mcfg.num_fake, cache_dir=cache_dir,

@@ -6,8 +6,10 @@
 
 Prints a table and writes JSON: every value with its protocol (extractor and weights hash, image size and
 resize, real/fake counts, reference split, seeds). Samples of any size are brought to the reference
-data's size and channels with the data's own resize method. 2D-mixture checkpoints/samples get the
-PacGAN statistics instead.
+data's size and channels with the data's own resize method (bilinear where padding cannot shrink them; the
+protocol records what was done). 2D-mixture checkpoints/samples get the PacGAN statistics (modes, hq_fraction,
+reverse_kl); image metric names on 2D data are refused. The default JSON name says the extractor, the sample count
+and the metrics, so two metric lists never share a file; an existing file is replaced only with overwrite=true.
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from gan_zoo.build import build_image_evaluator, instantiate_checked, load_check
 from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require
 from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import folder_source, generator_source, npz_source, open_npz, prepare_images
+from gan_zoo.metrics.suite import check_label_range
 from gan_zoo.sample import apply_noise_mode
 from gan_zoo.utils.checkpoints import resolve_checkpoint
-from gan_zoo.utils.io import code_version
+from gan_zoo.utils.io import check_outputs, code_version, make_parent
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,15 @@ def _datamodule(cfg: DictConfig, ckpt_info: dict[str, Any] | None) -> tuple[Any,
     return dm, origin
 
 
+#: what a 2D-mixture source is scored with (gan_zoo.metrics.evaluators.mixture_stats), in place of image metrics
+MIXTURE_METRICS = ("modes", "hq_fraction", "reverse_kl")
+IMAGE_DEFAULT = ("fid", "kid", "pr", "dc", "classes")
+
+
 def _default_out(cfg: DictConfig, what: Path, tag: str) -> Path:
+    """`out=` if given, else a name beside the source that says what it holds (extractor, count, metrics)."""
     if cfg.get("out"):
-        return Path(cfg.out)
+        return Path(str(cfg.out))
     if what.suffix == ".ckpt":  # <run dir>/eval/<ckpt>_<tag>.json
         return what.parent.parent / "eval" / f"{what.stem}_{tag}.json"
     return what.parent / f"{what.stem if what.is_file() else what.name}.eval_{tag}.json"
@@ -90,30 +99,72 @@ def _combine_seeds(runs: list[list[dict]], seeds: list[int]) -> list[dict]:
     return out
 
 
-def _vector_values(cfg: DictConfig, dm: Any, gan: Any, samples_path: Path | None,
-                   seed: int) -> tuple[list[dict], int]:
+def _vector_samples(dm: Any, samples_path: Path) -> torch.Tensor:
+    """The `samples` array of a 2D-data .npz, checked."""
+    blob = open_npz(samples_path)
+    require("samples" in blob.files, f"{samples_path} has no `samples` array (float32 [N, 2]) for 2D data")
+    x = torch.from_numpy(np.asarray(blob["samples"], dtype=np.float32))
+    require(x.dim() == 2 and x.shape[1] == dm.dim and len(x) > 0,
+            f"`samples` must be [N, {dm.dim}] with N > 0, got {list(x.shape)}")
+    return x
+
+
+def _vector_values(cfg: DictConfig, dm: Any, gan: Any, samples: torch.Tensor | None, seed: int,
+                   names: list[str]) -> tuple[list[dict], int]:
     if gan is not None:
         x, _ = gan.sample(cfg.num_fake, seed=seed, batch_size=cfg.batch_size)
     else:
-        blob = open_npz(samples_path)
-        require("samples" in blob.files, f"{samples_path} has no `samples` array (float32 [N, 2]) for 2D data")
-        x = torch.from_numpy(np.asarray(blob["samples"], dtype=np.float32))
-        require(x.dim() == 2 and x.shape[1] == dm.dim, f"`samples` must be [N, {dm.dim}], got {list(x.shape)}")
-    stats = mixture_stats(x, dm.centers, dm.std)
+        x = samples
+    stats = {k: v for k, v in mixture_stats(x, dm.centers, dm.std).items() if k in names}
     proto = {"metric_family": "PacGAN mode coverage", "num_fake": len(x), "num_modes": len(dm.centers), "std": dm.std,
              "high_quality": "within 3 std of the nearest mode", "mode_captured": ">= 20% of the fair share",
              "reference": dm.dataset_id, "seed": seed}
     return [{"metric": k, "value": float(v), "protocol": proto} for k, v in stats.items()], len(x)
 
 
+def _metric_names(cfg: DictConfig, dm: Any) -> list[str]:
+    """The metrics to score: `metrics=[...]` as given (checked against the data's kind), else the data's default."""
+    given = cfg.get("metric_names")
+    if given is None:
+        return list(MIXTURE_METRICS if dm.kind == "vector" else IMAGE_DEFAULT)
+    names = [str(n) for n in ([given] if isinstance(given, str) else given)]
+    require(len(names) > 0, "metrics=[] names no metric; drop metrics= for the default list")
+    if dm.kind == "vector":
+        bad = [n for n in names if n not in MIXTURE_METRICS]
+        require(not bad, f"{dm.dataset_id} is 2D data: it is scored with the PacGAN mode statistics "
+                f"({', '.join(MIXTURE_METRICS)}), not image metrics such as {', '.join(bad)}. Drop metrics= (all "
+                f"three) or pick from those, e.g. metrics=[modes,reverse_kl]")
+    return list(dict.fromkeys(names))
+
+
+def _check_labelled(names: list[str], label_kind: str, has_labels: bool, where: str) -> None:
+    """intra_fid needs class labels on the samples: refuse before any extraction when they cannot be there."""
+    if "intra_fid" not in names:
+        return
+    require(label_kind != "codes", f"metric 'intra_fid' is a per-class FID, but {where} carries InfoGAN codes, "
+            "which are unsupervised (code k need not be class k): drop intra_fid; `classes` reports code_accuracy "
+            "(codes matched to classes by the best one-to-one map)")
+    require(has_labels, f"metric 'intra_fid' is a per-class FID and needs class labels: {where} has none (a "
+            "conditional checkpoint, or an .npz with a `labels` array); drop intra_fid")
+
+
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Score the source named by cfg and write the JSON report; returns it."""
     require((cfg.get("checkpoint") is None) != (cfg.get("samples") is None),
             "give exactly one of checkpoint=PATH (a .ckpt or run directory) or samples=FILE.npz|FOLDER")
+    overwrite = bool(cfg.get("overwrite", False))
+    if cfg.get("out"):  # a named file is checked before anything is loaded
+        check_outputs([str(cfg.out)], overwrite)
     gan, info, ckpt = None, None, None
     if cfg.get("checkpoint") is not None:
+        from gan_zoo.models.image2image import TranslationGame
+
         ckpt = resolve_checkpoint(cfg.checkpoint)
         gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
+        if isinstance(gan, TranslationGame):
+            raise ConfigError(f"{ckpt} holds a {type(gan).__name__}, which translates images, it does not sample "
+                              "noise: use `gan-zoo translate checkpoint=RUN out=t.npz`, then score the translations "
+                              "with `gan-zoo evaluate samples=t.npz data=NAME`")
         gan.to(cfg.device)
         if not cfg.ema:
             gan.drop_ema()
@@ -130,43 +181,57 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
                           "data; drop data= to score against the training data")
     what = ckpt if ckpt is not None else Path(cfg.samples)
     seeds = _sampling_seeds(cfg, gan)
+    names = _metric_names(cfg, dm)
+    metrics_tag = "-".join(sorted(names))
+    seeds_tag = f"_x{len(seeds)}seeds" if len(seeds) > 1 else ""
     if dm.kind == "vector":
-        runs = [_vector_values(cfg, dm, gan, None if gan is not None else what, seed) for seed in seeds]
-        values, n = _combine_seeds([v for v, _ in runs], seeds), runs[0][1]
-        tag = f"pacgan_{n}"
+        samples = None if gan is not None else _vector_samples(dm, what)
+        n = cfg.num_fake if gan is not None else len(samples)
+        out = _default_out(cfg, what, f"pacgan_{n}{seeds_tag}_{metrics_tag}")
+        check_outputs([out], overwrite)
+        runs = [_vector_values(cfg, dm, gan, samples, seed, names) for seed in seeds]
+        values = _combine_seeds([v for v, _ in runs], seeds)
     else:
         require(isinstance(cfg.num_fake, int) and cfg.num_fake >= 2, f"num_fake must be an integer >= 2, got {cfg.num_fake}")
+        source = None
         if gan is not None:  # checked before the extractor is built (that may train a classifier)
             require(tuple(info["data"]["shape"]) == tuple(dm.image_shape),
                     f"the checkpoint makes {info['data']['shape']} images but data={dm.dataset_id} is "
                     f"{list(dm.image_shape)}; score its samples instead (gan-zoo sample, then samples=FILE.npz)")
-        evaluator = build_image_evaluator(cfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device,
-                                          names=list(cfg.metric_names))
-        if gan is not None:  # features of the reference are computed once and reused for every seed
-            values = _combine_seeds([evaluator.score(generator_source(gan, cfg.num_fake, cfg.batch_size, seed=seed))
-                                     for seed in seeds], seeds)
+            _check_labelled(names, gan.label_kind, getattr(gan, "num_classes", 0) > 0, f"checkpoint {ckpt}")
+            n = cfg.num_fake
         else:
             prepare = functools.partial(prepare_images, channels=dm.channels, size=dm.image_size, resize=dm.resize)
             limit = cfg.get("max_samples")
             source = (folder_source(what, cfg.batch_size, prepare, dm.channels, strict=cfg.strict, limit=limit)
                       if what.is_dir() else npz_source(what, cfg.batch_size, prepare, limit=limit))
-            values = evaluator.score(source)
-        n = evaluator.last_counts[0]  # all scored samples (k-NN metrics may use an equal-count subset)
-        tag = f"{evaluator.extractor_tag}_{n}" + ("" if cfg.ema or gan is None else "_noema")
+            _check_labelled(names, source.info.get("label_kind", "labels"), bool(source.info.get("has_labels")),
+                            f"samples={what}")
+            if "label_range" in source.info and ("intra_fid" in names or "classes" in names):
+                check_label_range(*source.info["label_range"], source.info.get("label_kind") == "codes", dm,
+                                  f"samples={what}")
+            n = source.num
+        tag = f"{cfg.extractor}_{n}" + ("" if cfg.ema or gan is None else "_noema")
         if getattr(gan, "noise_mode", "random") != "random":
             tag += f"_{gan.noise_mode}noise"
-    if len(seeds) > 1:
-        tag += f"_x{len(seeds)}seeds"
+        out = _default_out(cfg, what, f"{tag}{seeds_tag}_{metrics_tag}")
+        check_outputs([out], overwrite)
+        evaluator = build_image_evaluator(cfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device, names=names,
+                                          keys="")
+        if gan is not None:  # features of the reference are computed once and reused for every seed
+            values = _combine_seeds([evaluator.score(generator_source(gan, cfg.num_fake, cfg.batch_size, seed=seed))
+                                     for seed in seeds], seeds)
+        else:
+            values = evaluator.score(source)
     report = {
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
         "generator_steps": None if info is None else info.get("g_steps"),
         "noise_mode": getattr(gan, "noise_mode", None),
         "reference_data": dm.dataset_id, "reference_from": data_origin,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
-        "values": values,
+        "metrics": names, "values": values,
     }
-    out = _default_out(cfg, what, tag)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(out, f"out={out}")
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(report, indent=2, default=str))
     tmp.replace(out)
@@ -197,6 +262,8 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(f"protocol: {desc}")
         if p.get("skipped"):
             lines.append(f"skipped {p['skipped']} unreadable file(s), e.g. {', '.join(p['skipped_examples'])}")
+        for warning in dict.fromkeys(v["protocol"]["warning"] for v in report["values"] if v["protocol"].get("warning")):
+            lines.append(f"warning: {warning}")
     return "\n".join(lines)
 
 

@@ -48,9 +48,10 @@ def test_checkpoint_and_its_exported_npz_score_the_same(cgan_ckpt, make_cfg, tmp
     written = json.loads((tmp_path / "a.json").read_text())
     assert written["kind"] == "checkpoint" and written["reference_from"] == "the checkpoint's training data"
     p = written["values"][0]["protocol"]
-    assert p["num_fake"] == 300 and p["num_real"] == 1000 and p["image_size"] == 32 and p["resize"] == "pad"
+    assert p["num_fake"] == 300 and p["num_real"] == 1000 and p["image_size"] == 32
+    assert p["resize"].startswith("none") and p["reference_resize"] == "pad"  # generated at the size: not resized
     assert len(p["extractor"]["sha256"]) == 64 and p["seed"] == 0
-    assert b["out"].endswith("s.eval_domain_300.json")
+    assert b["out"].endswith("s.eval_domain_300_classes-dc-fid-intra_fid-kid-pr.json")
 
 
 def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_ckpt, make_cfg, tmp_path):
@@ -72,14 +73,15 @@ def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_c
     r_pad = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'padded.npz'}", *common))
     assert values(r_npz) == values(r_pad)  # 28 px files were padded to 32 exactly as the reference data was
     assert r_npz["values"][0]["protocol"]["stored_shape"] == [1, 28, 28]
+    assert r_npz["values"][0]["protocol"]["resize"] == "pad 28x28 -> 32x32"
     assert r_dir["values"][0]["protocol"]["num_fake"] == 60 and r_dir["values"][0]["protocol"]["skipped"] == 1
     # k-NN metrics alone: they run on an equal-count subset, but the file and table name all 200 samples
     r_knn = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'other.npz'}", "data=mnist_mini", "extractor_epochs=1",
                               "metric_names=[pr,dc]", "batch_size=64", "num_real=150"))
-    assert r_knn["out"].endswith("other.eval_domain_200.json")
+    assert r_knn["out"].endswith("other.eval_domain_200_dc-pr.json")
     assert all(v["protocol"]["num_fake"] == v["protocol"]["num_real"] == 150 for v in r_knn["values"])
     with pytest.raises(Exception, match="cannot read image"):
-        evaluate(eval_cfg(make_cfg, f"samples={folder}", *common, "strict=true"))
+        evaluate(eval_cfg(make_cfg, f"samples={folder}", *common, "strict=true", "overwrite=true"))
 
 
 def test_bad_evaluate_requests_are_named(cgan_ckpt, make_cfg, tmp_path):
@@ -160,7 +162,7 @@ def test_seeds_average_independent_draws_and_state_them(cgan_ckpt, make_cfg, tmp
         per = [one[0][v["metric"]], one[1][v["metric"]]]
         assert v["protocol"]["per_seed"] == pytest.approx(per) and v["value"] == pytest.approx(sum(per) / 2)
         assert v["protocol"]["seed"] == [0, 1] and v["protocol"]["ci95"][0] <= v["value"] <= v["protocol"]["ci95"][1]
-    assert both["out"].endswith("_x2seeds.json")
+    assert both["out"].endswith("_x2seeds_fid-pr.json")
     with pytest.raises(ConfigError, match="distinct integers"):
         evaluate(eval_cfg(make_cfg, *common, "seeds=[0,0]"))
     np.savez(tmp_path / "u.npz", images=np.zeros((4, 1, 32, 32), np.uint8))

@@ -48,7 +48,7 @@ def test_vector_samples(make_cfg, tmp_path):
     d = np.load(out)
     assert set(d.files) == {"samples"} and d["samples"].dtype == np.float32 and d["samples"].shape == (100, 2)
     with pytest.raises(ConfigError, match="unconditional"):
-        sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), label=1))
+        sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(tmp_path / "l.npz"), label=1))
 
 
 def test_sample_command_end_to_end(cgan_run, tmp_path):
@@ -84,10 +84,10 @@ def test_infogan_writes_balanced_codes_and_takes_code_k(make_cfg, tmp_path):
     assert {"images", "codes"} <= set(d.files) and "labels" not in d.files
     assert d["codes"].dtype == np.int64 and d["codes"].tolist() == [i % 10 for i in range(30)]
     assert d["images"].dtype == np.uint8 and d["images"].shape == (30, 1, 32, 32)
-    sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(out), num=5, code=3))
+    sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(out), num=5, code=3, overwrite=True))
     assert (np.load(out)["codes"] == 3).all()
     with pytest.raises(ConfigError, match="use code=K"):
-        sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(out), num=5, label=3))
+        sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(tmp_path / "l.npz"), num=5, label=3))
 
 
 def test_vae_samples_like_a_generator(make_cfg, tmp_path):

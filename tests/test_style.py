@@ -248,7 +248,7 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
     common = [f"checkpoint={run_dir}", "num_fake=100", "metric_names=[fid]", "extractor_epochs=1"]
     r = evaluate(make_cfg(common, config_name="evaluate"))
     c = evaluate(make_cfg(common + ["noise_mode=const"], config_name="evaluate"))
-    assert r["out"].endswith("_domain_100.json") and c["out"].endswith("_domain_100_constnoise.json")
+    assert r["out"].endswith("_domain_100_fid.json") and c["out"].endswith("_domain_100_constnoise_fid.json")
     assert (r["noise_mode"], c["noise_mode"]) == ("random", "const")
     sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t1.npz", "truncation=0.5",
                             "truncation_cutoff=4"], config_name="sample"))

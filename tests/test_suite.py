@@ -101,7 +101,8 @@ def test_every_value_carries_its_protocol(digits, random_domain_extractor):
     assert names == ["fid", "fid_real_floor", "density", "coverage"]
     for v in values:
         p = v["protocol"]
-        assert p["extractor"]["sha256"] == "t" and p["image_size"] == 8 and p["resize"] == "bilinear"
+        assert p["extractor"]["sha256"] == "t" and p["image_size"] == 8
+        assert p["reference_resize"] == "bilinear" and p["resize"].startswith("none")  # 8 px digits: not resized
         assert p["reference"] == f"{digits.dataset_id} val split" and p["chunk"] == 100
         if v["metric"] in ("density", "coverage"):  # k-NN metrics: the larger side subsampled to equal counts
             assert p["num_fake"] == p["num_real"] == 200 and p["k"] == 5

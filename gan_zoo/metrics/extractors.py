@@ -70,8 +70,10 @@ class DomainExtractor(Extractor):
                 "features": f"penultimate layer ({self.feature_dim}-d)", "input": "uint8 -> [-1, 1] at the data's size"}
 
 
-def find_inception_weights(weights_path: str | None, cache_dir: str | Path | None = None) -> Path:
-    """The Inception weights file: `weights_path` if given, else the torch hub cache, else <cache_dir>/weights."""
+def find_inception_weights(weights_path: str | None, cache_dir: str | Path | None = None, keys: str = "metrics.") -> Path:
+    """The Inception weights file: `weights_path` if given, else the torch hub cache, else <cache_dir>/weights.
+
+    keys: how the command names its settings in the message ("metrics." for train, "" for evaluate)."""
     if weights_path:
         candidates = [Path(weights_path).expanduser()]
     else:
@@ -83,8 +85,8 @@ def find_inception_weights(weights_path: str | None, cache_dir: str | Path | Non
     raise WeightsNotFoundError(
         f"Inception-v3 weights not found (looked in: {', '.join(map(str, candidates))}). This machine cannot "
         f"download them: on a machine with internet fetch {INCEPTION_URL} (sha256 starts with {INCEPTION_SHA256}), "
-        f"copy it to {candidates[-1]} or set metrics.inception.weights_path=/path/to/{INCEPTION_FILE}. "
-        "Offline alternative: metrics.extractor=domain (a classifier trained on your data).")
+        f"copy it to {candidates[-1]} or set {keys}inception.weights_path=/path/to/{INCEPTION_FILE}. "
+        f"Offline alternative: {keys}extractor=domain (a classifier trained on your data).")
 
 
 class InceptionExtractor(Extractor):
@@ -95,11 +97,11 @@ class InceptionExtractor(Extractor):
     num_logits = 1008
 
     def __init__(self, weights_path: str | None = None, sha256: str = INCEPTION_SHA256,
-                 cache_dir: str | Path | None = None) -> None:
+                 cache_dir: str | Path | None = None, keys: str = "metrics.") -> None:
         super().__init__()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-        path = find_inception_weights(weights_path, cache_dir)
+        path = find_inception_weights(weights_path, cache_dir, keys)
         digest = sha256_file(path)
         if not digest.startswith(str(sha256).lower()):
             raise WeightsNotFoundError(

@@ -49,9 +49,31 @@ def prepare_images(x: torch.Tensor, channels: int, size: int, resize: str) -> to
             raise ConfigError(f"images have {c} channels; the reference data has {channels}")
     if x.shape[-2:] != (size, size):
         h, w = x.shape[-2:]
-        method = resize if (resize != "pad" or (h <= size and w <= size)) else "bilinear"
-        x = resize_uint8(x, size, method)
+        x = resize_uint8(x, size, resize_method(h, w, size, resize))
     return x.contiguous()
+
+
+def resize_method(h: int, w: int, size: int, resize: str) -> str:
+    """The method `prepare_images` applies to an h x w image: the data's own, except bilinear where padding would
+    have to shrink it."""
+    return resize if (resize != "pad" or (h <= size and w <= size)) else "bilinear"
+
+
+def describe_resize(sizes: Any, size: int, resize: str) -> str:
+    """What `prepare_images` did to images of these stored (h, w) sizes, in words, for the protocol record:
+    e.g. 'bilinear 64x96 -> 32x32 (aspect ratio not kept: squashed; pad cannot shrink)'."""
+    parts = []
+    for h, w in sorted({(int(h), int(w)) for h, w in sizes}):
+        if (h, w) == (size, size):
+            parts.append(f"none ({h}x{w})")
+            continue
+        method = resize_method(h, w, size, resize)
+        notes = (["aspect ratio not kept: squashed"] if method != "pad" and h != w else []) + \
+                ([f"{resize} cannot shrink"] if method != resize else [])
+        parts.append(f"{method} {h}x{w} -> {size}x{size}" + (f" ({'; '.join(notes)})" if notes else ""))
+    if not parts:
+        return "none"
+    return "; ".join(parts[:4]) + (f"; and {len(parts) - 4} more sizes" if len(parts) > 4 else "")
 
 
 # ------------------------------------------------------------------------------------------ sources
@@ -133,10 +155,20 @@ def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tenso
     kind = "labels"
     if labels is None and "codes" in keys:  # InfoGAN samples: codes align with classes up to a permutation
         labels, kind = blob["codes"], "codes"
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
+            raise ConfigError(f"samples={path}: `{kind}` must hold one integer per image (int [{len(images)}]), got "
+                              f"{labels.dtype} {list(labels.shape)}. Fix the array or remove it to score without "
+                              f"{kind}.")
     n = len(images) if limit is None else min(limit, len(images))
+    require(n > 0, f"samples={path}: `images` holds no image")
     src = tensor_source(images[:n], None if labels is None else labels[:n], batch_size, f"{n} images from {p}",
                         prepare)
-    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]), "label_kind": kind}
+    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]), "label_kind": kind,
+                "has_labels": labels is not None and kind == "labels", "stored_sizes": {tuple(images.shape[2:])}}
+    if labels is not None:
+        src.info["label_range"] = (int(labels[:n].min()), int(labels[:n].max()))
     return src
 
 
@@ -152,6 +184,7 @@ def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Te
     if not files:
         raise DatasetNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root}")
     skipped: list[str] = []
+    sizes: set[tuple[int, int]] = set()  # the stored sizes met, for the protocol's record of the resize
 
     def chunk(s: int) -> Callable[[], tuple[torch.Tensor, None]]:
         def make() -> tuple[torch.Tensor, None]:
@@ -161,6 +194,7 @@ def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Te
                 if x is None:
                     skipped.append(str(f))
                     continue
+                sizes.add(tuple(x.shape[-2:]))
                 out.append(prepare(x[None])[0])  # files may differ in size: bring each to the protocol first
             return (torch.stack(out) if out else torch.zeros(0, channels, 1, 1, dtype=torch.uint8)), None
         return make
@@ -168,6 +202,7 @@ def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Te
     src = Source(f"{len(files)} image files under {root}", len(files),
                  [chunk(s) for s in range(0, len(files), batch_size)], {"folder": str(root)})
     src.info["skipped"] = skipped  # filled while extracting
+    src.info["stored_sizes"] = sizes
     return src
 
 

@@ -16,7 +16,8 @@ import torch.nn as nn
 
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.metrics import scores
-from gan_zoo.metrics.features import FeatureSet, Source, cached_features, extract, generator_source, tensor_source
+from gan_zoo.metrics.features import (FeatureSet, Source, cached_features, describe_resize, extract, generator_source,
+                                      tensor_source)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,32 @@ IMAGE_METRICS = {
     "intra_fid": "FID per class, mean and max over classes (conditional models)",
     "classes": "classes covered, least class share, conditional accuracy (domain classifier)",
 }
+
+
+#: FID fits a Gaussian (mean and covariance) to each side's features: with fewer samples than the feature
+#: dimension the covariance is singular, and the value stays biased well above that; below this many samples per
+#: feature dimension a value comes with a warning (128-d domain features: 256 samples; Inception's 2048-d: 4096).
+FID_SAMPLES_PER_DIM = 2
+
+
+def fid_sample_warning(num_fake: int, num_real: int, dim: int) -> str | None:
+    """A warning for an FID from fewer than FID_SAMPLES_PER_DIM x dim samples on either side, else None."""
+    need = FID_SAMPLES_PER_DIM * dim
+    if min(num_fake, num_real) >= need:
+        return None
+    return (f"FID from {num_fake} fake and {num_real} real samples in {dim}-d features: below {need} "
+            f"({FID_SAMPLES_PER_DIM} x the feature dimension) on a side the covariance is poorly estimated and the "
+            "value is biased upwards; compare it only with FIDs of the same counts, or raise the counts")
+
+
+def check_label_range(lo: int, hi: int, codes: bool, datamodule: Any, where: str) -> None:
+    """Labels scored against classes must be classes of the reference data, [0, K); codes must be >= 0."""
+    if codes:
+        require(lo >= 0, f"codes must be >= 0 (categorical code indices), got {lo} in {where}")
+        return
+    k = datamodule.num_classes
+    require(0 <= lo and hi < k, f"labels must be classes in [0, {k}) of {datamodule.dataset_id}, got values from {lo} "
+            f"to {hi} in {where}: fix the `labels` array (or remove it to score without labels)")
 
 
 def count_tag(n: int) -> str:
@@ -192,8 +219,14 @@ class ImageEvaluator(nn.Module):
         info = dict(source.info)
         if "skipped" in info:  # unreadable files of a folder: counted, a few named
             info["skipped"], info["skipped_examples"] = len(info["skipped"]), info["skipped"][:3]
+        info.pop("has_labels", None)
+        info.pop("label_range", None)
+        sizes = info.pop("stored_sizes", None)  # files: what was done to bring them to the protocol's size
+        resize = (describe_resize(sizes, self.datamodule.image_size, self.datamodule.resize) if sizes is not None
+                  else "none (already at the data's size)")
         base = {"extractor": self.extractor.protocol(), "image_size": self.datamodule.image_size,
-                "channels": self.datamodule.channels, "resize": self.datamodule.resize, "num_fake": fake.n,
+                "channels": self.datamodule.channels, "resize": resize, "reference_resize": self.datamodule.resize,
+                "num_fake": fake.n,
                 "num_real": real.n, "reference": f"{self.datamodule.dataset_id} {self.split} split",
                 "chunk": self.batch_size, "fake_source": source.description, **info,
                 "real_cache": self.cache_info.get(self.split, {}).get("cache")}
@@ -203,8 +236,13 @@ class ImageEvaluator(nn.Module):
             out.append({"metric": name, "value": float(value), "protocol": {**base, **extra}})
 
         if "fid" in self.metrics:
+            dim = len(fake.stats.mean)
+            few = fid_sample_warning(fake.n, real.n, dim)
+            if few and few != getattr(self, "_warned", None):  # once per count, not at every validation
+                log.warning(few)
+                self._warned = few
             put("fid", scores.fid(fake.stats, real.stats), implementation="torch_fidelity.fid_statistics_to_metric "
-                "on streamed float64 statistics")
+                "on streamed float64 statistics", **({"warning": few} if few else {}))
             if self.floor:
                 if self._floor is None or self._floor[0] != fake.n:  # computed once per sample count
                     self._floor = (fake.n, *self.real_floor(fake.n))
@@ -249,6 +287,8 @@ class ImageEvaluator(nn.Module):
                     put(f"memo_{space}_{k}", m[k], **extra)
         codes = info.pop("label_kind", "labels") == "codes"  # InfoGAN: unsupervised codes, not class labels
         base.pop("label_kind", None)
+        if fake.labels is not None and len(fake.labels) and ("intra_fid" in self.metrics or "classes" in self.metrics):
+            check_label_range(int(fake.labels.min()), int(fake.labels.max()), codes, self.datamodule, source.description)
         if "intra_fid" in self.metrics and not codes:
             require(fake.labels is not None, "metric 'intra_fid' needs labelled samples: a conditional checkpoint, or "
                     "an .npz with a `labels` array")

@@ -89,7 +89,8 @@ def check_outputs(files: Iterable[str | Path], overwrite: bool, key: str = "out"
     existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
         names = ", ".join(map(str, existing[:3])) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
-        raise ConfigError(f"{shown}: {names} already exist{'s' if len(existing) == 1 else ''}; nothing was written. "
+        what = shown if names == shown.split("=", 1)[1] else f"{shown}: {names}"
+        raise ConfigError(f"{what} already exist{'s' if len(existing) == 1 else ''}; nothing was written. "
                           f"Choose another {key}= or add overwrite=true to replace "
                           f"{'it' if len(existing) == 1 else 'them'}.")
     for folder in {p.parent for p in paths}:
