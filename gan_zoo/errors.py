@@ -38,3 +38,11 @@ def exit_on_user_error(fn, *args):  # noqa: ANN001, ANN201 - a thin wrapper for 
     except GanZooError as e:
         print(f"gan-zoo: error: {e}", flush=True)
         raise SystemExit(e.exit_code) from None
+
+
+def require_int(value: object, key: str, minimum: int | None = None) -> int:
+    """`value` as an int, or ConfigError naming `key` (e.g. seed=abc, batch_size=0 with minimum=1)."""
+    ok = isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+    bound = "an integer" if minimum is None else f"an integer >= {minimum}"
+    require(ok, f"{key} must be {bound}, got {value!r}")
+    return int(value)

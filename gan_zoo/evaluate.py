@@ -27,10 +27,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
-from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require
+from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require, require_int
 from gan_zoo.metrics.evaluators import mixture_stats
-from gan_zoo.metrics.features import folder_source, generator_source, npz_source, open_npz, prepare_images
-from gan_zoo.metrics.suite import check_label_range
+from gan_zoo.metrics.features import (check_npz_labels, folder_source, generator_source, npz_source, open_npz,
+                                     prepare_images)
+from gan_zoo.metrics.suite import IMAGE_METRICS, check_label_range
 from gan_zoo.sample import apply_noise_mode
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, code_version, make_parent
@@ -129,6 +130,9 @@ def _metric_names(cfg: DictConfig, dm: Any) -> list[str]:
         return list(MIXTURE_METRICS if dm.kind == "vector" else IMAGE_DEFAULT)
     names = [str(n) for n in ([given] if isinstance(given, str) else given)]
     require(len(names) > 0, "metrics=[] names no metric; drop metrics= for the default list")
+    if dm.kind != "vector":
+        bad = [n for n in names if n not in IMAGE_METRICS]
+        require(not bad, f"unknown metric(s) {bad}; choose from {sorted(IMAGE_METRICS)}")
     if dm.kind == "vector":
         bad = [n for n in names if n not in MIXTURE_METRICS]
         require(not bad, f"{dm.dataset_id} is 2D data: it is scored with the PacGAN mode statistics "
@@ -153,6 +157,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     require((cfg.get("checkpoint") is None) != (cfg.get("samples") is None),
             "give exactly one of checkpoint=PATH (a .ckpt or run directory) or samples=FILE.npz|FOLDER")
     overwrite = bool(cfg.get("overwrite", False))
+    require(cfg.extractor in ("domain", "inception"), f"extractor must be domain or inception, got {cfg.extractor!r}")
+    require(cfg.split in ("val", "train"), f"split must be val or train, got {cfg.split!r}")
+    require_int(cfg.seed, "seed")
+    require_int(cfg.batch_size, "batch_size", 1)
+    if cfg.get("max_samples") is not None:
+        require_int(cfg.max_samples, "max_samples", 1)
     if cfg.get("out"):  # a named file is checked before anything is loaded
         check_outputs([str(cfg.out)], overwrite)
     gan, info, ckpt = None, None, None
@@ -175,6 +185,20 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             raise DatasetNotFoundError(f"samples={what}: no such file or folder. Give an .npz written by `gan-zoo "
                                        "sample` (`images` uint8 [N, C, H, W] or `samples` float32 [N, D]) or a folder "
                                        "of images.")
+        if what.is_file():  # a truncated file or a wrong `labels` array is named before the data is loaded
+            check_npz_labels(what)
+    given = cfg.get("metric_names")
+    if given is not None:  # names no data kind has are refused before the data is loaded
+        unknown = [n for n in ([given] if isinstance(given, str) else given)
+                   if n not in IMAGE_METRICS and n not in MIXTURE_METRICS]
+        require(not unknown, f"unknown metric(s) {unknown}; images: {', '.join(sorted(IMAGE_METRICS))}; 2D data: "
+                f"{', '.join(MIXTURE_METRICS)}")
+        if gan is not None:
+            _check_labelled([str(n) for n in given], gan.label_kind, getattr(gan, "num_classes", 0) > 0,
+                            f"checkpoint {ckpt}")
+    if gan is not None:
+        require(isinstance(cfg.num_fake, int) and cfg.num_fake >= 2, f"num_fake must be an integer >= 2, got "
+                f"{cfg.num_fake!r}")
     dm, data_origin = _datamodule(cfg, info)
     if info is not None and info["data"]["kind"] != dm.kind:
         raise ConfigError(f"the checkpoint makes {info['data']['kind']} data but data={dm.dataset_id} is {dm.kind} "

@@ -137,6 +137,35 @@ def open_npz(path: Path) -> Any:
     return blob
 
 
+def npz_arrays(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """{name: (shape, dtype)} of the arrays in an .npz, read from their headers only (no array is loaded)."""
+    import zipfile
+
+    open_npz(path)  # a missing, truncated or foreign file gets its clear error first
+    out = {}
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            with z.open(name) as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+            out[name.removesuffix(".npy")] = (tuple(shape), dtype)
+    return out
+
+
+def check_npz_labels(path: Path) -> None:
+    """`labels` / `codes` of a samples .npz hold one integer per sample (checked from the headers, before any
+    data is loaded)."""
+    arrays = npz_arrays(path)
+    main = arrays.get("images", arrays.get("samples"))
+    for key in ("labels", "codes"):
+        if key in arrays and main is not None:
+            shape, dtype = arrays[key]
+            if len(shape) != 1 or shape[0] != main[0][0] or not np.issubdtype(dtype, np.integer):
+                raise ConfigError(f"samples={path}: `{key}` must hold one integer per sample (int [{main[0][0]}]), got "
+                                  f"{dtype} {list(shape)}. Fix the array or remove it to score without {key}.")
+
+
 def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
                limit: int | None = None) -> Source:
     """Images of a `gan-zoo sample` .npz (or any .npz with `images` uint8 [N, C, H, W] and optional `labels`)."""
