@@ -231,8 +231,10 @@ def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict
     try:
         blob = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise ConfigError(f"cannot read {path} as a checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
-                          "Give a gan_zoo .ckpt file (checkpoints/last.ckpt or best.ckpt) or a run directory.") from None
+        cause = (str(e).splitlines() or [""])[0].split(". ")[0].rstrip(".")  # the first sentence, never cut mid-way
+        raise ConfigError(f"cannot read {path} as a checkpoint ({type(e).__name__}: {cause}): the file is truncated, "
+                          "still being written, or not a checkpoint. Give a gan_zoo .ckpt file (checkpoints/last.ckpt "
+                          "or best.ckpt) or a run directory.") from None
     info = blob.get("gan_zoo", {}) if isinstance(blob, dict) else {}
     if "config" not in info:
         raise ConfigError(f"{path} is not a gan_zoo checkpoint (no 'gan_zoo.config' entry)")

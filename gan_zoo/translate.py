@@ -94,7 +94,8 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
         data = held_out(gan, info, cfg.direction)
         where = "the held-out split"
     else:
-        data = folder_inputs(str(cfg.input), src_shape, resize or str(info["config"]["data"].get("resize", "bilinear")))
+        resize = resize or str(info["config"]["data"].get("resize", "bilinear"))
+        data = folder_inputs(str(cfg.input), src_shape, resize)
         where = str(cfg.input)
     available = len(data["sources"])
     n = available if cfg.num is None else min(cfg.num, available)
@@ -119,7 +120,7 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
     tiles = torch.stack([matched_channels(col.float(), c) for col in columns], dim=1).flatten(0, 1)  # row by row
     save_image_grid(tiles, picture, nrow=len(columns))
     summary = {"checkpoint": str(ckpt), "out": str(out), "picture": str(picture), "direction": cfg.direction,
-               "source": where, "translated": n, "capped": capped, "generator_steps": info.get("g_steps"),
+               "source": where, **({"resize": resize} if cfg.input is not None else {}), "translated": n, "capped": capped, "generator_steps": info.get("g_steps"),
                "translated_with": "EMA generator" if gan.has_ema else "generator",
                **{key: f"{v.dtype} {list(v.shape)}" for key, v in arrays.items()}}
     print("\n".join(f"{key:16s} {v}" for key, v in summary.items()), flush=True)
