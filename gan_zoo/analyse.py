@@ -198,7 +198,8 @@ def _reference_evaluator(info: dict[str, Any], cfg: DictConfig, names: list[str]
 
 def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
     """Samples at each PSI (z resampled beyond PSI std, SEEDS.md 7) with FID, precision and recall."""
-    require(hasattr(gan, "truncation"), f"{type(gan).__name__} has no noise to truncate")
+    require(hasattr(gan, "truncation"), f"truncation needs a GAN with a truncation setting; {type(gan).__name__} has "
+            "none (its noise goes through the decoder as drawn): use interpolate")
     in_w = hasattr(gan, "set_truncation")
     psis = [float(p) for p in (cfg.psis if cfg.psis is not None else W_PSIS if in_w else Z_PSIS)]
     require(psis and all(p >= 0 if in_w else p > 0 for p in psis),
@@ -431,6 +432,9 @@ def analyse(cfg: DictConfig) -> dict[str, Any]:
     apply_noise_mode(gan, cfg.get("noise_mode"))
     require(hasattr(gan, "noise"), f"analyse works on noise-to-image models; {type(gan).__name__} translates images "
             "(use gan-zoo translate)")
+    require(info["data"].get("kind") == "image", f"analyse draws and measures images; {ckpt} makes "
+            f"{info['data'].get('kind')} data ({info['data'].get('dataset_id')}): use `gan-zoo sample` (a scatter plot) "
+            "and `gan-zoo evaluate` (mode statistics)")
     with output_folder(out, shown):
         if mode == "interpolate":
             result = interpolate(gan, cfg, out)
