@@ -120,7 +120,8 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
     tiles = torch.stack([matched_channels(col.float(), c) for col in columns], dim=1).flatten(0, 1)  # row by row
     save_image_grid(tiles, picture, nrow=len(columns))
     summary = {"checkpoint": str(ckpt), "out": str(out), "picture": str(picture), "direction": cfg.direction,
-               "source": where, **({"resize": resize} if cfg.input is not None else {}), "translated": n, "capped": capped, "generator_steps": info.get("g_steps"),
+               "source": where, **({"resize": resize} if cfg.input is not None else {}),
+               "translated": n, "capped": capped, "generator_steps": info.get("g_steps"),
                "translated_with": "EMA generator" if gan.has_ema else "generator",
                **{key: f"{v.dtype} {list(v.shape)}" for key, v in arrays.items()}}
     print("\n".join(f"{key:16s} {v}" for key, v in summary.items()), flush=True)

@@ -70,7 +70,8 @@ class DomainExtractor(Extractor):
                 "features": f"penultimate layer ({self.feature_dim}-d)", "input": "uint8 -> [-1, 1] at the data's size"}
 
 
-def find_inception_weights(weights_path: str | None, cache_dir: str | Path | None = None, keys: str = "metrics.") -> Path:
+def find_inception_weights(weights_path: str | None, cache_dir: str | Path | None = None,
+                           keys: str = "metrics.") -> Path:
     """The Inception weights file: `weights_path` if given, else the torch hub cache, else <cache_dir>/weights.
 
     keys: how the command names its settings in the message ("metrics." for train, "" for evaluate)."""
