@@ -9,7 +9,7 @@
     gan-zoo train experiment=dcgan_mnist run_id=r1         # kill it, run the same line again: it resumes
     srun --ntasks-per-node=4 gan-zoo train hardware=ddp hardware.devices=4 hardware.num_nodes=2  # SLURM
 
-Budgets: `trainer.max_epochs`, or `trainer.max_g_steps` in generator steps (see gan_zoo.models.gan for
+Budgets: `trainer.max_epochs`, or `trainer.max_g_steps` in generator steps (see gan_zoo.models.base for
 how those relate to Lightning's global_step).
 """
 

@@ -1,4 +1,4 @@
-"""The style-based game (Karras et al. 2019; SEEDS.md section 9): NoiseGAN's phases with progressive growing,
+"""The style-based game (Karras et al. 2019; docs/references.md §9): NoiseGAN's phases with progressive growing,
 style mixing and truncation in w.
 
 What this game changes and where
