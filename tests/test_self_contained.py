@@ -67,7 +67,7 @@ def test_every_named_gan_zoo_module_exists() -> None:
         for m in pattern.finditer(_text(f)):
             name = m.group(0)
             if f.suffix != ".py" and name.endswith(("py", "yaml", "md")):
-                name = name.rsplit(".", 1)[0]  # a file name such as gan_zoo.cli.py in prose
+                name = name.rsplit(".", 1)[0]  # a file name (module dotted, then its suffix) in prose
             if name not in NOT_MODULES and not _resolves(name):
                 bad.add(f"{f.relative_to(ROOT)}: {m.group(0)}")
     assert not bad, "these names point at nothing:\n" + "\n".join(sorted(bad))
