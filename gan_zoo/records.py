@@ -6,9 +6,10 @@
 
 A record file holds one run's numbers and how they were made (schema: experiments/README.md, "Record files").
 A table lives in a Markdown file between `<!-- results:begin KIND [EXPERIMENT] -->` and `<!-- results:end -->`;
-KIND is `experiments` (one row per experiment: its primary record) or `runs` (every record that is not
-superseded, optionally of one experiment). Superseded records stay as files (their numbers are cited in the
-experiments' READMEs) but leave the tables.
+KIND is `headline` (one row per experiment: its primary record's first headline metric), `experiments` (the
+same rows with every headline metric) or `runs` (every record that is not superseded, optionally of one
+experiment). Superseded records stay as files (their numbers are cited in the experiments' READMEs) but leave
+the tables.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ REQUIRED = {"experiment": str, "run_id": str, "role": str, "command": str, "mach
 TABLE_FILES = ("README.md", "docs/*.md", "experiments/README.md", "experiments/*/README.md")
 MARKER = re.compile(r"<!-- results:begin (\w+)(?: ([\w-]+))? -->\n(.*?)<!-- results:end -->", re.S)
 # Metrics shown by default when a new experiment's first record names no headline.
-DEFAULT_HEADLINE = {"FID": "val/fid_domain_1k", "classes": "val/classes_covered", "precision": "val/precision_domain_1k",
-                    "recall": "val/recall_domain_1k", "modes": "val/modes_2500", "high quality": "val/hq_fraction_2500",
+DEFAULT_HEADLINE = {"FID": "val/fid_domain_1k", "classes": "val/classes_covered",
+                    "precision": "val/precision_domain_1k", "recall": "val/recall_domain_1k", "modes": "val/modes_2500", "high quality": "val/hq_fraction_2500",
                     "L1": "val/l1", "L1 / better baseline": "val/l1_vs_baseline"}
 
 
@@ -53,7 +54,8 @@ def load_records(root: Path) -> list[dict[str, Any]]:
             raise RecordError(f"{path}: not valid JSON ({e}); fix the file or restore it from git") from None
         for key, typ in REQUIRED.items():
             if not isinstance(rec.get(key), typ):
-                raise RecordError(f"{path}: '{key}' must be a {typ.__name__}; see experiments/README.md, 'Record files'")
+                raise RecordError(f"{path}: '{key}' must be a {typ.__name__}; "
+                                  f"see experiments/README.md, 'Record files'")
         if (rec["experiment"], rec["run_id"]) != (path.parent.name, path.stem):
             raise RecordError(f"{path}: experiment/run_id say {rec['experiment']}/{rec['run_id']}; "
                               f"name the file experiments/<experiment>/<run_id>.json")
@@ -87,11 +89,14 @@ def fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def result_text(rec: dict[str, Any]) -> str:
-    """'**met**: FID 1.68, classes 10; 1,860 steps, 153 s' from a record's headline metrics."""
-    parts = ", ".join(f"{label} {fmt(rec['metrics'][key])}" for label, key in rec["headline"].items())
+def result_text(rec: dict[str, Any], first_only: bool = False) -> str:
+    """'**met**: FID 1.68, classes 10; 1,860 steps, 153 s' from a record's headline metrics ('**met**: FID 1.68')."""
+    items = list(rec["headline"].items())[:1] if first_only else rec["headline"].items()
+    parts = ", ".join(f"{label} {fmt(rec['metrics'][key])}" for label, key in items)
     met = rec.get("bar_met")
     text = f"**{met}**: {parts}" if met else parts
+    if first_only:
+        return text
     extra = []
     if rec.get("generator_steps"):
         extra.append(f"{rec['generator_steps']:,} steps")
@@ -110,12 +115,12 @@ def _cell(text: Any) -> str:
     return str(text if text is not None else "-").replace("|", "\\|").replace("\n", " ")
 
 
-def experiments_table(records: list[dict[str, Any]], md_file: str) -> str:
-    """One row per experiment: its bar and the result of its primary record."""
+def experiments_table(records: list[dict[str, Any]], md_file: str, first_only: bool = False) -> str:
+    """One row per experiment: its bar and the result of its primary record (only its first headline metric)."""
     lines = ["| experiment | bar / purpose | result | record |", "|---|---|---|---|"]
     for rec in records:
         if rec["role"] == "primary":
-            lines.append(f"| `{rec['experiment']}` | {_cell(rec.get('bar'))} | {_cell(result_text(rec))} | "
+            lines.append(f"| `{rec['experiment']}` | {_cell(rec.get('bar'))} | {_cell(result_text(rec, first_only))} | "
                          f"{_link(rec, md_file)} |")
     return "\n".join(lines)
 
@@ -137,15 +142,16 @@ def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
 
     def one(m: re.Match) -> str:
         kind, arg = m.group(1), m.group(2)
-        if kind == "experiments":
-            table = experiments_table(records, md_file)
+        if kind in ("experiments", "headline"):
+            table = experiments_table(records, md_file, first_only=kind == "headline")
         elif kind == "runs":
             if arg and arg not in experiments:
                 raise RecordError(f"{md_file}: table 'runs {arg}' names an experiment with no records under "
                                   f"experiments/{arg}/")
             table = runs_table(records, md_file, arg)
         else:
-            raise RecordError(f"{md_file}: unknown table kind '{kind}'; use 'experiments' or 'runs [EXPERIMENT]'")
+            raise RecordError(f"{md_file}: unknown table kind '{kind}'; use 'headline', 'experiments' or "
+                              f"'runs [EXPERIMENT]'")
         head = f"<!-- results:begin {kind}{' ' + arg if arg else ''} -->"
         return f"{head}\n{table}\n<!-- results:end -->"
 
