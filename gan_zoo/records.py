@@ -36,7 +36,8 @@ TABLE_FILES = ("README.md", "docs/*.md", "experiments/README.md", "experiments/*
 MARKER = re.compile(r"<!-- results:begin (\w+)(?: ([\w-]+))? -->\n(.*?)<!-- results:end -->", re.S)
 # Metrics shown by default when a new experiment's first record names no headline.
 DEFAULT_HEADLINE = {"FID": "val/fid_domain_1k", "classes": "val/classes_covered",
-                    "precision": "val/precision_domain_1k", "recall": "val/recall_domain_1k", "modes": "val/modes_2500", "high quality": "val/hq_fraction_2500",
+                    "precision": "val/precision_domain_1k", "recall": "val/recall_domain_1k",
+                    "modes": "val/modes_2500", "high quality": "val/hq_fraction_2500",
                     "L1": "val/l1", "L1 / better baseline": "val/l1_vs_baseline"}
 
 
