@@ -129,7 +129,7 @@ def experiments_table(records: list[dict[str, Any]], md_file: str, first_only: b
 def runs_table(records: list[dict[str, Any]], md_file: str, experiment: str | None = None) -> str:
     """Every record that is not superseded (of one experiment, if given): result, commit, date, machine, wall."""
     lines = ["| experiment | run | role | result | commit | date | wall time |", "|---|---|---|---|---|---|---|"]
-    for rec in records:
+    for rec in sorted(records, key=lambda r: (r["experiment"], ROLES.index(r["role"]), r["run_id"])):
         if rec["role"] == "superseded" or (experiment and rec["experiment"] != experiment):
             continue
         lines.append(f"| `{rec['experiment']}` | {_link(rec, md_file)} | {rec['role']} | {_cell(result_text(rec))} | "
