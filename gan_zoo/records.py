@@ -216,7 +216,7 @@ def _save_picture(src: Path, dst: Path) -> None:
 
 
 def add(run_dir: Path, command: str, wall: str, root: Path, note: str = "", bar: str | None = None,
-        primary: bool = False) -> Path:
+        primary: bool = False, experiment: str | None = None, run_id: str | None = None) -> Path:
     """Write experiments/<experiment>/<run_id>.json (and the final grid) from a finished run's own files."""
     from gan_zoo.utils.io import code_version
 
@@ -225,7 +225,8 @@ def add(run_dir: Path, command: str, wall: str, root: Path, note: str = "", bar:
         raise RecordError(f"{summary_path} not found: record a finished run (its folder holds summary.json), "
                           f"e.g. outputs/train/<experiment>/<run_id>")
     summary = json.loads(summary_path.read_text())
-    experiment, run_id = run_dir.resolve().parent.name, run_dir.resolve().name
+    experiment = experiment or run_dir.resolve().parent.name
+    run_id = run_id or run_dir.resolve().name
     out_dir = root / "experiments" / experiment
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [r for r in load_records(root) if r["experiment"] == experiment]
@@ -282,10 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.add_argument("--bar", default=None, help="the experiment's bar (default: the current primary record's)")
         p.add_argument("--primary", action="store_true",
                        help="this run is the experiment's result now: the previous primary becomes superseded")
+        p.add_argument("--experiment", default=None,
+                       help="record under this experiment (default: the run folder's parent, e.g. dcgan_mnist)")
+        p.add_argument("--run-id", default=None, help="record under this run id (default: the run folder's name)")
         p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
         a = p.parse_args(args[1:])
         try:
-            path = add(a.run_dir, a.command, a.wall, a.root, a.note, a.bar, a.primary)
+            path = add(a.run_dir, a.command, a.wall, a.root, a.note, a.bar, a.primary, a.experiment, a.run_id)
             build(a.root)
         except GanZooError as e:
             print(f"gan-zoo records add: error: {e}", file=sys.stderr)

@@ -104,6 +104,10 @@ def test_records_add_writes_the_record_and_the_tables(tmp_path) -> None:
     table = (root / "README.md").read_text()
     assert "[r2](experiments/toy/r2.json)" in table and "r1.json" not in table and "a toy bar" in table
 
+    assert records.main(["add", str(first), "--command", "gan-zoo train", "--wall", "3 s", "--experiment", "other",
+                         "--run-id", "again", "--root", str(root)]) == 0
+    assert json.loads((root / "experiments/other/again.json").read_text())["role"] == "primary"
+
 
 def test_records_add_names_a_folder_without_a_finished_run(tmp_path, capsys) -> None:
     (tmp_path / "experiments").mkdir()
