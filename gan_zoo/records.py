@@ -126,6 +126,13 @@ def experiments_table(records: list[dict[str, Any]], md_file: str, first_only: b
     return "\n".join(lines)
 
 
+def _commit(rec: dict[str, Any]) -> str | None:
+    """The run's code version, else 'before <the commit that added the record>' for runs that predate it."""
+    if rec.get("commit"):
+        return rec["commit"]
+    return f"before {rec['recorded_in']}" if rec.get("recorded_in") else None
+
+
 def runs_table(records: list[dict[str, Any]], md_file: str, experiment: str | None = None) -> str:
     """Every record that is not superseded (of one experiment, if given): result, commit, date, machine, wall."""
     lines = ["| experiment | run | role | result | commit | date | wall time |", "|---|---|---|---|---|---|---|"]
@@ -133,7 +140,7 @@ def runs_table(records: list[dict[str, Any]], md_file: str, experiment: str | No
         if rec["role"] == "superseded" or (experiment and rec["experiment"] != experiment):
             continue
         lines.append(f"| `{rec['experiment']}` | {_link(rec, md_file)} | {rec['role']} | {_cell(result_text(rec))} | "
-                     f"{_cell(rec.get('commit'))} | {rec['date']} | {_cell(rec['wall'])} |")
+                     f"{_cell(_commit(rec))} | {rec['date']} | {_cell(rec['wall'])} |")
     return "\n".join(lines)
 
 
