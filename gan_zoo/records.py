@@ -5,11 +5,11 @@
     gan-zoo records add outputs/train/dcgan_mnist/<run_id> --command "gan-zoo train" --wall "153 s" [--primary]
 
 A record file holds one run's numbers and how they were made (schema: experiments/README.md, "Record files").
-A table lives in a Markdown file between `<!-- results:begin KIND [EXPERIMENT] -->` and `<!-- results:end -->`;
-KIND is `headline` (one row per experiment: its primary record's first headline metric), `experiments` (the
-same rows with every headline metric) or `runs` (every record that is not superseded, optionally of one
-experiment). Superseded records stay as files (their numbers are cited in the experiments' READMEs) but leave
-the tables.
+A table lives in a Markdown file between `<!-- results:begin KIND [ARG] -->` and `<!-- results:end -->`. KIND:
+`headline` (one row per experiment: its primary record's first headline metric), `experiments` (the same rows
+with every headline metric), `runs [EXPERIMENT]` (every record that is not superseded) or
+`draws EXPERIMENT/RUN:EVALUATION,...` (mean ± std of repeated `gan-zoo evaluate` draws kept in the records).
+Superseded records stay as files (their numbers are cited in the experiments' READMEs) but leave the tables.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ REQUIRED = {"experiment": str, "run_id": str, "role": str, "command": str, "mach
             "date": str, "metrics": dict, "headline": dict}
 # Markdown files that may hold generated tables, relative to the repository root.
 TABLE_FILES = ("README.md", "docs/*.md", "experiments/README.md", "experiments/*/README.md")
-MARKER = re.compile(r"<!-- results:begin (\w+)(?: ([\w-]+))? -->\n(.*?)<!-- results:end -->", re.S)
+MARKER = re.compile(r"<!-- results:begin (\w+)(?: (\S+))? -->\n(.*?)<!-- results:end -->", re.S)
 # Metrics shown by default when a new experiment's first record names no headline.
 DEFAULT_HEADLINE = {"FID": "val/fid_domain_1k", "classes": "val/classes_covered",
                     "precision": "val/precision_domain_1k", "recall": "val/recall_domain_1k",
@@ -144,6 +144,28 @@ def runs_table(records: list[dict[str, Any]], md_file: str, experiment: str | No
     return "\n".join(lines)
 
 
+DRAW_METRICS = ("fid", "precision", "recall", "density", "coverage")
+
+
+def draws_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str:
+    """Mean ± std of repeated `gan-zoo evaluate` draws; spec lists EXPERIMENT/RUN:EVALUATION, comma-separated."""
+    by_name = {f"{r['experiment']}/{r['run_id']}": r for r in records}
+    lines = ["| run | evaluation | " + " | ".join(DRAW_METRICS) + " |", "|---|---|" + "---|" * len(DRAW_METRICS)]
+    for item in spec.split(","):
+        name, _, key = item.partition(":")
+        rec = by_name.get(name)
+        ev = (rec or {}).get("evaluations", {}).get(key)
+        if ev is None:
+            raise RecordError(f"{md_file}: table 'draws' names {item}, which no record holds; write "
+                              f"EXPERIMENT/RUN:EVALUATION with an evaluation of that record's 'evaluations'")
+        cells = []
+        for m in DRAW_METRICS:
+            mean, std = rec["metrics"].get(f"evaluate/{key}/{m}"), (ev.get("std") or {}).get(m)
+            cells.append("-" if mean is None else fmt(mean) + (f" ± {std:.2g}" if std else ""))
+        lines.append(f"| {_link(rec, md_file)} | {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
     """The Markdown text with every generated table between its markers rewritten."""
     experiments = {r["experiment"] for r in records}
@@ -152,14 +174,16 @@ def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
         kind, arg = m.group(1), m.group(2)
         if kind in ("experiments", "headline"):
             table = experiments_table(records, md_file, first_only=kind == "headline")
+        elif kind == "draws":
+            table = draws_table(records, md_file, arg or "")
         elif kind == "runs":
             if arg and arg not in experiments:
                 raise RecordError(f"{md_file}: table 'runs {arg}' names an experiment with no records under "
                                   f"experiments/{arg}/")
             table = runs_table(records, md_file, arg)
         else:
-            raise RecordError(f"{md_file}: unknown table kind '{kind}'; use 'headline', 'experiments' or "
-                              f"'runs [EXPERIMENT]'")
+            raise RecordError(f"{md_file}: unknown table kind '{kind}'; use 'headline', 'experiments', "
+                              f"'runs [EXPERIMENT]' or 'draws EXPERIMENT/RUN:EVALUATION,...'")
         head = f"<!-- results:begin {kind}{' ' + arg if arg else ''} -->"
         return f"{head}\n{table}\n<!-- results:end -->"
 

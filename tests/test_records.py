@@ -136,3 +136,10 @@ def test_experiment_scripts_use_gan_zoo_and_no_other_script(script: str) -> None
     assert "gan_zoo" in imported, f"{script} does not import gan_zoo"
     scripts = {p.stem for p in (ROOT / "experiments").rglob("*.py")}
     assert not imported & scripts, f"{script} imports another script: {imported & scripts}"
+
+
+def test_a_table_naming_a_missing_evaluation_is_refused(tmp_path, capsys) -> None:
+    root = _copy_repo_records(tmp_path)
+    (root / "docs" / "extra.md").write_text("<!-- results:begin draws dcgan_mnist/nope:x5 -->\n<!-- results:end -->\n")
+    assert records.main(["--root", str(root)]) == 2
+    assert "dcgan_mnist/nope:x5" in capsys.readouterr().err
