@@ -7,7 +7,8 @@
 A record file holds one run's numbers and how they were made (schema: experiments/README.md, "Record files").
 A table lives in a Markdown file between `<!-- results:begin KIND [ARG] -->` and `<!-- results:end -->`. KIND:
 `headline` (one row per experiment: its primary record's first headline metric), `experiments` (the same rows
-with every headline metric), `runs [EXPERIMENT]` (every record that is not superseded) or
+with every headline metric), `runs [EXPERIMENT]` (every record that is not superseded),
+`metrics EXPERIMENT/RUN,...` (every metric of the named records side by side) or
 `draws EXPERIMENT/RUN:EVALUATION,...` (mean ± std of repeated `gan-zoo evaluate` draws kept in the records).
 Superseded records stay as files (their numbers are cited in the experiments' READMEs) but leave the tables.
 """
@@ -166,6 +167,23 @@ def draws_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str:
     return "\n".join(lines)
 
 
+def metrics_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str:
+    """Every metric of the named records (EXPERIMENT/RUN, comma-separated) side by side, one row per metric."""
+    by_name = {f"{r['experiment']}/{r['run_id']}": r for r in records}
+    chosen = []
+    for name in spec.split(","):
+        if name not in by_name:
+            raise RecordError(f"{md_file}: table 'metrics' names {name}, which has no record; write "
+                              f"EXPERIMENT/RUN for files experiments/EXPERIMENT/RUN.json")
+        chosen.append(by_name[name])
+    keys = list(dict.fromkeys(k for rec in chosen for k in rec["metrics"]))
+    lines = ["| metric | " + " | ".join(_link(r, md_file) for r in chosen) + " |", "|---|" + "---|" * len(chosen)]
+    for k in keys:
+        cells = [fmt(r["metrics"][k]) if k in r["metrics"] else "-" for r in chosen]
+        lines.append(f"| `{k}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
     """The Markdown text with every generated table between its markers rewritten."""
     experiments = {r["experiment"] for r in records}
@@ -174,6 +192,8 @@ def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
         kind, arg = m.group(1), m.group(2)
         if kind in ("experiments", "headline"):
             table = experiments_table(records, md_file, first_only=kind == "headline")
+        elif kind == "metrics":
+            table = metrics_table(records, md_file, arg or "")
         elif kind == "draws":
             table = draws_table(records, md_file, arg or "")
         elif kind == "runs":
@@ -183,7 +203,8 @@ def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
             table = runs_table(records, md_file, arg)
         else:
             raise RecordError(f"{md_file}: unknown table kind '{kind}'; use 'headline', 'experiments', "
-                              f"'runs [EXPERIMENT]' or 'draws EXPERIMENT/RUN:EVALUATION,...'")
+                              f"'runs [EXPERIMENT]', 'metrics EXPERIMENT/RUN,...' or "
+                              f"'draws EXPERIMENT/RUN:EVALUATION,...'")
         head = f"<!-- results:begin {kind}{' ' + arg if arg else ''} -->"
         return f"{head}\n{table}\n<!-- results:end -->"
 
