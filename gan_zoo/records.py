@@ -8,7 +8,8 @@ A record file holds one run's numbers and how they were made (schema: experiment
 A table lives in a Markdown file between `<!-- results:begin KIND [ARG] -->` and `<!-- results:end -->`. KIND:
 `headline` (one row per experiment: its primary record's first headline metric), `experiments` (the same rows
 with every headline metric), `runs [EXPERIMENT]` (every record that is not superseded),
-`metrics EXPERIMENT/RUN,...` (every metric of the named records side by side) or
+`metrics EXPERIMENT/RUN,...` (every metric of the named records side by side),
+`steps EXPERIMENT/RUN:METRIC,...[:STEP,...]` (a record's validations over generator steps) or
 `draws EXPERIMENT/RUN:EVALUATION,...` (mean ± std of repeated `gan-zoo evaluate` draws kept in the records).
 Superseded records stay as files (their numbers are cited in the experiments' READMEs) but leave the tables.
 """
@@ -184,6 +185,31 @@ def metrics_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str
     return "\n".join(lines)
 
 
+def steps_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str:
+    """A record's validations over generator steps; spec is EXPERIMENT/RUN:METRIC,...[:STEP,...] (default: all)."""
+    name, _, rest = spec.partition(":")
+    metrics_part, _, steps_part = rest.partition(":")
+    rec = next((r for r in records if f"{r['experiment']}/{r['run_id']}" == name), None)
+    metrics = [m for m in metrics_part.split(",") if m]
+    if rec is None or not metrics:
+        raise RecordError(f"{md_file}: table 'steps {spec}' needs EXPERIMENT/RUN:METRIC,...[:STEP,...] naming a "
+                          f"record and its metrics")
+    wanted = {int(x) for x in steps_part.split(",") if x} if steps_part else None
+    rows = [v for v in rec.get("validations", []) if "val/g_step" in v]
+    if wanted is not None:
+        rows = [v for v in rows if int(v["val/g_step"]) in wanted]
+        missing = wanted - {int(v["val/g_step"]) for v in rows}
+        if missing:
+            raise RecordError(f"{md_file}: {name} has no validation at generator step(s) "
+                              f"{', '.join(map(str, sorted(missing)))}; pick steps from its 'validations'")
+    lines = [f"| generator step ({_link(rec, md_file)}) | " + " | ".join(f"`{m}`" for m in metrics) + " |",
+             "|---|" + "---|" * len(metrics)]
+    for v in rows:
+        cells = [fmt(v[m]) if m in v else "-" for m in metrics]
+        lines.append(f"| {int(v['val/g_step']):,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
     """The Markdown text with every generated table between its markers rewritten."""
     experiments = {r["experiment"] for r in records}
@@ -194,6 +220,8 @@ def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
             table = experiments_table(records, md_file, first_only=kind == "headline")
         elif kind == "metrics":
             table = metrics_table(records, md_file, arg or "")
+        elif kind == "steps":
+            table = steps_table(records, md_file, arg or "")
         elif kind == "draws":
             table = draws_table(records, md_file, arg or "")
         elif kind == "runs":
@@ -203,8 +231,8 @@ def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
             table = runs_table(records, md_file, arg)
         else:
             raise RecordError(f"{md_file}: unknown table kind '{kind}'; use 'headline', 'experiments', "
-                              f"'runs [EXPERIMENT]', 'metrics EXPERIMENT/RUN,...' or "
-                              f"'draws EXPERIMENT/RUN:EVALUATION,...'")
+                              f"'runs [EXPERIMENT]', 'metrics EXPERIMENT/RUN,...', "
+                              f"'steps EXPERIMENT/RUN:METRIC,...[:STEP,...]' or 'draws EXPERIMENT/RUN:EVALUATION,...'")
         head = f"<!-- results:begin {kind}{' ' + arg if arg else ''} -->"
         return f"{head}\n{table}\n<!-- results:end -->"
 

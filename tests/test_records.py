@@ -143,3 +143,11 @@ def test_a_table_naming_a_missing_evaluation_is_refused(tmp_path, capsys) -> Non
     (root / "docs" / "extra.md").write_text("<!-- results:begin draws dcgan_mnist/nope:x5 -->\n<!-- results:end -->\n")
     assert records.main(["--root", str(root)]) == 2
     assert "dcgan_mnist/nope:x5" in capsys.readouterr().err
+
+
+def test_a_steps_table_naming_a_step_without_a_validation_is_refused(tmp_path, capsys) -> None:
+    root = _copy_repo_records(tmp_path)
+    (root / "docs" / "extra.md").write_text(
+        "<!-- results:begin steps wgan_gp_grid25/long1:val/modes_2500:1000,1234 -->\n<!-- results:end -->\n")
+    assert records.main(["--root", str(root)]) == 2
+    assert "1234" in capsys.readouterr().err
