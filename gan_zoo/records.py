@@ -376,7 +376,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return e.exit_code
         print(f"written: {path}")
         return 0
-    p = argparse.ArgumentParser(prog="gan-zoo records", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="gan-zoo records", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="`gan-zoo records add --help` records a finished run.")
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 when a generated table is stale")
     p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
