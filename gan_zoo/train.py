@@ -169,8 +169,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 def _keep_best(trainer: L.Trainer) -> None:
     """After the final mid-epoch validation: if it beat the best so far, write best.ckpt from these weights (the
-    best ModelCheckpoint only acts at epoch ends, so best.ckpt and best_score would otherwise miss it; found on
-    stylegan_mnist/rec5, whose last evaluation, FID 3.02, was its best while best.ckpt held the 3.54 one)."""
+    best ModelCheckpoint only acts at epoch ends, so best.ckpt and best_score would otherwise miss a best final
+    evaluation that ends a run mid-epoch, as a max_g_steps budget does)."""
     best = checkpoint_callback(trainer, "best")
     if best is None or not best.monitor or best.monitor not in trainer.callback_metrics:
         return
