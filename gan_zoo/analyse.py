@@ -1,4 +1,4 @@
-"""What people do with a trained generator (SEEDS.md sections 7 and 12): `gan-zoo analyse MODE checkpoint=RUN out=DIR`.
+"""What people do with a trained generator (docs/references.md §7 and §12): `gan-zoo analyse MODE checkpoint=RUN out=DIR`.
 
     gan-zoo analyse interpolate checkpoint=outputs/train/dcgan_mnist/RUN out=an/         # slerp rows in z
     gan-zoo analyse label-sweep checkpoint=outputs/train/cgan_mnist/RUN out=an/          # fixed z, every class
@@ -197,7 +197,7 @@ def _reference_evaluator(info: dict[str, Any], cfg: DictConfig, names: list[str]
 
 
 def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
-    """Samples at each PSI (z resampled beyond PSI std, SEEDS.md 7) with FID, precision and recall."""
+    """Samples at each PSI (z resampled beyond PSI std, docs/references.md §7) with FID, precision and recall."""
     require(hasattr(gan, "truncation"), f"truncation needs a GAN with a truncation setting; {type(gan).__name__} has "
             "none (its noise goes through the decoder as drawn): use interpolate")
     in_w = hasattr(gan, "set_truncation")
@@ -324,7 +324,7 @@ def steer(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[st
 
 
 def augment(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
-    """The data-augmentation study (SEEDS.md 12): classifiers trained on the training split where each real image
+    """The data-augmentation study (docs/references.md §12): classifiers trained on the training split where each real image
     is replaced by a generated image of the same label with probability 1 - p_real; held-out accuracy vs p_real.
 
     One generated partner per training image (fixed seed), one classifier per (p_real, seed): a LeNet-5
@@ -381,7 +381,7 @@ def augment(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[
         w.writerows(rows)
     _plot(out / "augment.png", [r["p_real"] for r in rows], {"held-out accuracy": [r["accuracy"] for r in rows]},
           "p_real (share of real training images; the rest generated, same label)",
-          f"held-out accuracy ({len(yv)} images, mean of {seeds} seeds)", "GAN data augmentation (SEEDS.md 12)")
+          f"held-out accuracy ({len(yv)} images, mean of {seeds} seeds)", "GAN data augmentation (docs/references.md §12)")
     save_image_grid(torch.cat([real[:10], fake[:10]]), out / "augment_pairs.png", nrow=10)
     return {"pictures": ["augment.png", "augment_pairs.png"], "tables": ["augment.csv"], "values": rows,
             "classifier": f"LeNet-5, Adam 2e-3, {epochs} epochs of batch 64, no augmentation",

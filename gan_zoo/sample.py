@@ -1,4 +1,4 @@
-"""Sample a trained GAN into the `.npz` contract of DESIGN.md, plus a PNG grid.
+"""Sample a trained GAN into the `.npz` contract of docs/contracts.md, plus a PNG grid.
 
     gan-zoo sample checkpoint=outputs/train/dcgan_mnist/RUN/checkpoints/best.ckpt num=1000 out=s.npz
     gan-zoo sample checkpoint=outputs/train/cgan_mnist/RUN num=100 out=threes.npz label=3
@@ -6,7 +6,7 @@
 `.npz` keys: `images` uint8 [N, C, H, W] for image models, `samples` float32 [N, D] for vector data,
 `labels` int64 [N] for conditional models, `codes` int64 [N] (the categorical code) for InfoGAN
 (`code=K` picks one code, like `label=K` picks one class). `truncation=PSI` resamples z until every
-|z_i| <= PSI (the truncation trick of SEEDS.md 7); on style-based models it moves w towards the running mean
+|z_i| <= PSI (the truncation trick of docs/references.md §7); on style-based models it moves w towards the running mean
 w instead (w_avg + PSI (w - w_avg); `truncation_cutoff=L` limits it to the first L style layers). Sampling is in eval mode, from the EMA generator if any.
 """
 
@@ -88,7 +88,7 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     else:
         arrays["samples"] = x.float().cpu().numpy()
         save_scatter(x, None, picture, f"{len(x)} samples")
-    for name, value in conds.items():  # `labels`, `codes` (DESIGN.md contracts), `continuous_codes`, `noise_seeds`
+    for name, value in conds.items():  # `labels`, `codes` (docs/contracts.md), `continuous_codes`, `noise_seeds`
         arrays[name] = value.cpu().numpy()
     np.savez(out, **arrays)
     summary = {"checkpoint": str(ckpt), "out": str(out), "picture": str(picture), "generator_steps": info.get("g_steps"),

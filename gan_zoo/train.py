@@ -9,7 +9,7 @@
     gan-zoo train experiment=dcgan_mnist run_id=r1         # kill it, run the same line again: it resumes
     srun --ntasks-per-node=4 gan-zoo train hardware=ddp hardware.devices=4 hardware.num_nodes=2  # SLURM
 
-Budgets: `trainer.max_epochs`, or `trainer.max_g_steps` in generator steps (see gan_zoo.models.gan for
+Budgets: `trainer.max_epochs`, or `trainer.max_g_steps` in generator steps (see gan_zoo.models.base for
 how those relate to Lightning's global_step).
 """
 
@@ -169,8 +169,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 def _keep_best(trainer: L.Trainer) -> None:
     """After the final mid-epoch validation: if it beat the best so far, write best.ckpt from these weights (the
-    best ModelCheckpoint only acts at epoch ends, so best.ckpt and best_score would otherwise miss it; found on
-    stylegan_mnist/rec5, whose last evaluation, FID 3.02, was its best while best.ckpt held the 3.54 one)."""
+    best ModelCheckpoint only acts at epoch ends, so best.ckpt and best_score would otherwise miss a best final
+    evaluation that ends a run mid-epoch, as a max_g_steps budget does)."""
     best = checkpoint_callback(trainer, "best")
     if best is None or not best.monitor or best.monitor not in trainer.callback_metrics:
         return

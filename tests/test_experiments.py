@@ -26,7 +26,7 @@ def test_experiment_composes_with_its_seed_settings(experiment, make_cfg):
     cfg = make_cfg([f"experiment={experiment}"])
     assert cfg.name == experiment
     if experiment.startswith("wgan_gp"):
-        # lambda 10 on images (SEEDS.md 4); 0.1 on the 2D mixtures, as in the authors' toy script
+        # lambda 10 on images (docs/references.md §4); 0.1 on the 2D mixtures, as in the authors' toy script
         assert cfg.model.n_critic == 5 and cfg.loss.reg_weight == (10.0 if experiment.endswith("mnist") else 0.1)
         assert cfg.loss.regularizer._target_.endswith("gradient_penalty")
         assert cfg.model.discriminator.get("norm", "none") != "batch" or cfg.loss.critic_norm in ("layer", "instance")

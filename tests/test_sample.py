@@ -1,4 +1,4 @@
-"""`gan-zoo sample` writes the .npz contract of DESIGN.md and a picture."""
+"""`gan-zoo sample` writes the .npz contract of docs/contracts.md and a picture."""
 
 import numpy as np
 import pytest

@@ -341,7 +341,7 @@ class AdversarialModule(L.LightningModule):
     def watch(self, what: str, value: torch.Tensor) -> None:
         """Record on the device whether `value` is finite; the flag is read by `_check_now`.
 
-        Reading a GPU flag is a host sync (measured ~4% of DCGAN throughput for three per step, PITFALLS.md),
+        Reading a GPU flag is a host sync (measured ~4% of DCGAN throughput for three per step on a GPU),
         so on accelerators it is read every `finite_check_every` updates and before every checkpoint; on the
         CPU reading is free and happens at every update, before the optimizer step. Either way a checkpoint is
         never written from non-finite weights.
@@ -416,7 +416,7 @@ class AdversarialModule(L.LightningModule):
 
     def log_step(self, logs: Logs, batch_size: int) -> None:
         """Hand a step's values to Lightning, only on the batches it writes (self.log at every step cost ~20%
-        of DCGAN throughput on an H100, PITFALLS.md)."""
+        of DCGAN throughput on an H100)."""
         if self._trainer is not None and self._logs_written_now():
             self.log_dict(logs, prog_bar=False, on_step=True, on_epoch=False, batch_size=batch_size)
 

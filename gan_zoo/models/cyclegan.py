@@ -7,7 +7,7 @@ both generators ("g"), one both critics ("d"), as in the reference implementatio
   Gmain: the adversarial loss of G and F against the frozen critics;
   Greg:  lambda_cycle * (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)
          + lambda_identity * lambda_cycle * (|G(b) - b|_1 + |F(a) - a|_1).
-lambda_identity is relative to lambda_cycle, as in the paper and its code: 0.5 x 10 = 5 (SEEDS.md's notes
+lambda_identity is relative to lambda_cycle, as in the paper and its code: 0.5 x 10 = 5 (the course's notes
 use 0.1). The loss group gives the adversarial pair (LSGAN in the paper). The paper's halving of the
 critic objective is left out: Adam's updates do not change under a constant factor on one loss.
 """

@@ -1,4 +1,4 @@
-"""InfoGAN (Chen et al. 2016; SEEDS.md section 7): latent codes c beside z, and a Q head on D's body.
+"""InfoGAN (Chen et al. 2016; docs/references.md §7): latent codes c beside z, and a Q head on D's body.
 
 The game over NoiseGAN's: G reads concat(z, one_hot(c_cat), c_cont); Q (a head on the discriminator's
 body features) predicts c from G(z, c). The mutual-information term L_I (as a code NLL, losses/info.py)

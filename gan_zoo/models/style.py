@@ -1,4 +1,4 @@
-"""The style-based game (Karras et al. 2019; SEEDS.md section 9): NoiseGAN's phases with progressive growing,
+"""The style-based game (Karras et al. 2019; docs/references.md §9): NoiseGAN's phases with progressive growing,
 style mixing and truncation in w.
 
 What this game changes and where
@@ -22,7 +22,7 @@ What this game changes and where
   generator's one fixed map among all samples (the reference code's `noise_mode='const'`, for pictures):
   every sample then carries the same noise realisation, so the scored samples are not independent draws of
   what the generator makes. (On stylegan_mnist the learned noise scales stay small and both modes score the
-  same: experiments/stylegan_mnist, 2026-12-05.) Grids made from explicit styles (mixing, interpolation,
+  same: experiments/stylegan_mnist.) Grids made from explicit styles (mixing, interpolation,
   steering) keep the fixed map, so a row varies with z or w alone.
 The base owns everything else (schedule, updates, EMA: here G_ema also receives w_avg, a buffer).
 """

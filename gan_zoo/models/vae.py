@@ -1,4 +1,4 @@
-"""The VAE baseline (SEEDS.md section 1): the notebook compares GAN samples with a VAE of similar size.
+"""The VAE baseline (docs/references.md §1): the notebook compares GAN samples with a VAE of similar size.
 
 It is not a game, but it rides on the same base module so it gets everything `train`, `sample` and
 `evaluate` rely on (counters, RNG state and config in checkpoints, exact resume, the evaluator hook,

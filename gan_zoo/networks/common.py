@@ -56,7 +56,8 @@ def norm1d(kind: str, features: int) -> nn.Module:
 def sn(module: nn.Module, enabled: bool) -> nn.Module:
     """Wrap a layer with spectral normalisation (one power iteration per forward) when enabled.
 
-    The parametrization API is used, not the old hook: its buffers are DDP-safe (see PITFALLS.md).
+    The parametrization API is used, not the old hook: its buffers survive DDP's buffer broadcast,
+    where the hook's in-place update fails autograd's version check.
     """
     return spectral_norm(module) if enabled else module
 

@@ -1,4 +1,4 @@
-"""DCGAN generator and discriminator for square power-of-two images (SEEDS.md section 2)."""
+"""DCGAN generator and discriminator for square power-of-two images (docs/references.md §2)."""
 
 from __future__ import annotations
 

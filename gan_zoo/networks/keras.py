@@ -1,4 +1,4 @@
-"""The lecture-3 Keras GAN for 28 px digits (SEEDS.md section 3), as plain nn.Modules (any side divisible by 4).
+"""The lecture-3 Keras GAN for 28 px digits (docs/references.md §3), as plain nn.Modules (any side divisible by 4).
 
 Keras "same" padding: stride-2 4x4 layers use padding 1 (exact halving/doubling); the stride-1 4x4
 layers pad 1 before and 2 after, as TensorFlow does (the generator's stride-1 ConvTranspose is a

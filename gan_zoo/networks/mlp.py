@@ -1,4 +1,4 @@
-"""Fully connected generator and discriminator (SEEDS.md section 1; 2D mixtures)."""
+"""Fully connected generator and discriminator (docs/references.md §1; 2D mixtures)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Style-based generator and progressive discriminator (Karras et al. 2019, StyleGAN1; SEEDS.md section 9).
+"""Style-based generator and progressive discriminator (Karras et al. 2019, StyleGAN1; docs/references.md §9).
 
-Why StyleGAN1's AdaIN and not StyleGAN2's modulation/demodulation: SEEDS.md names AdaIN and progressive
+Why StyleGAN1's AdaIN and not StyleGAN2's modulation/demodulation: the reference (docs/references.md §9) names AdaIN and progressive
 growing, and that pair is StyleGAN1. StyleGAN2 replaced AdaIN because its per-feature-map normalisation
 made "droplet" artefacts at high resolution, and replaced progressive growing with skip/residual
 networks at the same time; at 32 px neither problem shows, and AdaIN has an exact known answer (after
@@ -163,7 +163,7 @@ def _level_channels(channels: Sequence[int], levels: int, what: str) -> list[int
 
 class StyleGenerator(nn.Module):
     """Mapping network + synthesis network from a learned 4x4 constant; `layers_per_level` style layers per
-    resolution (2 in the paper: the 4 px block styles the constant, then convs; 1 in SEEDS.md's small version).
+    resolution (2 in the paper: the 4 px block styles the constant, then convs; 1 in the course's small version, docs/references.md §9).
 
     `forward(z, y, level, alpha)` is the plain path (every layer gets w = mapping(z)); `mapping` and
     `synthesis(ws, level, alpha)` let the game mix styles (ws: [N, num_layers, w_dim]) and truncate them.
@@ -182,7 +182,7 @@ class StyleGenerator(nn.Module):
         self.levels = log2_int(h, "data.image_size for the style-based generator") - 1  # 4 px is level 0
         ch = _level_channels(channels, self.levels, "model.generator.channels")
         self.latent_dim, self.w_dim, self.out_shape = latent_dim, w_dim, tuple(out_shape)
-        require(layers_per_level in (1, 2), f"model.generator.layers_per_level must be 1 (SEEDS.md's small version: "
+        require(layers_per_level in (1, 2), f"model.generator.layers_per_level must be 1 (the course's small version, docs/references.md §9: "
                 f"one conv per block) or 2 (the paper), got {layers_per_level!r}")
         self.per_level = k = int(layers_per_level)
         self.num_layers = k * self.levels

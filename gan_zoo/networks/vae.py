@@ -1,4 +1,4 @@
-"""The VAE baseline's encoder (SEEDS.md section 1: conv 4x4/2 + BN + LeakyReLU, z = 32).
+"""The VAE baseline's encoder (docs/references.md §1: conv 4x4/2 + BN + LeakyReLU, z = 32).
 
 The decoder is the DCGAN generator with ReLU (`negative_slope: 0`): ConvTranspose + BN + ReLU, tanh out.
 """
