@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid
 from gan_zoo.data.images import to_uint8_images
-from gan_zoo.errors import exit_on_user_error, require, require_int
+from gan_zoo.errors import exit_on_user_error, require, require_bool, require_int
 from gan_zoo.models.base import eval_mode
 from gan_zoo.sample import apply_noise_mode, apply_truncation
 from gan_zoo.utils.checkpoints import resolve_checkpoint
@@ -411,6 +411,8 @@ def analyse(cfg: DictConfig) -> dict[str, Any]:
     mode = str(cfg.mode)
     require(mode in MODES, f"unknown analyse mode {mode!r}; modes: {', '.join(MODES)}")
     require_int(cfg.seed, "seed")
+    for key in ("ema", "overwrite"):
+        require_bool(cfg.get(key, key == "ema"), key)
     for key in ("rows", "cols", "steps", "batch_size", "iterations", "p_steps", "seeds", "epochs"):
         require_int(cfg.get(key), key, 1)
     require_int(cfg.target, "target", 0)

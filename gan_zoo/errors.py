@@ -46,3 +46,9 @@ def require_int(value: object, key: str, minimum: int | None = None) -> int:
     bound = "an integer" if minimum is None else f"an integer >= {minimum}"
     require(ok, f"{key} must be {bound}, got {value!r}")
     return int(value)
+
+
+def require_bool(value: object, key: str) -> bool:
+    """`value` as a bool, or ConfigError naming `key` (e.g. ema=maybe)."""
+    require(isinstance(value, bool), f"{key} must be true or false, got {value!r}")
+    return bool(value)

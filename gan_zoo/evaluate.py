@@ -27,7 +27,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.build import build_image_evaluator, instantiate_checked, load_checkpoint_gan
-from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require, require_int
+from gan_zoo.errors import ConfigError, DatasetNotFoundError, exit_on_user_error, require, require_bool, require_int
 from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import (check_npz_labels, folder_source, generator_source, npz_source, open_npz,
                                      prepare_images)
@@ -160,6 +160,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     require(cfg.extractor in ("domain", "inception"), f"extractor must be domain or inception, got {cfg.extractor!r}")
     require(cfg.split in ("val", "train"), f"split must be val or train, got {cfg.split!r}")
     require_int(cfg.seed, "seed")
+    for key in ("ema", "overwrite"):
+        require_bool(cfg.get(key, key == "ema"), key)
     require_int(cfg.batch_size, "batch_size", 1)
     if cfg.get("max_samples") is not None:
         require_int(cfg.max_samples, "max_samples", 1)

@@ -23,7 +23,7 @@ from omegaconf import DictConfig
 from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid, save_scatter
 from gan_zoo.data.images import to_uint8_images
-from gan_zoo.errors import exit_on_user_error, require, require_int
+from gan_zoo.errors import exit_on_user_error, require, require_bool, require_int
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, make_parent
 
@@ -58,6 +58,8 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     require(isinstance(cfg.num, int) and cfg.num > 0, f"num must be a positive integer, got {cfg.num!r}")
     require_int(cfg.seed, "seed")
     require_int(cfg.batch_size, "batch_size", 1)
+    for key in ("ema", "overwrite"):
+        require_bool(cfg.get(key, key == "ema"), key)
     for key in ("label", "code"):
         if cfg.get(key) is not None:
             require_int(cfg.get(key), key, 0)

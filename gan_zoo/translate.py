@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from gan_zoo.build import instantiate_checked, load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid
 from gan_zoo.data.images import RESIZE_METHODS, ImageFolderDataModule, to_float_images, to_uint8_images
-from gan_zoo.errors import ConfigError, exit_on_user_error, require, require_int
+from gan_zoo.errors import ConfigError, exit_on_user_error, require, require_bool, require_int
 from gan_zoo.models.image2image import TranslationGame, matched_channels, spread
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, make_parent
@@ -71,6 +71,8 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
     require(cfg.direction in ("AtoB", "BtoA"), f"direction must be AtoB or BtoA, got {cfg.direction!r}")
     require_int(cfg.batch_size, "batch_size", 1)
     require_int(cfg.rows, "rows", 1)
+    for key in ("ema", "overwrite"):
+        require_bool(cfg.get(key, key == "ema"), key)
     resize = cfg.get("resize")
     require(resize is None or resize in RESIZE_METHODS, f"resize must be one of {', '.join(RESIZE_METHODS)} or null "
             f"(the run's data.resize), got {resize!r}")
