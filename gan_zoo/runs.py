@@ -110,12 +110,18 @@ class AppendingCSVWriter:
                 csv.DictWriter(f, fieldnames=self.metrics_keys).writerows(self.metrics)
         self.metrics = []
 
-    def drop_rows_after(self, step: int) -> int:
-        """Remove rows logged after Lightning step `step` (a resumed segment repeats those); returns how many."""
+    def drop_rows_after(self, g_step: int) -> int:
+        """Remove rows logged after generator step `g_step` (their `train/g_step` or `val/g_step`): a segment
+        resumed from that step logs them again. Returns how many were removed."""
         if not os.path.isfile(self.metrics_file_path):
             return 0
+
+        def after(row: dict[str, str]) -> bool:
+            steps = [float(row[k]) for k in ("train/g_step", "val/g_step") if row.get(k) not in (None, "")]
+            return any(s > g_step for s in steps)
+
         rows = self._rows()
-        kept = [r for r in rows if not r.get("step") or float(r["step"]) <= step]
+        kept = [r for r in rows if not after(r)]
         if len(kept) != len(rows):
             self._rewrite(kept)
         return len(rows) - len(kept)
@@ -443,8 +449,11 @@ class Interrupts:
         if threading.current_thread() is not threading.main_thread():
             return
         for s in (signal.SIGINT, signal.SIGTERM):
+            current = signal.getsignal(s)
             if s not in self._old:
-                self._old[s] = signal.getsignal(s)
+                if current == signal.SIG_IGN:  # e.g. SIGINT for a background job: the parent wants it ignored
+                    continue
+                self._old[s] = current
             signal.signal(s, self.handler)
 
     def restore(self) -> None:
@@ -471,8 +480,11 @@ def handling_interrupts() -> Iterator[Interrupts]:
 
 
 class StopAtStepBoundary(L.Callback):
-    """Stops training after the generator step (or the validation) during which a signal arrived, writing
-    last.ckpt first, so the run continues from exactly there."""
+    """Stops training after the generator step (or the validation) during which a signal arrived.
+
+    last.ckpt is written right after that step (or validation), and the stop itself happens at the next hook,
+    after Lightning has logged the step's metrics, so the CSV log keeps every row up to the checkpoint.
+    """
 
     def __init__(self, guard: Interrupts, last_ckpt: Path) -> None:
         self.guard = guard
@@ -480,25 +492,36 @@ class StopAtStepBoundary(L.Callback):
         self._g_before = 0
         self.saved_at: int | None = None
 
+    def _save(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if self.saved_at is None:
+            trainer.save_checkpoint(self.last_ckpt, weights_only=False)
+            self.saved_at = pl_module.g_steps
+
+    def _stop_if_saved(self) -> None:
+        if self.saved_at is not None:
+            self.guard.training = False
+            self.guard.check()
+
     def on_train_start(self, trainer: L.Trainer, pl_module: Any) -> None:
-        # Lightning installs its own SIGTERM handler when fit starts (and restores ours at the end).
+        # Lightning installs its own SIGTERM handler when fit starts (and puts ours back when it ends).
         self.guard.install()
         self.guard.training = True
         self.guard.check()
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self._stop_if_saved()
         self._g_before = pl_module.g_steps
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self.guard.signum is not None and pl_module.g_steps != self._g_before:
-            self._stop(trainer, pl_module)
+            self._save(trainer, pl_module)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self._stop_if_saved()
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         if self.guard.signum is not None and not trainer.sanity_checking:
-            self._stop(trainer, pl_module)
+            self._save(trainer, pl_module)
 
-    def _stop(self, trainer: L.Trainer, pl_module: Any) -> None:
-        trainer.save_checkpoint(self.last_ckpt)
-        self.saved_at = pl_module.g_steps
-        self.guard.training = False
-        self.guard.check()
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self._stop_if_saved()

@@ -187,6 +187,7 @@ def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Inter
     if trainer.is_global_zero:
         if state.overwrite:
             moved = move_aside(output_dir)
+            log_to_file(f"overwrite=true: the previous run is kept as {moved}", logging.INFO)
             print(f"gan-zoo train: overwrite=true: the previous run is kept as {moved}", flush=True)
         hydra_cfg, overrides = _segment_overrides()
         segment = write_segment_record(output_dir, cfg, hydra_cfg, overrides)
@@ -196,7 +197,7 @@ def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Inter
         if state.resume is not None and state.resume.resolve() == last.resolve() and state.resume_info is not None:
             for lg in loggers:  # the rows an interrupted segment logged after its last checkpoint are repeated now
                 if isinstance(lg, RunCSVLogger):
-                    lg.experiment.drop_rows_after(state.resume_info.global_step)
+                    lg.experiment.drop_rows_after(state.resume_info.g_steps)
     for lg in loggers:  # the resolved config + data facts, so dashboards can group and filter runs by them
         lg.log_hyperparams({**gan.run_info["config"], "data_facts": facts, "protocol": protocol})
     ckpt_path = str(state.resume) if state.resume is not None else None
@@ -218,13 +219,15 @@ def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Inter
         progress["g_steps"] = gan.g_steps
         interrupts.check()  # a signal during the last step: stop here, without the final evaluation
         finish_budget(trainer, gan, datamodule)
+        interrupts.check()
     except RunInterrupted as e:
         progress["g_steps"] = gan.g_steps
         last = checkpoint_callback(trainer, "last")
         moved_on = gan.g_steps > (state.resume_info.g_steps if state.resume_info else 0)
         if not e.at_once and moved_on and stopper.saved_at != gan.g_steps and last is not None \
                 and trainer.is_global_zero:
-            trainer.save_checkpoint(Path(last.dirpath) / "last.ckpt")  # a signal during the final evaluation
+            # a signal during the final evaluation
+            trainer.save_checkpoint(Path(last.dirpath) / "last.ckpt", weights_only=False)
         raise
     finally:
         interrupts.training = False
@@ -245,7 +248,7 @@ def _keep_best(trainer: L.Trainer) -> None:
     if old is not None and not (value < old if best.mode == "min" else value > old):
         return
     path = Path(best.dirpath) / f"{best.filename}.ckpt"
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path, weights_only=False)
     best.best_model_path, best.best_model_score = str(path), value
     best.best_k_models = {str(path): value}
 
@@ -267,7 +270,7 @@ def finish_budget(trainer: L.Trainer, gan: Any, datamodule: Any) -> None:
     last = checkpoint_callback(trainer, "last")
     if last is not None:
         path = Path(last.dirpath) / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         last.best_model_path = str(path)
 
 
