@@ -204,9 +204,14 @@ def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Inter
     if ckpt_path:
         log.info("resuming from %s", ckpt_path)
 
+    own = state.resume is not None and output_dir.resolve() in state.resume.resolve().parents
+
     def fit() -> None:
         try:
-            trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
+            with warnings.catch_warnings():
+                if own:  # continuing this run: its checkpoints are the ones the restored callbacks keep
+                    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+                trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
         except RuntimeError as e:
             if ckpt_path and "state_dict" in str(e):
                 raise ConfigError(f"resume={ckpt_path}: the checkpoint does not fit this config (the networks "
