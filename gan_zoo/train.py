@@ -256,6 +256,7 @@ def _keep_best(trainer: L.Trainer) -> None:
     trainer.save_checkpoint(path, weights_only=False)
     best.best_model_path, best.best_model_score = str(path), value
     best.best_k_models = {str(path): value}
+    best.kth_best_model_path, best.kth_value = str(path), value  # a run resumed from here compares against it
 
 
 def checkpoint_callback(trainer: L.Trainer, filename: str) -> Any:

@@ -197,3 +197,16 @@ def test_ctrl_c_from_outside_a_real_process(tmp_path):
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert out.strip().splitlines()[-1].startswith("interrupted at generator step ")
     assert "Traceback" not in out + err and last.is_file()
+
+
+def test_a_run_stopped_by_max_time_is_finished_and_a_longer_time_trains_further(in_tmp, capsys):
+    budget = ["trainer.max_epochs=100000"]
+    assert train("run_id=t", *budget, "trainer.max_time=00:00:00:01") == 0
+    run = RUNS / "t"
+    assert (run / "summary.json").is_file()  # stopped by the clock: a finished run
+    before, steps = md5s(run), g_step(run / "checkpoints" / "last.ckpt")
+    capsys.readouterr()
+    assert train("run_id=t", *budget, "trainer.max_time=00:00:00:01") == 0
+    assert "is finished" in capsys.readouterr().out and md5s(run) == before
+    assert train("run_id=t", *budget, "trainer.max_time=00:00:00:03") == 0  # mid-epoch best.ckpt state resumes too
+    assert g_step(run / "checkpoints" / "last.ckpt") > steps
