@@ -200,13 +200,13 @@ def test_ctrl_c_from_outside_a_real_process(tmp_path):
 
 
 def test_a_run_stopped_by_max_time_is_finished_and_a_longer_time_trains_further(in_tmp, capsys):
-    budget = ["trainer.max_epochs=100000"]
-    assert train("run_id=t", *budget, "trainer.max_time=00:00:00:01") == 0
+    assert train("run_id=t", "trainer.max_g_steps=100000", "trainer.max_time=00:00:00:01") == 0
     run = RUNS / "t"
     assert (run / "summary.json").is_file()  # stopped by the clock: a finished run
     before, steps = md5s(run), g_step(run / "checkpoints" / "last.ckpt")
     capsys.readouterr()
-    assert train("run_id=t", *budget, "trainer.max_time=00:00:00:01") == 0
+    assert train("run_id=t", "trainer.max_g_steps=100000", "trainer.max_time=00:00:00:01") == 0
     assert "is finished" in capsys.readouterr().out and md5s(run) == before
-    assert train("run_id=t", *budget, "trainer.max_time=00:00:00:03") == 0  # mid-epoch best.ckpt state resumes too
-    assert g_step(run / "checkpoints" / "last.ckpt") > steps
+    # more time (and a step budget that ends it): trains on from the clock's mid-epoch stop, best.ckpt state included
+    assert train("run_id=t", f"trainer.max_g_steps={steps + 2}", "trainer.max_time=00:01:00:00") == 0
+    assert g_step(run / "checkpoints" / "last.ckpt") == steps + 2
