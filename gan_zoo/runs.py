@@ -25,7 +25,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -344,7 +344,6 @@ class RunState:
     finished: dict[str, Any] | None = None  # the run's summary.json, when its budget is reached
     overwrite: bool = False  # move the existing run aside before starting
     existing: bool = False  # the directory holds a run's record
-    notes: list[str] = field(default_factory=list)
 
 
 def check_run_dir(cfg: DictConfig, run_dir: Path) -> RunState:
@@ -383,11 +382,17 @@ def check_run_dir(cfg: DictConfig, run_dir: Path) -> RunState:
                     "aside and start over.")
         inside = path is not None and run_dir.resolve() in Path(path).resolve().parents
         if ckpts and not inside:
-            what = "resume=null starts from scratch" if path is None else f"resume={resume} starts from another run"
+            if resume == "auto":
+                what = ("it has no checkpoints/last.ckpt to continue from, so resume=auto would start from scratch "
+                        f"and replace them (resume={ckpts[0]} continues from that one)")
+            elif path is None:
+                what = "resume=null starts from scratch and would replace them (resume=auto continues the run)"
+            else:
+                what = f"resume={resume} starts from another run's checkpoint and would replace them"
             raise ConfigError(
-                f"run_id={run_id} already holds a run with checkpoints ({run_dir}); {what} and would replace them. "
-                f"Give a new run_id=<new> for a new run, or add overwrite=true to move this run aside (renamed to "
-                f"{run_id}.replaced-<time>) and start over; resume=auto continues it.")
+                f"run_id={run_id} already holds a run with checkpoints ({run_dir}); {what}. Give a new "
+                f"run_id=<new> for a new run, or add overwrite=true to move this run aside (renamed to "
+                f"{run_id}.replaced-<time>) and start over.")
     if path is not None:
         state.resume, state.resume_info = Path(path), read_checkpoint(Path(path))
     summary_path = run_dir / "summary.json"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
 import shutil
 import sys
 import warnings
@@ -362,8 +363,8 @@ def resume_command(cfg: DictConfig) -> str:
     multirun = hc is not None and hc.mode == RunMode.MULTIRUN
     args = [a for a in (sys.argv[1:] if multirun else list(hc.overrides.task) if hc else [])]
     args = [a for a in args if not a.lstrip("+~").startswith(("resume=", "overwrite=", "run_id="))]
-    return " ".join(["gan-zoo train", *(["-m"] if multirun and "-m" not in args else []), *args,
-                     f"run_id={cfg.get('run_id')}"])
+    words = [*(["-m"] if multirun and "-m" not in args else []), *args, f"run_id={cfg.get('run_id')}"]
+    return " ".join(["gan-zoo train", *(shlex.quote(w) for w in words)])
 
 
 def main() -> Any:

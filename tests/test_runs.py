@@ -4,6 +4,7 @@ user's commands and what must remain on disk afterwards (md5 of the files that m
 import csv
 import hashlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -168,7 +169,7 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_the_printed_command_resumes(signum,
     logged = [float(r["train/g_step"]) for r in rows(run) if r.get("train/g_step")]
     assert max(logged) == at  # every step up to the checkpoint is in the CSV log
     before = rows(run)
-    command = last.split("resume with: gan-zoo ", 1)[1].split()
+    command = shlex.split(last.split("resume with: gan-zoo ", 1)[1])  # as a shell would split it
     assert command[0] == "train"
     saved = sys.argv[:]
     try:
