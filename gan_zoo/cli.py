@@ -173,19 +173,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         rest = [f"mode={rest[0]}", *rest[1:]]  # `gan-zoo analyse MODE ...`: the mode is the first word
     if cmd == "evaluate":  # `metrics=[...]` names the metrics; Hydra would take it for the `metrics` config group
         rest = [f"metric_names={a.split('=', 1)[1]}" if a.startswith("metrics=") else a for a in rest]
-    if not any(a in ("-h", "--help", "--hydra-help", "--info") for a in rest):
-        problem = check_overrides(config_name, rest)
-        if problem:
-            print(f"gan-zoo {cmd}: error: {problem}", file=sys.stderr)
-            return 2
-    module = importlib.import_module(module_name)
-    # Lightning's DDP launcher re-executes `python -m <__main__'s module> sys.argv[1:]` for every rank:
-    # make that `python -m gan_zoo.train <overrides>`, not this dispatcher (which needs the command word).
-    main_module = sys.modules["__main__"]
-    main_module.__spec__ = importlib.util.find_spec(module_name)
-    sys.argv = [module.__file__, *rest]
-    module.main()
+    _stop_on_sigterm_like_ctrl_c()
+    try:
+        if not any(a in ("-h", "--help", "--hydra-help", "--info") for a in rest):
+            problem = check_overrides(config_name, rest)
+            if problem:
+                print(f"gan-zoo {cmd}: error: {problem}", file=sys.stderr)
+                return 2
+        module = importlib.import_module(module_name)
+        # Lightning's DDP launcher re-executes `python -m <__main__'s module> sys.argv[1:]` for every rank:
+        # make that `python -m gan_zoo.train <overrides>`, not this dispatcher (which needs the command word).
+        main_module = sys.modules["__main__"]
+        main_module.__spec__ = importlib.util.find_spec(module_name)
+        sys.argv = [module.__file__, *rest]
+        module.main()
+    except KeyboardInterrupt as e:  # before the command installed its own handlers (start-up): nothing was written
+        again = " ".join(["gan-zoo", cmd, *rest])
+        print("interrupted at generator step 0; resume with: " + again if cmd == "train" else
+              f"gan-zoo {cmd}: interrupted; run `{again}` again", flush=True)
+        return 143 if e.args == ("SIGTERM",) else 130
     return 0
+
+
+def _stop_on_sigterm_like_ctrl_c() -> None:
+    """Until a command installs its own handlers, SIGTERM interrupts like Ctrl-C (no traceback, exit 143)."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, handler)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shlex
+import shutil
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,12 +30,15 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
+from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.callbacks import AtomicCheckpointIO
 from gan_zoo.errors import ConfigError, GanZooError, require
-from gan_zoo.utils.checkpoints import resolve_checkpoint
+from gan_zoo.runs import (Interrupts, RunCSVLogger, RunInterrupted, RunState, StopAtStepBoundary,
+                          budget, check_run_dir, handling_interrupts, log_to_file, move_aside, write_once,
+                          write_segment_record)
 from gan_zoo.utils.io import code_version
 
 log = logging.getLogger("gan_zoo")
@@ -42,16 +48,6 @@ warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 # An advertisement Lightning prints at every start.
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(lambda r: "litlogger" not in r.getMessage())
-
-
-def resolve_resume(resume: str | None, output_dir: Path) -> str | None:
-    """`null` -> fresh; `auto` -> this run dir's last.ckpt if present; a run dir or a .ckpt path."""
-    if resume in (None, "", "null", "never"):
-        return None
-    if resume == "auto":
-        last = output_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.exists() else None
-    return str(resolve_checkpoint(resume, key="resume", prefer=("last",)))
 
 
 def check_launch(cfg: DictConfig) -> None:
@@ -94,7 +90,8 @@ def group_sweep_runs(cfg: DictConfig) -> None:
         wandb_cfg.tags = tags
 
 
-def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, output_dir: Path) -> L.Trainer:
+def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, output_dir: Path,
+                  extra_callbacks: list | None = None) -> L.Trainer:
     """Trainer from `cfg.trainer` + `cfg.hardware`, with callbacks and budgets in generator steps."""
     t = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_g_steps = t.pop("max_g_steps", None)
@@ -117,6 +114,11 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
             callbacks.append(hydra.utils.instantiate(cb_cfg, monitor=evaluator.monitor, mode=evaluator.mode))
         else:
             callbacks.append(hydra.utils.instantiate(cb_cfg))
+    callbacks += list(extra_callbacks or [])
+    if "enable_progress_bar" not in t:  # callbacks.progress=null: no bar at all (Lightning would add its own)
+        t["enable_progress_bar"] = any(isinstance(c, ProgressBar) for c in callbacks)
+    if t.get("max_time") is not None:
+        budget(cfg)  # a readable message for a malformed duration
     hw = OmegaConf.to_container(cfg.hardware, resolve=True)
     if str(hw.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError(f"hardware.accelerator={hw['accelerator']} but no CUDA device is visible; use hardware=cpu, "
@@ -125,10 +127,47 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
                      plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0)
 
 
-def run(cfg: DictConfig) -> dict[str, Any]:
-    """Train per `cfg`; returns where everything was written and the final metrics."""
+def run(cfg: DictConfig, interrupts: Interrupts | None = None) -> dict[str, Any]:
+    """Train per `cfg`; returns where everything was written and the final metrics.
+
+    The run directory is checked first (gan_zoo.runs.check_run_dir: refusals write nothing), then every value is
+    validated by building the data, the GAN, the evaluator and the trainer; only then is anything written.
+    """
     check_launch(cfg)
     output_dir = Path(cfg.paths.output_dir)
+    state = check_run_dir(cfg, output_dir)
+    if state.finished is not None:
+        return report_finished(cfg, state)
+    interrupts = interrupts or Interrupts()
+    progress = {"g_steps": state.resume_info.g_steps if state.resume_info else 0}
+    try:
+        return _train(cfg, output_dir, state, interrupts, progress)
+    except RunInterrupted as e:
+        e.g_step = progress["g_steps"]  # type: ignore[attr-defined]
+        raise
+
+
+def report_finished(cfg: DictConfig, state: RunState) -> dict[str, Any]:
+    """A run already at its budget: say so (changing nothing) and return its summary."""
+    summary = state.finished or {}
+    given = ", ".join(f"{k}={v}" for k, v in budget(cfg).items() if v is not None)
+    print(f"gan-zoo train: run_id={cfg.get('run_id')} is finished: it reached its budget ({given}) at generator step "
+          f"{summary.get('generator_steps')} ({state.run_dir / 'summary.json'}). Nothing was changed. To train further, "
+          f"give a larger budget, e.g. trainer.max_epochs=<more> or trainer.max_g_steps=<more>.", flush=True)
+    return summary
+
+
+def _segment_overrides() -> tuple[DictConfig | None, list[str]]:
+    """This command's Hydra config and overrides (None, [] outside Hydra)."""
+    if not HydraConfig.initialized():
+        return None, []
+    hc = HydraConfig.get()
+    return hc, list(hc.overrides.task)
+
+
+def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Interrupts,
+           progress: dict[str, int]) -> dict[str, Any]:
+    """Build (validating every value), then write the segment's record and fit."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate_checked(cfg.data, "data")
     facts = data_facts(datamodule)
@@ -139,32 +178,68 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     protocol = evaluator.protocol() if evaluator is not None else None
     if protocol is not None:
         protocol["code_version"] = code_version()
-    if protocol is not None:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics_protocol.json").write_text(json.dumps(protocol, indent=2, default=str))
     group_sweep_runs(cfg)
     loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
-    for lg in loggers:  # the resolved config + data facts, so dashboards can group and filter runs by them
-        lg.log_hyperparams({**gan.run_info["config"], "data_facts": facts, "protocol": protocol})
-    ckpt_path = resolve_resume(cfg.get("resume"), output_dir)
-    if ckpt_path:
-        log.info("resuming from %s", ckpt_path)
+    stopper = StopAtStepBoundary(interrupts, output_dir / "checkpoints" / "last.ckpt")
+    trainer = build_trainer(cfg, gan, evaluator, loggers, output_dir, extra_callbacks=[stopper])
     if cfg.trainer.get("compile", False):
         log.info("torch.compile: %s", ", ".join(gan.compile_networks()))
-    trainer = build_trainer(cfg, gan, evaluator, loggers, output_dir)
-    try:
+    # Every check passed: from here on the run directory is written.
+    if trainer.is_global_zero:
+        if state.overwrite:
+            moved = move_aside(output_dir)
+            log_to_file(f"overwrite=true: the previous run is kept as {moved}", logging.INFO)
+            print(f"gan-zoo train: overwrite=true: the previous run is kept as {moved}", flush=True)
+        hydra_cfg, overrides = _segment_overrides()
+        segment = write_segment_record(output_dir, cfg, hydra_cfg, overrides)
+        if protocol is not None:
+            write_once(output_dir / "metrics_protocol.json", json.dumps(protocol, indent=2, default=str), segment)
+        last = output_dir / "checkpoints" / "last.ckpt"
+        if state.resume is not None and state.resume.resolve() == last.resolve() and state.resume_info is not None:
+            for lg in loggers:  # the rows an interrupted segment logged after its last checkpoint are repeated now
+                if isinstance(lg, RunCSVLogger):
+                    lg.experiment.drop_rows_after(state.resume_info.g_steps)
+    for lg in loggers:  # the resolved config + data facts, so dashboards can group and filter runs by them
+        lg.log_hyperparams({**gan.run_info["config"], "data_facts": facts, "protocol": protocol})
+    ckpt_path = str(state.resume) if state.resume is not None else None
+    if ckpt_path:
+        log.info("resuming from %s", ckpt_path)
+
+    own = state.resume is not None and output_dir.resolve() in state.resume.resolve().parents
+
+    def fit() -> None:
         try:
-            trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
+            with warnings.catch_warnings():
+                if own:  # continuing this run: its checkpoints are the ones the restored callbacks keep
+                    warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+                trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
         except RuntimeError as e:
             if ckpt_path and "state_dict" in str(e):
-                raise ConfigError(f"the checkpoint {ckpt_path} does not fit this config (the networks differ: "
-                                  f"{str(e).splitlines()[0]}). Start a new run with another run_id, or resume=null "
-                                  "to overwrite this one.") from None
+                raise ConfigError(f"resume={ckpt_path}: the checkpoint does not fit this config (the networks "
+                                  f"differ: {str(e).splitlines()[0]}). Resume it with the config it was trained with "
+                                  "(its run's .hydra/config.yaml), or drop resume= to start from scratch.") from None
             raise
+
+    try:
+        fit()
+        progress["g_steps"] = gan.g_steps
+        interrupts.check()  # a signal during the last step: stop here, without the final evaluation
         finish_budget(trainer, gan, datamodule)
+        interrupts.check()
+    except RunInterrupted as e:
+        progress["g_steps"] = gan.g_steps
+        last = checkpoint_callback(trainer, "last")
+        moved_on = gan.g_steps > (state.resume_info.g_steps if state.resume_info else 0)
+        if not e.at_once and moved_on and stopper.saved_at != gan.g_steps and last is not None \
+                and trainer.is_global_zero:
+            # a signal during the final evaluation
+            trainer.save_checkpoint(Path(last.dirpath) / "last.ckpt", weights_only=False)
+        raise
     finally:
+        interrupts.training = False
+        progress["g_steps"] = gan.g_steps
         _finish_wandb(loggers)
-    return summarize(trainer, gan, output_dir)
+    return summarize(trainer, gan, output_dir, cfg)
 
 
 def _keep_best(trainer: L.Trainer) -> None:
@@ -179,9 +254,10 @@ def _keep_best(trainer: L.Trainer) -> None:
     if old is not None and not (value < old if best.mode == "min" else value > old):
         return
     path = Path(best.dirpath) / f"{best.filename}.ckpt"
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path, weights_only=False)
     best.best_model_path, best.best_model_score = str(path), value
     best.best_k_models = {str(path): value}
+    best.kth_best_model_path, best.kth_value = str(path), value  # a run resumed from here compares against it
 
 
 def checkpoint_callback(trainer: L.Trainer, filename: str) -> Any:
@@ -201,7 +277,7 @@ def finish_budget(trainer: L.Trainer, gan: Any, datamodule: Any) -> None:
     last = checkpoint_callback(trainer, "last")
     if last is not None:
         path = Path(last.dirpath) / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)
         last.best_model_path = str(path)
 
 
@@ -213,8 +289,8 @@ def _finish_wandb(loggers: list) -> None:
         wandb.finish()
 
 
-def summarize(trainer: L.Trainer, gan: Any, output_dir: Path) -> dict[str, Any]:
-    """Collect output paths and final metrics; print them on rank 0."""
+def summarize(trainer: L.Trainer, gan: Any, output_dir: Path, cfg: DictConfig | None = None) -> dict[str, Any]:
+    """Collect output paths and final metrics; print them and write summary.json (the run finished) on rank 0."""
     best, last = checkpoint_callback(trainer, "best"), checkpoint_callback(trainer, "last")
     samples = sorted((output_dir / "samples").glob("*.png"))
     wandb_dirs = sorted((output_dir / "wandb").glob("*run-*")) if (output_dir / "wandb").exists() else []
@@ -230,12 +306,15 @@ def summarize(trainer: L.Trainer, gan: Any, output_dir: Path) -> dict[str, Any]:
         "generator_steps": gan.g_steps,
         "monitor": getattr(gan.evaluator, "monitor", None),
         "final_metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
+        "budget": budget(cfg) if cfg is not None else None,  # what `train` compares a rerun's budget with
     }
     if trainer.is_global_zero:
-        lines = [f"  {k:16s} {v}" for k, v in out.items() if k != "final_metrics"]
+        lines = [f"  {k:16s} {v}" for k, v in out.items() if k not in ("final_metrics", "budget")]
         lines += [f"  {k:16s} {v:.4f}" for k, v in out["final_metrics"].items()]
         print("\ngan_zoo run finished. Outputs:\n" + "\n".join(lines), flush=True)
-        (output_dir / "summary.json").write_text(json.dumps(out, indent=2))
+        tmp = output_dir / ".summary.json.tmp"
+        tmp.write_text(json.dumps(out, indent=2))
+        os.replace(tmp, output_dir / "summary.json")
     return out
 
 
@@ -249,19 +328,93 @@ def user_error(e: BaseException) -> GanZooError | None:
     return None
 
 
+def _is_new_dir(run_dir: Path, log_may_have_lines: bool = False) -> bool:
+    """Nothing in the run directory but the train.log Hydra opened for this command (empty, unless
+    `log_may_have_lines`: this command's own lines)."""
+    if not run_dir.is_dir():
+        return True
+    return all(p.name == "train.log" and p.is_file() and (log_may_have_lines or p.stat().st_size == 0)
+               for p in run_dir.iterdir())
+
+
+def _remove_new_dir(run_dir: Path, log_root: Path | None) -> None:
+    """After a refusal: remove the run directory this command created (it holds only an empty train.log), and
+    the then-empty folders above it up to the outputs folder."""
+    if not run_dir.is_dir():
+        return
+    for h in logging.getLogger().handlers:
+        if isinstance(h, logging.FileHandler) and Path(h.baseFilename).parent == run_dir:
+            logging.getLogger().removeHandler(h)
+            h.close()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    stop = log_root.resolve().parent if log_root is not None else None
+    parent = run_dir.resolve().parent
+    while parent != stop and parent != parent.parent and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+        if stop is None:
+            break
+
+
+def resume_command(cfg: DictConfig) -> str:
+    """`gan-zoo train <this command's overrides>` that continues this run: run_id= pinned; resume= and
+    overwrite= dropped (resume=auto then picks up last.ckpt; overwrite=true would move the run aside)."""
+    hc = HydraConfig.get() if HydraConfig.initialized() else None
+    multirun = hc is not None and hc.mode == RunMode.MULTIRUN
+    args = [a for a in (sys.argv[1:] if multirun else list(hc.overrides.task) if hc else [])]
+    args = [a for a in args if not a.lstrip("+~").startswith(("resume=", "overwrite=", "run_id="))]
+    words = [*(["-m"] if multirun and "-m" not in args else []), *args, f"run_id={cfg.get('run_id')}"]
+    return " ".join(["gan-zoo train", *(shlex.quote(w) for w in words)])
+
+
+def main() -> Any:
+    """The `gan-zoo train` command: the Hydra app, with Ctrl-C and SIGTERM stopping it cleanly (exit 130 / 143)."""
+    with handling_interrupts() as interrupts:
+        _INTERRUPTS.append(interrupts)
+        try:
+            return _hydra_main()
+        except RunInterrupted as e:  # before the config was composed
+            args = [a for a in sys.argv[1:] if not a.startswith(("resume=", "overwrite="))]
+            print(f"interrupted at generator step 0; resume with: gan-zoo train {' '.join(args)}".rstrip(), flush=True)
+            raise SystemExit(e.exit_code) from None
+        finally:
+            _INTERRUPTS.remove(interrupts)
+
+
+_INTERRUPTS: list[Interrupts] = []
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> Any:
-    """Hydra entry point (the `gan-zoo train` command)."""
+def _hydra_main(cfg: DictConfig) -> Any:
+    """Hydra task function: train, and turn our errors and interrupts into one message and an exit code."""
+    run_dir = Path(cfg.paths.output_dir)
+    new_dir = _is_new_dir(run_dir)
+    interrupts = _INTERRUPTS[-1] if _INTERRUPTS else None
     try:
-        out = run(cfg)
+        out = run(cfg, interrupts)
         return optimized_value(cfg, out)  # the value Hydra sweepers (Optuna) optimise
+    except RunInterrupted as e:
+        step = getattr(e, "g_step", 0)
+        log_to_file(f"interrupted by {signal_name(e.signum)} at generator step {step}", logging.WARNING)
+        print(f"interrupted at generator step {step}; resume with: {resume_command(cfg)}", flush=True)
+        raise SystemExit(e.exit_code) from None
     except Exception as e:  # noqa: BLE001 - only our own errors are turned into a short message
         err = user_error(e)
         if err is None:
             raise
-        log.error("%s", err)
+        if new_dir and err.exit_code == 2 and _is_new_dir(run_dir, log_may_have_lines=True):
+            _remove_new_dir(run_dir, Path(cfg.paths.log_dir) if "log_dir" in cfg.paths else None)
+        else:
+            log_to_file(f"gan-zoo: error: {err}")  # the run's train.log keeps it (the screen gets it once, below)
         print(f"gan-zoo: error: {err}", flush=True)
         raise SystemExit(err.exit_code) from None
+
+
+def signal_name(signum: int) -> str:
+    """SIGINT, SIGTERM, ..."""
+    import signal
+
+    return signal.Signals(signum).name
 
 
 def optimized_value(cfg: DictConfig, out: dict[str, Any]) -> float | None:
@@ -269,6 +422,9 @@ def optimized_value(cfg: DictConfig, out: dict[str, Any]) -> float | None:
     name = cfg.get("optimized_metric") or out.get("monitor")
     if name is None:
         return None
+    sweeping = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if name not in out["final_metrics"] and not cfg.get("optimized_metric") and not sweeping:
+        return None  # a single run that never validated (a budget shorter than one validation): nothing to return
     if name not in out["final_metrics"]:
         raise ConfigError(f"optimized_metric={name} was not logged by this run (logged: "
                           f"{', '.join(sorted(out['final_metrics'])) or 'nothing: metrics=none?'}); pick one of those")

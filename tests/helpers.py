@@ -70,3 +70,34 @@ def write_standin_inception(path):
     os.remove(empty)
     torch.save(net.state_dict(), path)
     return path
+
+
+class SignalAt(L.Callback):
+    """Send this process `signum` (a name: SIGINT, SIGTERM) `times` times in a row, once: after generator step
+    `g_step` (`where=train`) or when the first validation after it starts (`where=validation`). Stands in for a
+    user pressing Ctrl-C or a scheduler sending SIGTERM at that moment. With `once_file`, only the first command
+    that reaches the moment sends (it creates the file), so the printed resume command can be run as it is."""
+
+    def __init__(self, g_step: int, signum: str = "SIGINT", times: int = 1, where: str = "train",
+                 once_file: str | None = None) -> None:
+        self.g_step, self.signum, self.times, self.where = g_step, getattr(signal, signum), times, where
+        self.once_file = once_file
+        self.sent = False
+
+    def _send(self, pl_module: L.LightningModule) -> None:
+        if not self.sent and pl_module.g_steps >= self.g_step:
+            self.sent = True
+            if self.once_file is not None:
+                if os.path.exists(self.once_file):
+                    return
+                open(self.once_file, "w").close()
+            for _ in range(self.times):
+                os.kill(os.getpid(), self.signum)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.where == "train":
+            self._send(pl_module)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        if self.where == "validation":
+            self._send(pl_module)

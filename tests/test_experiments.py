@@ -106,13 +106,18 @@ def test_a_loss_key_for_another_loss_is_named(make_cfg):
         run(cfg)
 
 
-def test_resuming_into_a_changed_network_is_a_clear_error(make_cfg):
+def test_resuming_into_a_changed_network_is_a_clear_error(make_cfg, tmp_path):
     from gan_zoo.errors import ConfigError
 
-    run(make_cfg(tiny_overrides("wgan_gp_ring8")))
+    first = run(make_cfg(tiny_overrides("wgan_gp_ring8")))
     changed = make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]", "trainer.max_epochs=2"])
+    with pytest.raises(ConfigError, match="trained with another config: model.generator.hidden"):
+        run(changed)  # the same run directory: refused before anything is loaded
+    elsewhere = make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]",
+                                                            f"resume={first['last_checkpoint']}"])
+    elsewhere.paths.output_dir = str(tmp_path / "other")
     with pytest.raises(ConfigError, match="does not fit this config"):
-        run(changed)
+        run(elsewhere)  # another run started from these weights
 
 
 def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):

@@ -98,8 +98,9 @@ def test_resume_takes_this_runs_fused_choice_not_the_checkpoints(make_cfg, tmp_p
 
     head = run(make_cfg(base + ["trainer.max_epochs=1"]))
     assert fused_flags(head["last_checkpoint"], 1) == [True, True]
-    for flag, epochs in ((False, 2), (True, 3)):
+    for flag, epochs in ((False, 2), (True, 3)):  # each a new run (run_id) started from the previous one's state
         cfg = make_cfg(base + [f"trainer.max_epochs={epochs}", f"resume={head['last_checkpoint']}",
                                f"trainer.fused_optimizers={str(flag).lower()}"])
+        cfg.paths.output_dir = str(tmp_path / f"run{epochs}")
         head = run(cfg)
         assert fused_flags(head["last_checkpoint"], epochs) == [flag, flag]
