@@ -170,41 +170,6 @@ class DigitsDataModule(ImageTensorDataModule):
         return x, torch.from_numpy(d.target.astype(np.int64))
 
 
-class MNISTDataModule(ImageTensorDataModule):
-    """Full MNIST (60k train / 10k test as the reference split) through torchvision; no download here."""
-
-    def __init__(self, root: str, image_size: int = 32, resize: str = "pad", download: bool = False,
-                 **kwargs: Any) -> None:
-        super().__init__(name="mnist", image_size=image_size, channels=1, resize=resize, **kwargs)
-        self.root = Path(root)
-        self.download = download
-        self._n_train = 0
-
-    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
-        from torchvision.datasets import MNIST
-
-        parts = []
-        for train in (True, False):
-            try:
-                ds = MNIST(str(self.root), train=train, download=self.download)
-            except RuntimeError as e:
-                raise DatasetNotFoundError(
-                    f"MNIST not found under {self.root / 'MNIST' / 'raw'} ({e}). Copy the four files "
-                    "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
-                    f"t10k-labels-idx1-ubyte[.gz] into {self.root / 'MNIST' / 'raw'}, or point data.root "
-                    "elsewhere, or set data.download=true on a machine with internet. "
-                    "Offline, data=mnist_mini gives 5,000 real MNIST digits."
-                ) from None
-            parts.append((ds.data[:, None], ds.targets))
-        self._n_train = len(parts[0][0])
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-
-    def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The official split: the 10k test images are the reference set."""
-        n = len(labels)
-        return np.arange(self._n_train), np.arange(self._n_train, n)
-
-
 class ImageFolderDataModule(ImageTensorDataModule):
     """Any folder of images (e.g. the LEGO bricks). Class sub-folders, if present, become labels.
 
