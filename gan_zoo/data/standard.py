@@ -113,7 +113,7 @@ def read_idx(path: Path) -> np.ndarray:
         raise CorruptDataError(f"{path} is not a uint8 IDX file (bad magic number); replace it with the original file")
     ndim = data[3]
     dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    arr = np.frombuffer(bytearray(data), dtype=np.uint8, offset=4 + 4 * ndim)  # writable: torch shares it
     if arr.size != int(np.prod(dims)):
         raise CorruptDataError(f"{path} declares shape {dims} but holds {arr.size} values (truncated?); replace it")
     return arr.reshape(dims)
@@ -286,7 +286,7 @@ def _read_class_folders(root: Path, channels: int, size: tuple[int, int], cache_
 
 # ----------------------------------------------------------------------------------------------- loaders
 def _missing(what: str, key: str, root: Path, layouts: str) -> DatasetNotFoundError:
-    return DatasetNotFoundError(f"{what} not found under {root} (data.root): it holds neither {layouts}. "
+    return DatasetNotFoundError(f"{what} not found under {root.absolute()} (data.root): it holds neither {layouts}. "
                                 f"To provide it, {HOW_TO_GET[key]}; or set "
                                 "data.root to a folder with one of these layouts (docs/data.md).")
 
