@@ -270,3 +270,25 @@ def test_train_on_cifar_pickles_makes_rgb_32px(make_cfg, tmp_path):
     assert info["data"]["source"]["num_train"] == 40 and len(info["data"]["source"]["train_sha256"]) == 64
     images, _ = gan.sample(2, seed=0)
     assert images.shape == (2, 3, 32, 32) and images.std() > 0
+
+
+# ------------------------------------------------------------------------------------------------ streaming
+def test_streamed_image_folder_serves_the_in_memory_images(tmp_path):
+    from conftest import write_image_folder
+    from gan_zoo.data import ImageFolderDataModule
+    from gan_zoo.errors import ConfigError
+
+    write_image_folder(tmp_path / "f", size=16, per_class=6)
+    memory = ImageFolderDataModule(root=str(tmp_path / "f"), image_size=16, channels=1, batch_size=4)
+    streamed = ImageFolderDataModule(root=str(tmp_path / "f"), image_size=16, channels=1, batch_size=4, stream=True)
+    memory.setup()
+    streamed.setup()
+    assert streamed.num_classes == memory.num_classes == 3
+    assert torch.equal(streamed.val_set.tensors[0], memory.val_set.tensors[0])  # the reference stays in memory
+    batches = list(streamed.train_dataloader())
+    x = torch.cat([b[0] for b in batches])
+    assert x.dtype == torch.uint8 and x.shape[1:] == (1, 16, 16) and len(x) == len(memory.train_set) // 4 * 4
+    pool = {tuple(im.flatten().tolist()) for im in memory.train_set.tensors[0]}
+    assert all(tuple(im.flatten().tolist()) in pool for im in x)  # the same training images, shuffled
+    with pytest.raises(ConfigError, match="data.stream=true"):
+        streamed.train_set.tensors
