@@ -292,3 +292,42 @@ def test_streamed_image_folder_serves_the_in_memory_images(tmp_path):
     assert all(tuple(im.flatten().tolist()) in pool for im in x)  # the same training images, shuffled
     with pytest.raises(ConfigError, match="data.stream=true"):
         streamed.train_set.tensors
+
+
+# ------------------------------------------------------------------------------------------------ download
+def test_download_uses_torchvision_only_when_nothing_is_there(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeCIFAR10:  # torchvision's downloader, minus the network: leaves the batches where it would
+        def __init__(self, root, train=True, download=False):
+            calls.append((root, download))
+            write_cifar_pickles(tmp_path / "dl")
+
+    class FakeMNIST:
+        def __init__(self, root, train=True, download=False):
+            calls.append((root, download))
+            write_idx(tmp_path / "dlm" / "MNIST" / "raw", gz=True, junk=False)
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
+    dm = CIFAR10DataModule(root=str(tmp_path / "dl"), download=True)
+    dm.setup()
+    assert calls == [(str(tmp_path / "dl"), True)] and len(dm.train_set) == 20
+    CIFAR10DataModule(root=str(tmp_path / "dl"), download=True).setup()
+    assert len(calls) == 1  # present: no second download
+    m = MNISTDataModule(root=str(tmp_path / "dlm"), download=True)
+    m.setup()
+    assert len(calls) == 2 and m.layout == "torchvision-raw" and len(m.train_set) == 12
+
+
+def test_failed_download_says_how_to_provide_the_data(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    def offline(*args, **kwargs):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    with pytest.raises(DatasetNotFoundError, match="could not fetch Fashion-MNIST.*Sentdex/nnfs_book"):
+        FashionMNISTDataModule(root=str(tmp_path / "none"), download=True).setup()
