@@ -139,6 +139,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     protocol = evaluator.protocol() if evaluator is not None else None
     if protocol is not None:
         protocol["code_version"] = code_version()
+        if facts.get("source"):  # benchmark copies: which copy the reference came from (docs/data.md)
+            protocol["data_source"] = facts["source"]
     if protocol is not None:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics_protocol.json").write_text(json.dumps(protocol, indent=2, default=str))
