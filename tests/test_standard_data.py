@@ -17,42 +17,10 @@ import gan_zoo.data.standard as standard
 from gan_zoo.data import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule, first_n_indices
 from gan_zoo.errors import DatasetNotFoundError
 
-from conftest import TINY
+from conftest import TINY, write_cifar_pickles
 
 
 # ------------------------------------------------------------------------------------------------ writers
-def _cifar_images(start: int, n: int) -> np.ndarray:
-    """n RGB 32x32 images; image k of the whole set has every red pixel = k (its identity), green/blue patterns."""
-    x = np.zeros((n, 3, 32, 32), dtype=np.uint8)
-    for i in range(n):
-        x[i, 0] = start + i
-        x[i, 1] = np.arange(32, dtype=np.uint8)[None, :] * 4
-        x[i, 2] = 200
-    return x
-
-
-def write_cifar_pickles(root, per_batch: int = 4, n_test: int = 6, str_keys_batch: int = 3, meta: bool = False):
-    """torchvision's layout: cifar-10-batches-py/data_batch_1..5 and test_batch (5 x per_batch train images).
-    One batch uses str keys, as re-packed batches do; labels are k % 10."""
-    d = root / "cifar-10-batches-py"
-    d.mkdir(parents=True)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    start = 0
-    for i, name in enumerate(names):
-        n = n_test if name == "test_batch" else per_batch
-        first = 100 if name == "test_batch" else start
-        x = _cifar_images(first, n).reshape(n, -1)
-        y = [(first + k) % 10 for k in range(n)]
-        blob = {"data": x, "labels": y} if i + 1 == str_keys_batch else {b"data": x, b"labels": y, b"batch_label": b"x"}
-        with open(d / name, "wb") as f:
-            pickle.dump(blob, f)
-        start += 0 if name == "test_batch" else n
-    if meta:
-        with open(d / "batches.meta", "wb") as f:
-            pickle.dump({b"label_names": [f"c{k}".encode() for k in range(10)]}, f)
-    return root
-
-
 def _png(path, arr: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(arr).save(path)
