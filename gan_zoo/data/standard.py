@@ -285,6 +285,12 @@ def _read_class_folders(root: Path, channels: int, size: tuple[int, int], cache_
 
 
 # ----------------------------------------------------------------------------------------------- loaders
+def _first_line(e: BaseException) -> str:
+    """An exception's text up to its first line break (downloaders append whole tracebacks of retries)."""
+    text = str(e).strip()
+    return text.splitlines()[0].rstrip(":") if text else type(e).__name__
+
+
 def _missing(what: str, key: str, root: Path, layouts: str) -> DatasetNotFoundError:
     return DatasetNotFoundError(f"{what} not found under {root.absolute()} (data.root): it holds neither {layouts}. "
                                 f"To provide it, {HOW_TO_GET[key]}; or set "
@@ -305,7 +311,7 @@ def load_cifar10(root: str | Path, download: bool = False, cache_dir: str | Path
             CIFAR10(str(root), train=True, download=True)
         except Exception as e:  # noqa: BLE001 - no network, a proxy, a bad archive: the same advice
             raise DatasetNotFoundError(f"data.download=true could not fetch CIFAR-10 into {root} ({type(e).__name__}: "
-                                       f"{e}); {HOW_TO_GET['cifar10']}") from None
+                                       f"{_first_line(e)}); {HOW_TO_GET['cifar10']}") from None
         pickles = root / "cifar-10-batches-py"
     if pickles is not None:
         train, test, classes = _read_cifar_pickles(pickles)
@@ -337,7 +343,7 @@ def load_mnist_like(root: str | Path, variant: str = "mnist", download: bool = F
             getattr(datasets, raw_name)(str(root), train=True, download=True)
         except Exception as e:  # noqa: BLE001 - no network, a proxy, a bad archive: the same advice
             raise DatasetNotFoundError(f"data.download=true could not fetch {title} into {raw} ({type(e).__name__}: "
-                                       f"{e}); {fix}") from None
+                                       f"{_first_line(e)}); {fix}") from None
     classes = [str(i) for i in range(10)]
     for folder, layout in ((root, "idx"), (raw, "torchvision-raw")):
         splits = _read_idx_folder(folder, fix) if folder.is_dir() else None
