@@ -53,8 +53,11 @@ def data_facts(datamodule: Any) -> dict[str, Any]:
     if hasattr(datamodule, "facts"):  # paired/unpaired data: both sides' shapes
         return datamodule.facts()
     shape = list(datamodule.image_shape) if datamodule.kind == "image" else [datamodule.dim]
-    return {"kind": datamodule.kind, "shape": shape, "num_classes": datamodule.num_classes,
-            "dataset_id": datamodule.dataset_id}
+    facts = {"kind": datamodule.kind, "shape": shape, "num_classes": datamodule.num_classes,
+             "dataset_id": datamodule.dataset_id}
+    if hasattr(datamodule, "source_info"):  # benchmark copies: layout, folder and sha256 of the decoded arrays
+        facts["source"] = datamodule.source_info()
+    return facts
 
 
 def _accepted_params(cls: type) -> set[str] | None:

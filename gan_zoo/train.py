@@ -178,6 +178,8 @@ def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Inter
     protocol = evaluator.protocol() if evaluator is not None else None
     if protocol is not None:
         protocol["code_version"] = code_version()
+        if facts.get("source"):  # benchmark copies: which copy the reference came from (docs/data.md)
+            protocol["data_source"] = facts["source"]
     group_sweep_runs(cfg)
     loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
     stopper = StopAtStepBoundary(interrupts, output_dir / "checkpoints" / "last.ckpt")

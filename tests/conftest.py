@@ -240,3 +240,32 @@ def write_mnist_raw(root: Path, n_train: int = 600, n_test: int = 200) -> Path:
         with open(raw / f"{name}-labels-idx1-ubyte", "wb") as f:
             f.write(struct.pack(">II", 2049, len(labels)) + labels.astype(np.uint8).tobytes())
     return root
+
+
+def write_cifar_pickles(root: Path, per_batch: int = 4, n_test: int = 6, str_keys_batch: int = 3,
+                        meta: bool = False) -> Path:
+    """CIFAR-10 in torchvision's layout (root/cifar-10-batches-py/data_batch_1..5, test_batch), 5 x per_batch
+    training images. Image k of the training split has every red pixel = k % 256 (test: 100 + k), green and blue
+    are noise; labels are that number % 10. One batch uses str keys, as re-packed batches do."""
+    import pickle
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for i, name in enumerate(names):
+        n, first = (n_test, 100) if name == "test_batch" else (per_batch, i * per_batch)
+        ids = np.arange(first, first + n)
+        x = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        x[:, 0] = (ids % 256).astype(np.uint8)[:, None, None]
+        y = [int(k % 10) for k in ids]
+        x = x.reshape(n, -1)
+        blob = {"data": x, "labels": y} if i + 1 == str_keys_batch else {b"data": x, b"labels": y, b"batch_label": b"x"}
+        with open(folder / name, "wb") as f:
+            pickle.dump(blob, f)
+    if meta:
+        with open(folder / "batches.meta", "wb") as f:
+            pickle.dump({b"label_names": [f"c{k}".encode() for k in range(10)]}, f)
+    return root

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_image_folder, write_mnist_raw, write_paired_folder, write_unpaired_folder
+from conftest import (write_cifar_pickles, write_image_folder, write_mnist_raw, write_paired_folder,
+                      write_unpaired_folder)
 from gan_zoo.errors import GanZooError
 from gan_zoo.train import run, user_error
 
@@ -68,6 +69,10 @@ def overrides(group: str, option: str, base: str, roots: dict[str, Path]) -> lis
         out.append(f"data.root={roots[option]}")
     if group == "data" and option == "mnist":
         out.append(f"data.root={roots['mnist']}")
+    if group == "data" and option == "fashion_mnist":  # the IDX files in data.root itself: a layout both accept
+        out.append(f"data.root={roots['mnist'] / 'MNIST' / 'raw'}")
+    if group == "data" and option == "cifar10":
+        out.append(f"data.root={roots['cifar10']}")
     if group == "data" and option in ("ring8", "grid25"):
         out = [o for o in out if not o.startswith("data.batch_size")]
     return out
@@ -77,6 +82,7 @@ def overrides(group: str, option: str, base: str, roots: dict[str, Path]) -> lis
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("data")
     return {"folder": write_image_folder(base / "folder", size=32), "mnist": write_mnist_raw(base / "mnist"),
+            "cifar10": write_cifar_pickles(base / "cifar10", per_batch=120, n_test=200),
             "paired_folder": write_paired_folder(base / "paired"), "unpaired_folder": write_unpaired_folder(base / "unpaired")}
 
 

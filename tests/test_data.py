@@ -60,7 +60,7 @@ def test_invalid_values_are_named(kwargs, match):
 
 def test_missing_mnist_says_where_it_looked(tmp_path):
     dm = MNISTDataModule(root=str(tmp_path / "nowhere"))
-    with pytest.raises(DatasetNotFoundError, match=r"nowhere/MNIST/raw.*mnist_mini"):
+    with pytest.raises(DatasetNotFoundError, match=r"nowhere \(data.root\).*MNIST/raw/.*mnist_mini"):
         dm.setup()
 
 

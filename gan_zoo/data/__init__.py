@@ -1,13 +1,20 @@
-"""LightningDataModules: in-memory image tensors (MNIST, digits, folders) and 2D Gaussian mixtures."""
+"""LightningDataModules: in-memory image tensors (MNIST, CIFAR-10, digits, folders) and 2D Gaussian mixtures."""
 
 from gan_zoo.data.images import (
     DigitsDataModule,
     ImageFolderDataModule,
     ImageTensorDataModule,
-    MNISTDataModule,
     MNISTMiniDataModule,
     to_float_images,
     to_uint8_images,
+)
+from gan_zoo.data.standard import (
+    CIFAR10DataModule,
+    FashionMNISTDataModule,
+    MNISTDataModule,
+    first_n_indices,
+    load_cifar10,
+    load_mnist_like,
 )
 from gan_zoo.data.translation import (
     EdgesMNISTDataModule,
@@ -20,6 +27,11 @@ from gan_zoo.data.translation import (
 from gan_zoo.data.mixtures import GaussianMixtureDataModule, grid25_centers, ring8_centers
 
 __all__ = [
+    "CIFAR10DataModule",
+    "FashionMNISTDataModule",
+    "first_n_indices",
+    "load_cifar10",
+    "load_mnist_like",
     "DigitsDataModule",
     "EdgesMNISTDataModule",
     "PairedDataModule",

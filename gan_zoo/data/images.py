@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import Dataset
 
 from gan_zoo.data.base import TensorDataModule, count_classes, fixed_split, stratified_split, tensor_dataset
-from gan_zoo.errors import CorruptDataError, DatasetNotFoundError, require
+from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, require
 
 log = logging.getLogger(__name__)
 
@@ -170,57 +171,79 @@ class DigitsDataModule(ImageTensorDataModule):
         return x, torch.from_numpy(d.target.astype(np.int64))
 
 
-class MNISTDataModule(ImageTensorDataModule):
-    """Full MNIST (60k train / 10k test as the reference split) through torchvision; no download here."""
+class StreamedImages(Dataset):
+    """Image files decoded one item at a time (in the DataLoader's workers): the training split of data sets
+    larger than memory. Yields (uint8 [C, size, size], label) like the in-memory splits."""
 
-    def __init__(self, root: str, image_size: int = 32, resize: str = "pad", download: bool = False,
-                 **kwargs: Any) -> None:
-        super().__init__(name="mnist", image_size=image_size, channels=1, resize=resize, **kwargs)
-        self.root = Path(root)
-        self.download = download
-        self._n_train = 0
+    def __init__(self, files: list[Path], labels: list[int], channels: int, image_size: int, resize: str,
+                 strict: bool) -> None:
+        self.files, self.labels = files, labels
+        self.channels, self.image_size, self.resize, self.strict = channels, image_size, resize, strict
 
-    def load(self) -> tuple[torch.Tensor, torch.Tensor]:
-        from torchvision.datasets import MNIST
+    def __len__(self) -> int:
+        return len(self.files)
 
-        parts = []
-        for train in (True, False):
-            try:
-                ds = MNIST(str(self.root), train=train, download=self.download)
-            except RuntimeError as e:
-                raise DatasetNotFoundError(
-                    f"MNIST not found under {self.root / 'MNIST' / 'raw'} ({e}). Copy the four files "
-                    "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
-                    f"t10k-labels-idx1-ubyte[.gz] into {self.root / 'MNIST' / 'raw'}, or point data.root "
-                    "elsewhere, or set data.download=true on a machine with internet. "
-                    "Offline, data=mnist_mini gives 5,000 real MNIST digits."
-                ) from None
-            parts.append((ds.data[:, None], ds.targets))
-        self._n_train = len(parts[0][0])
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        for k in range(len(self.files)):  # an unreadable file (strict=false): the next readable one stands in
+            j = (i + k) % len(self.files)
+            chw = read_image(self.files[j], self.channels, self.strict,
+                             "Remove or replace it, or set data.strict=false to skip unreadable files.")
+            if chw is not None:
+                return resize_uint8(chw[None], self.image_size, self.resize)[0], self.labels[j]
+            if k == 0:
+                log.warning("skipping unreadable image %s", self.files[j])
+        raise CorruptDataError(f"none of the {len(self.files)} streamed files could be read as images.")
 
-    def split_indices(self, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The official split: the 10k test images are the reference set."""
-        n = len(labels)
-        return np.arange(self._n_train), np.arange(self._n_train, n)
+    @property
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        """Streamed data have no in-memory tensors: whatever asks for them (metrics that read the training split)
+        gets told what to change."""
+        raise ConfigError("data.stream=true keeps the training split on disk, but something needs it in memory (the "
+                          "metrics' real-vs-real floor, metrics.split=train, memorisation, a judge or analysis): set "
+                          "metrics=none for a streamed run, or data.stream=false if the images fit in memory")
 
 
 class ImageFolderDataModule(ImageTensorDataModule):
     """Any folder of images (e.g. the LEGO bricks). Class sub-folders, if present, become labels.
 
     Unreadable files are skipped and counted (a warning names a few); with `strict=true` they abort
-    the run instead.
+    the run instead. With `stream=true` the training split stays on disk and is decoded per item by the
+    DataLoader's workers (data sets larger than memory); the held-out split is still decoded into memory.
     """
 
     def __init__(self, root: str, image_size: int = 64, channels: int = 3, resize: str = "bilinear",
-                 strict: bool = False, name: str | None = None, val_root: str | None = None, **kwargs: Any) -> None:
+                 strict: bool = False, name: str | None = None, val_root: str | None = None, stream: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(name=name or f"folder:{Path(root).name}", image_size=image_size, channels=channels,
                          resize=resize, **kwargs)
+        require(not (stream and self.on_device), "data.stream=true decodes files on the host: remove data.on_device")
         self.root = Path(root)
         self.val_root = Path(val_root) if val_root else None  # a folder of its own as the held-out split
         self.strict = strict
+        self.stream = bool(stream)
         self.skipped: list[Path] = []
         self._n_train: int | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        """In memory (the default), or with stream=true: list the files, split, keep the training split on disk."""
+        if not self.stream or self.train_set is not None:
+            return super().setup(stage)
+        files, labels, names = self._files(self.root)
+        if self.val_root is not None:
+            val_files, val_labels, _ = self._files(self.val_root, names)
+            train_idx, val_idx = np.arange(len(files)), np.arange(len(files), len(files) + len(val_files))
+            files, labels = files + val_files, labels + val_labels
+        else:
+            train_idx, val_idx = fixed_split(np.asarray(labels), self.val_fraction, self.split_seed)
+        self._num_classes = count_classes(torch.tensor(labels))
+        self.train_set = StreamedImages([files[i] for i in train_idx], [labels[i] for i in train_idx], self.channels,
+                                        self.image_size, self.resize, self.strict)
+        held = StreamedImages([files[i] for i in val_idx], [labels[i] for i in val_idx], self.channels,
+                              self.image_size, self.resize, self.strict)
+        xs, ys = zip(*(held[i] for i in range(len(held))))
+        self.val_set = tensor_dataset(torch.stack(xs), torch.tensor(ys))
+        log.info("%s: %d training images streamed from disk, %d held-out images in memory, %d classes", self.name,
+                 len(self.train_set), len(self.val_set), self._num_classes)
 
     def _files(self, root: Path, classes: list[str] | None = None) -> tuple[list[Path], list[int], list[str]]:
         if not root.is_dir():
