@@ -194,7 +194,8 @@ def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,
         classifier = DomainExtractor(model, info)
     if mcfg.extractor == "inception":
         inc = mcfg.get("inception", {}) or {}
-        extractor = InceptionExtractor(inc.get("weights_path"), str(inc.get("sha256") or "6726825d"), cache_dir)
+        extractor = InceptionExtractor(inc.get("weights_path"), inc.get("sha256"), cache_dir,
+                                       resize=str(inc.get("resize") or "tf1"))
     else:
         if classifier is None:
             raise ConfigError(f"metrics.extractor=domain trains a classifier on the data's labels, but the data "

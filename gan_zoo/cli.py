@@ -19,6 +19,7 @@ COMMANDS = {
     "analyse": ("gan_zoo.analyse", "analyse", "analyse a trained generator: interpolate, label-sweep, truncation, traverse, steer, mixing, augment"),
     "evaluate": ("gan_zoo.evaluate", "evaluate", "score a checkpoint, an .npz or an image folder (FID, KID, IS, ...)"),
     "report": ("gan_zoo.report", None, "compare the runs of a multirun folder: mean and 95% CI per config, plots"),
+    "weights": ("gan_zoo.weights", None, "put model weights into the project cache, offline too: gan-zoo weights inception"),
 }
 
 USAGE = """usage: gan-zoo COMMAND [KEY=VALUE ...] [--help]
@@ -37,6 +38,7 @@ Examples:
   gan-zoo train experiment=cyclegan_digits_mnist
   gan-zoo translate checkpoint=outputs/train/cyclegan_digits_mnist/<run> out=t.npz
   gan-zoo report outputs/train/multirun/<run_id>
+  gan-zoo weights inception
 """
 
 
