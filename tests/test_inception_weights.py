@@ -210,3 +210,57 @@ def test_evaluate_fid_agrees_with_torch_fidelity(make_cfg, tmp_path):
         feature_extractor="inception-v3-compat", feature_extractor_weights_path=str(REAL / iw.CONVERTED_FILE),
         cuda=False, verbose=False, cache=False)["frechet_inception_distance"]
     assert ours == pytest.approx(theirs, rel=1e-4)
+
+
+# ------------------------------------------------------------------------------------------ reference protocol
+class _Official:
+    """A stand-in for an official-split data set (the interface `ImageEvaluator` uses: name, splits as
+    TensorDatasets, first_n by the layout's rule)."""
+
+    image_size, channels, resize, num_classes = 8, 1, "bilinear", 0
+
+    def __init__(self, name):
+        from torch.utils.data import TensorDataset
+
+        self.name, self.dataset_id = name, f"{name}-fake"
+        x = (torch.arange(30 * 64) % 251).to(torch.uint8).view(30, 1, 8, 8)
+        self.train_set = TensorDataset(x[:20], torch.arange(20) % 2)
+        self.val_set = TensorDataset(x[20:], torch.arange(10) % 2)
+        self.asked = []
+
+    def setup(self, stage=None):
+        pass
+
+    def first_n(self, n, split="train"):
+        self.asked.append((n, split))
+        ds = self.train_set if split == "train" else self.val_set
+        return ds.tensors[0][:n], ds.tensors[1][:n]
+
+
+class _Pixels(torch.nn.Module):
+    name, feature_dim, num_logits = "pixels", 64, 0
+
+    def forward(self, x):
+        return x.flatten(1).float(), None
+
+    def protocol(self):
+        return {"name": self.name}
+
+
+def test_cifar10_reference_defaults_to_the_first_training_images(monkeypatch):
+    from gan_zoo.metrics import suite
+
+    monkeypatch.setitem(suite.REFERENCE_DEFAULTS, "cifar10", ("train", 12))  # 10,000 in the real table
+    dm = _Official("cifar10")
+    ev = suite.ImageEvaluator(dm, _Pixels(), ["fid"], num_fake=4, cache_dir=None, split=None, num_real=None, floor=False)
+    assert (ev.split, ev.num_real) == ("train", 12)
+    fakes = suite.tensor_source(dm.val_set.tensors[0][:6], None, 6, "fakes")
+    p = ev.score(fakes)[0]["protocol"]
+    assert p["num_real"] == 12 and p["reference_split"] == "train" and "first 12" in p["reference_images"]
+    assert dm.asked == [(12, "train")]
+    # split and count can be set; other data keep the held-out split, whole
+    ev = suite.ImageEvaluator(dm, _Pixels(), ["fid"], num_fake=4, cache_dir=None, split="test", num_real=5, floor=False)
+    assert (ev.split, ev.num_real) == ("val", 5) and ev.score(fakes)[0]["protocol"]["num_real"] == 5
+    other = suite.ImageEvaluator(_Official("digits"), _Pixels(), ["fid"], num_fake=4, cache_dir=None, split=None,
+                                 num_real=None, floor=False)
+    assert (other.split, other.num_real) == ("val", None)
