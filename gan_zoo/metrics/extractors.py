@@ -76,12 +76,41 @@ _TRUNK = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2
           "Mixed_7b", "Mixed_7c", "AvgPool")
 
 
+def _onednn_conv_relu_works() -> bool:
+    """Whether this torch build has oneDNN's fused conv + ReLU (x86 CPU builds do)."""
+    try:
+        x = torch.ones(1, 1, 3, 3).contiguous(memory_format=torch.channels_last)
+        y = torch.ops.mkldnn._convolution_pointwise(x, torch.ones(1, 1, 1, 1), torch.zeros(1), [0, 0], [1, 1], [1, 1],
+                                                    1, "relu", [], "")
+        return bool(torch.equal(y, x))
+    except Exception:  # noqa: BLE001 - any failure means: use the plain conv and ReLU
+        return False
+
+
+class ConvReLU(nn.Module):
+    """A conv with its batch norm folded in, then ReLU: one oneDNN call on CPU (the ReLU is a post-op of the conv,
+    bit-identical to running it after), conv2d + relu elsewhere."""
+
+    def __init__(self, conv: nn.Conv2d, onednn: bool) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(conv.weight.detach().contiguous(memory_format=torch.channels_last), False)
+        self.bias = nn.Parameter(conv.bias.detach().clone(), False)
+        self.padding, self.stride = list(conv.padding), list(conv.stride)
+        self.onednn = onednn
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.onednn and x.device.type == "cpu" and x.dtype == torch.float32:
+            return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, self.padding, self.stride,
+                                                           [1, 1], 1, "relu", [], "")
+        return torch.relu(torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding))
+
+
 def inception_trunk(net: nn.Module, fuse: bool = True) -> nn.Module:
     """torch-fidelity's Inception layers from the first conv to pool3 as one module: [N, 3, 299, 299] floats in
     (already scaled to [-1, 1)) -> [N, 2048, 1, 1].
 
     fuse: a copy with each batch norm folded into its conv (exact up to float rounding: features move by
-    ~1e-5 absolute) in channels-last memory, which oneDNN runs 2-3x faster on CPU.
+    ~1e-5 absolute) and the ReLU fused into the conv, in channels-last memory: 3-4x faster on CPU.
     """
     import copy
 
@@ -92,9 +121,16 @@ def inception_trunk(net: nn.Module, fuse: bool = True) -> nn.Module:
     if not fuse:
         return trunk
     trunk = copy.deepcopy(trunk).eval()
-    for m in trunk.modules():
-        if isinstance(m, BasicConv2d):
-            m.conv, m.bn = fuse_conv_bn_eval(m.conv, m.bn), nn.Identity()
+    onednn = _onednn_conv_relu_works()
+
+    def swap(module: nn.Module) -> None:
+        for name, child in module.named_children():
+            if isinstance(child, BasicConv2d):
+                setattr(module, name, ConvReLU(fuse_conv_bn_eval(child.conv, child.bn), onednn))
+            else:
+                swap(child)
+
+    swap(trunk)
     return trunk.to(memory_format=torch.channels_last).requires_grad_(False)
 
 
@@ -175,7 +211,7 @@ class InceptionExtractor(Extractor):
         resize = ("TF1-compatible bilinear to 299 (torch-fidelity)" if self.resize == "tf1"
                   else "antialiased PIL bicubic to 299 per channel on floats, clipped to [0, 255] (clean-fid)")
         return {"name": self.name, "implementation": "torch_fidelity.FeatureExtractorInceptionV3 layers" +
-                (", batch norm folded into the convs, channels-last" if self.fast else ""),
+                (", batch norm folded into the convs, conv + ReLU fused, channels-last" if self.fast else ""),
                 "weights": self.path.name, "sha256": self.sha256, "features": "pool3 (2048-d)",
                 "logits": "logits_unbiased (IS)" if self.has_fc else "none (the weights have no fc layer)",
                 "resize": self.resize, "input": f"uint8, greyscale repeated to RGB, {resize}, (x - 128) / 128"}
