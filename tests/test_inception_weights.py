@@ -257,10 +257,27 @@ def test_cifar10_reference_defaults_to_the_first_training_images(monkeypatch):
     fakes = suite.tensor_source(dm.val_set.tensors[0][:6], None, 6, "fakes")
     p = ev.score(fakes)[0]["protocol"]
     assert p["num_real"] == 12 and p["reference_split"] == "train" and "first 12" in p["reference_images"]
-    assert dm.asked == [(12, "train")]
+    assert set(dm.asked) == {(12, "train")}
     # split and count can be set; other data keep the held-out split, whole
     ev = suite.ImageEvaluator(dm, _Pixels(), ["fid"], num_fake=4, cache_dir=None, split="test", num_real=5, floor=False)
     assert (ev.split, ev.num_real) == ("val", 5) and ev.score(fakes)[0]["protocol"]["num_real"] == 5
     other = suite.ImageEvaluator(_Official("digits"), _Pixels(), ["fid"], num_fake=4, cache_dir=None, split=None,
                                  num_real=None, floor=False)
     assert (other.split, other.num_real) == ("val", None)
+
+
+def test_clean_resize_is_pil_bicubic_per_channel_on_floats():
+    from PIL import Image
+
+    from gan_zoo.metrics.extractors import resize_clean
+
+    x = torch.randint(0, 256, (2, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    y = resize_clean(x, 299)
+    assert y.shape == (2, 3, 299, 299) and y.dtype == torch.float32 and y.min() >= 0 and y.max() <= 255
+    want = np.asarray(Image.fromarray(x[1, 2].numpy().astype(np.float32), mode="F").resize((299, 299), Image.BICUBIC))
+    assert np.allclose(y[1, 2].numpy(), np.clip(want, 0, 255))
+    # not the TF1 bilinear: the two protocols differ
+    from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
+
+    tf1 = interpolate_bilinear_2d_like_tensorflow1x(x.float(), size=(299, 299), align_corners=False)
+    assert (tf1 - y).abs().max() > 1
