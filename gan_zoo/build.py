@@ -198,7 +198,8 @@ def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,
         classifier = DomainExtractor(model, info)
     if mcfg.extractor == "inception":
         inc = mcfg.get("inception", {}) or {}
-        extractor = InceptionExtractor(inc.get("weights_path"), str(inc.get("sha256") or "6726825d"), cache_dir, keys)
+        extractor = InceptionExtractor(inc.get("weights_path"), inc.get("sha256"), cache_dir,
+                                       resize=str(inc.get("resize") or "tf1"), keys=keys)
     else:
         if classifier is None:
             raise ConfigError(f"{keys}extractor=domain trains a classifier on the data's labels, but the data "

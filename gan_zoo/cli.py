@@ -20,6 +20,7 @@ COMMANDS = {
     "evaluate": ("gan_zoo.evaluate", "evaluate", "score a checkpoint, an .npz or an image folder (FID, KID, IS, ...)"),
     "report": ("gan_zoo.report", None, "compare the runs of a multirun folder: mean and 95% CI per config, plots"),
     "records": ("gan_zoo.records", None, "record a finished run under experiments/; regenerate the results tables"),
+    "weights": ("gan_zoo.weights", None, "put model weights into the project cache, offline too: gan-zoo weights inception"),
 }
 
 USAGE = """usage: gan-zoo COMMAND [KEY=VALUE ...] [--help]
@@ -39,6 +40,7 @@ Examples:
   gan-zoo translate checkpoint=outputs/train/cyclegan_digits_mnist/<run> out=t.npz
   gan-zoo report outputs/train/multirun/<run_id>
   gan-zoo records add outputs/train/dcgan_mnist/<run> --command "gan-zoo train" --wall "153 s"
+  gan-zoo weights inception
 """
 
 

@@ -60,6 +60,22 @@ def check_label_range(lo: int, hi: int, codes: bool, datamodule: Any, where: str
             f"to {hi} in {where}: fix the `labels` array (or remove it to score without labels)")
 
 
+#: The field's reference protocol per data set (dm.name): split and count used when split/num_real are null.
+#: CIFAR-10 tables (StudioGAN, mimicry, torch-fidelity) score against the training images.
+REFERENCE_DEFAULTS: dict[str, tuple[str, int | None]] = {"cifar10": ("train", 10000)}
+
+
+def default_reference(datamodule: Any, split: str | None, num_real: int | None) -> tuple[str, int | None]:
+    """(split, num_real) after filling nulls with the data set's protocol (REFERENCE_DEFAULTS), else val / whole split.
+
+    "test" names the held-out split too (the official test split is the datamodules' val split)."""
+    d_split, d_num = REFERENCE_DEFAULTS.get(getattr(datamodule, "name", None), ("val", None))
+    split = {"test": "val"}.get(split, split) if split is not None else d_split
+    if num_real is None and split == d_split:
+        num_real = d_num
+    return split, num_real
+
+
 def count_tag(n: int) -> str:
     """2000 -> '2k', 1500 -> '1500': the sample count as it appears in metric names."""
     return f"{n // 1000}k" if n % 1000 == 0 else str(n)
@@ -96,20 +112,23 @@ class ImageEvaluator(nn.Module):
     """
 
     def __init__(self, datamodule: Any, extractor: nn.Module, metrics: list[str] | tuple[str, ...], num_fake: int,
-                 *, cache_dir: str | None, split: str = "val", num_real: int | None = None, batch_size: int = 250,
+                 *, cache_dir: str | None, split: str | None = "val", num_real: int | None = None, batch_size: int = 250,
                  classifier: nn.Module | None = None, seed: int = 0, kid_subsets: int = 100,
                  kid_subset_size: int = 1000, isc_splits: int = 10, pr_k: int = 3, dc_k: int = 5,
                  key_prefix: str = "val/", device: str | torch.device = "cpu", floor: bool = True) -> None:
         super().__init__()
         unknown = [m for m in metrics if m not in IMAGE_METRICS]
         require(not unknown, f"unknown metric(s) {unknown}; choose from {sorted(IMAGE_METRICS)}")
-        require(split in ("val", "train"), f"metrics.split must be 'val' or 'train', got {split!r}")
+        require(split in (None, "val", "test", "train"), f"metrics.split must be 'val' (= 'test', held out), 'train' or "
+                f"null (the data's default), got {split!r}")
+        split, num_real = default_reference(datamodule, split, num_real)
         require(isinstance(num_fake, int) and num_fake >= 2, f"metrics.num_fake must be an integer >= 2, got {num_fake!r}")
         require(isinstance(batch_size, int) and batch_size > 0, f"metrics.batch_size must be > 0, got {batch_size!r}")
         require(num_real is None or (isinstance(num_real, int) and num_real >= 2),
                 f"metrics.num_real must be null (the whole split) or an integer >= 2, got {num_real!r}")
         if "is" in metrics and not getattr(extractor, "num_logits", 0):
-            raise ConfigError(f"metric 'is' needs class logits; extractor {extractor.name} has none")
+            reason = getattr(extractor, "no_logits_reason", None) or f"extractor {extractor.name} has none"
+            raise ConfigError(f"metric 'is' (Inception Score) needs class logits: {reason}")
         if "memorisation" in metrics and split != "val":
             raise ConfigError("metric 'memorisation' compares samples with held-out images: use split=val")
         if "intra_fid" in metrics and datamodule.num_classes < 2:
@@ -134,15 +153,26 @@ class ImageEvaluator(nn.Module):
 
     # ------------------------------------------------------------------------------------ reference data
     def _split_tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """A split's images and labels; the reference split capped at `num_real` by a fixed random subset
-        (splits are stored in class order: a prefix would hold only the first classes)."""
+        """A split's images and labels; the reference split capped at `num_real`: "the first num_real" by the data's
+        own rule where it has one (`first_n`: file order, or the first n/K of each class for class folders), else a
+        fixed random subset (splits are stored in class order: a plain prefix would hold only the first classes)."""
         self.datamodule.setup("fit")
         ds = self.datamodule.val_set if split == "val" else self.datamodule.train_set
         x, y = ds.tensors[0], ds.tensors[1]
         if split == self.split and self.num_real is not None:
             require(self.num_real <= len(x), f"metrics.num_real={self.num_real} but the {split} split has {len(x)} images")
-            x, y = _fixed_subset(x, y, self.num_real)
+            if self.num_real < len(x):
+                first_n = getattr(self.datamodule, "first_n", None)
+                x, y = first_n(self.num_real, split) if first_n is not None else _fixed_subset(x, y, self.num_real)
         return x, y
+
+    def reference_rule(self) -> str:
+        """How the reference images were chosen from their split (recorded with every value)."""
+        if self.num_real is None:
+            return "the whole split"
+        if getattr(self.datamodule, "first_n", None) is not None:
+            return f"the first {self.num_real} (the data's rule: file order, or the first n/K of each class's sorted files)"
+        return f"a fixed random subset of {self.num_real} (seed 0)"
 
     def _content_hash(self, split: str) -> str:
         """sha256 of a split's pixels and labels: a changed dataset never reuses cached features."""
@@ -160,6 +190,9 @@ class ImageEvaluator(nn.Module):
                 "train_content_sha256": self._content_hash("train") if memo else None,
                 "image_size": dm.image_size, "channels": dm.channels, "resize": dm.resize,
                 "extractor": self.extractor.name, "extractor_sha256": self.extractor.protocol().get("sha256"),
+                "extractor_input": self.extractor.protocol().get("input"),
+                "extractor_implementation": self.extractor.protocol().get("implementation"),
+                "reference_images": self.reference_rule() if split == self.split else None,
                 "classifier_sha256": None if self.classifier is None else self.classifier.protocol().get("sha256"),
                 "chunk": self.batch_size, "memorisation": memo, "device": torch.device(self.device_).type}
 
@@ -228,6 +261,7 @@ class ImageEvaluator(nn.Module):
                 "channels": self.datamodule.channels, "resize": resize, "reference_resize": self.datamodule.resize,
                 "num_fake": fake.n,
                 "num_real": real.n, "reference": f"{self.datamodule.dataset_id} {self.split} split",
+                "reference_split": self.split, "reference_images": self.reference_rule(),
                 "chunk": self.batch_size, "fake_source": source.description, **info,
                 "real_cache": self.cache_info.get(self.split, {}).get("cache")}
         out: list[dict[str, Any]] = []
@@ -332,7 +366,8 @@ class ImageEvaluator(nn.Module):
         """What every value above was measured with (also written to metrics_protocol.json)."""
         return {"metrics": self.metrics, "monitor": self.monitor, "extractor": self.extractor.protocol(),
                 "num_fake": self.num_fake, "reference": f"{self.datamodule.dataset_id} {self.split} split",
-                "num_real": self.num_real or "whole split", "chunk": self.batch_size, "seed": self.seed,
+                "num_real": self.num_real or "whole split", "reference_images": self.reference_rule(),
+                "chunk": self.batch_size, "seed": self.seed,
                 "image_size": self.datamodule.image_size, "resize": self.datamodule.resize,
                 "real_floor": "FID of num_fake real images of the other split vs the reference split",
                 "fake_sampling": "eval mode, EMA generator if any, all noise drawn from the model's eval_seed (z, and "
