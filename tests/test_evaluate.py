@@ -110,6 +110,7 @@ def test_cli_metrics_list_and_exit_code(tmp_path):
     assert p.returncode == 2 and "no such file" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
 
 
+@pytest.mark.slow
 def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, monkeypatch):
     from helpers import write_standin_inception
 

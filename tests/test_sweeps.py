@@ -79,6 +79,7 @@ def test_sweep_runs_are_grouped_and_tagged_for_wandb(monkeypatch):
     assert cfg2.logger.wandb.group == "n" and "tags" not in cfg2.logger.wandb
 
 
+@pytest.mark.slow
 def test_multirun_ddp_is_refused_with_joblib_too(tmp_path):
     r = cli("train", "-m", "hydra/launcher=joblib", "experiment=wgan_gp_ring8", "hardware=ddp_sim", "seed=0,1",
             "logger=csv", cwd=tmp_path)
