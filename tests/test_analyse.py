@@ -76,6 +76,7 @@ def test_truncation_mode_writes_the_tradeoff(cgan_run, make_cfg, tmp_path):
     assert (tmp_path / "t" / "truncation.png").is_file() and s["num_samples_per_psi"] == 100
 
 
+@pytest.mark.slow  # trains the independent judge: 15 epochs of per-image augmentation
 def test_steer_moves_z_but_never_the_generator(cgan_run, make_cfg, tmp_path):
     cfg = make_cfg(["mode=steer", f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}", "target=3", "num=16",
                     "iterations=5"], config_name="analyse")

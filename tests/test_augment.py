@@ -136,6 +136,7 @@ def test_augment_and_q_augment_are_refused_where_they_would_do_nothing(make_cfg)
         run(make_cfg(tiny_overrides("infogan_mnist") + ["data=ring8", "model.q_augment=1.0", "model.lambda_iic=0"]))
 
 
+@pytest.mark.slow
 def test_an_augmented_run_resumes_exactly(make_cfg, tmp_path):
     """DiffAugment draws from the global RNG, which the checkpoint carries: 1 + 1 epochs end where 2 epochs do."""
     base = [o for o in tiny_overrides("dcgan_mnist") if not o.startswith("metrics.")] + [

@@ -1,7 +1,9 @@
-"""Every option of every config group trains a couple of generator steps, with the default composition
-(no experiment: conf/train.yaml's defaults) and with another experiment (wgan_gp_mnist: a Wasserstein
-loss, 5 critic steps). Combinations that cannot work here end in a clear error naming the fix; the
-table below lists each one, so a new incompatibility fails this test instead of reaching a user.
+"""Every option of every config group, with the default composition (no experiment: conf/train.yaml's defaults)
+and with another experiment (wgan_gp_mnist: a Wasserstein loss, 5 critic steps): in the default suite each one
+composes and builds its objects (data module, networks, game, evaluator, trainer) without training; in the slow
+suite each one trains a couple of generator steps. Combinations that cannot work here end in a clear error
+naming the fix, raised while building; the table below lists each one, so a new incompatibility fails these
+tests instead of reaching a user.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hydra
 import pytest
 
 from conftest import (write_cifar_pickles, write_image_folder, write_mnist_raw, write_paired_folder,
                       write_unpaired_folder)
+from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.errors import GanZooError
-from gan_zoo.train import run, user_error
+from gan_zoo.train import build_trainer, check_launch, run, user_error
 
 CONF = Path(__file__).parents[1] / "gan_zoo" / "conf"
 GROUPS = ("data", "model", "loss", "metrics", "hardware", "logger", "callbacks")
@@ -86,6 +90,35 @@ def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             "paired_folder": write_paired_folder(base / "paired"), "unpaired_folder": write_unpaired_folder(base / "unpaired")}
 
 
+def build_all(cfg) -> dict:
+    """What `run` builds before training (data module, game, evaluator, trainer), without training."""
+    check_launch(cfg)
+    datamodule = instantiate_checked(cfg.data, "data")
+    facts = data_facts(datamodule)
+    gan = build_gan(cfg, facts)
+    evaluator = build_evaluator(cfg, datamodule) if cfg.metrics.kind != "none" else None
+    loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
+    trainer = build_trainer(cfg, gan, evaluator, loggers, Path(cfg.paths.output_dir))
+    return {"datamodule": datamodule, "facts": facts, "gan": gan, "evaluator": evaluator, "trainer": trainer}
+
+
+@pytest.mark.parametrize("group,option,base", CASES)
+def test_every_option_builds_or_names_the_fix(group, option, base, make_cfg, roots):
+    cfg = make_cfg(overrides(group, option, base, roots))
+    want = expected_error(group, option, base)
+    if want is None:
+        built = build_all(cfg)
+        assert built["gan"].g_steps == 0 and built["facts"]["dataset_id"]
+        assert (built["evaluator"] is None) == (cfg.metrics.kind == "none")
+        return
+    with pytest.raises(Exception) as info:
+        build_all(cfg)
+    err = user_error(info.value)
+    assert isinstance(err, GanZooError), f"{type(info.value).__name__}: {info.value}"
+    assert want in str(err)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("group,option,base", CASES)
 def test_every_option_trains_or_names_the_fix(group, option, base, make_cfg, roots):
     cfg = make_cfg(overrides(group, option, base, roots))

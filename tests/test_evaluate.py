@@ -10,11 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import tiny_overrides
 from gan_zoo.errors import ConfigError, DatasetNotFoundError
 from gan_zoo.evaluate import evaluate
 from gan_zoo.sample import sample_to_npz
-from gan_zoo.train import run
 
 
 @pytest.fixture
@@ -100,8 +98,8 @@ def test_bad_evaluate_requests_are_named(cgan_ckpt, make_cfg, tmp_path):
                           "extractor_epochs=1"))
 
 
-def test_mixture_checkpoint_gets_pacgan_statistics(make_cfg, tmp_path):
-    r = run(make_cfg(tiny_overrides("wgan_gp_ring8")))
+def test_mixture_checkpoint_gets_pacgan_statistics(tiny_run, make_cfg, tmp_path):
+    r = tiny_run("wgan_gp_ring8")
     rep = evaluate(eval_cfg(make_cfg, f"checkpoint={r['run_dir']}", "num_fake=500"))
     assert set(values(rep)) == {"modes", "hq_fraction", "reverse_kl"}
     assert rep["values"][0]["protocol"]["num_fake"] == 500
@@ -114,6 +112,7 @@ def test_cli_metrics_list_and_exit_code(tmp_path):
     assert p.returncode == 2 and "no such file" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
 
 
+@pytest.mark.slow
 def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, monkeypatch):
     from helpers import write_standin_inception
 
@@ -136,12 +135,10 @@ def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, m
     assert p["num_real"] == 8 and p["num_fake"] == 8
 
 
-def test_infogan_checkpoint_and_npz_score_code_alignment(make_cfg, tmp_path):
+def test_infogan_checkpoint_and_npz_score_code_alignment(tiny_run, make_cfg, tmp_path):
     from omegaconf import OmegaConf
 
-    from conftest import tiny_overrides
-
-    r = run(make_cfg(tiny_overrides("infogan_mnist")))
+    r = tiny_run("infogan_mnist")
     common = ["num_fake=200", "batch_size=100", "extractor_epochs=1", "metric_names=[fid,classes]"]
     a = values(evaluate(eval_cfg(make_cfg, f"checkpoint={r['run_dir']}", *common, f"out={tmp_path / 'a.json'}")))
     npz = tmp_path / "info.npz"

@@ -36,11 +36,18 @@ def test_experiment_composes_with_its_seed_settings(experiment, make_cfg):
         assert 0 < cfg.loss.d_loss.label_noise < 0.5
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
+# One end-to-end run per game family in the default suite (NoiseGAN on images and on 2D points, InfoGAN, the VAE,
+# StyleGAN, Pix2Pix, CycleGAN); every other experiment's run is in the slow suite.
+FAMILY_RUNS = {"dcgan_mnist", "wgan_gp_ring8", "infogan_mnist", "vae_mnist", "stylegan_mnist", *I2I_EXPERIMENTS}
+
+
+@pytest.mark.parametrize("experiment", [pytest.param(e, marks=() if e in FAMILY_RUNS else pytest.mark.slow)
+                                        for e in EXPERIMENTS])
 def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
+    # the runs are shared with the sample/evaluate/translate tests (conftest.tiny_run, conftest.i2i_runs)
+    out = request.getfixturevalue("i2i_runs")[experiment] if experiment in I2I_EXPERIMENTS else \
+        request.getfixturevalue("tiny_run")(experiment)
     cfg = make_cfg(tiny_overrides(experiment))
-    # the image-to-image games' tiny runs are shared with the translate tests (conftest.i2i_runs)
-    out = request.getfixturevalue("i2i_runs")[experiment] if experiment in I2I_EXPERIMENTS else run(cfg)
     run_dir = Path(out["run_dir"])
     assert Path(out["last_checkpoint"]).is_file() and Path(out["best_checkpoint"]).is_file()
     assert out["samples"] and Path(out["samples"]).is_file()

@@ -28,6 +28,7 @@ def _train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_resumes_to_the_same_weights(tmp_path):
     args = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=6", "trainer.max_epochs=3"]
     ref = _train(args + ["run_id=ref"], tmp_path)

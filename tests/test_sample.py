@@ -4,10 +4,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import tiny_overrides
 from gan_zoo.errors import ConfigError
 from gan_zoo.sample import sample_to_npz
-from gan_zoo.train import run
 
 
 def sample_cfg(**kw):
@@ -41,8 +39,8 @@ def test_bad_sample_requests(cgan_run, tmp_path):
         sample_to_npz(sample_cfg(checkpoint=cgan_run["run_dir"], out=str(tmp_path / "x.npz"), noise_mode="const"))
 
 
-def test_vector_samples(make_cfg, tmp_path):
-    r = run(make_cfg(tiny_overrides("wgan_gp_ring8")))
+def test_vector_samples(tiny_run, tmp_path):
+    r = tiny_run("wgan_gp_ring8")
     out = tmp_path / "pts.npz"
     sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), num=100))
     d = np.load(out)
@@ -76,8 +74,8 @@ def test_a_file_that_is_not_a_checkpoint(tmp_path):
         sample_to_npz(sample_cfg(checkpoint=str(bogus)))
 
 
-def test_infogan_writes_balanced_codes_and_takes_code_k(make_cfg, tmp_path):
-    r = run(make_cfg(tiny_overrides("infogan_mnist")))
+def test_infogan_writes_balanced_codes_and_takes_code_k(tiny_run, tmp_path):
+    r = tiny_run("infogan_mnist")
     out = tmp_path / "info.npz"
     sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(out), num=30, code=None))
     d = np.load(out)
@@ -90,8 +88,8 @@ def test_infogan_writes_balanced_codes_and_takes_code_k(make_cfg, tmp_path):
         sample_to_npz(sample_cfg(checkpoint=r["run_dir"], out=str(tmp_path / "l.npz"), num=5, label=3))
 
 
-def test_vae_samples_like_a_generator(make_cfg, tmp_path):
-    r = run(make_cfg(tiny_overrides("vae_mnist")))
+def test_vae_samples_like_a_generator(tiny_run, tmp_path):
+    r = tiny_run("vae_mnist")
     out = tmp_path / "vae.npz"
     sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), num=7))
     d = np.load(out)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_same_weights, compose_cfg, tiny_overrides
+from conftest import assert_same_weights, tiny_overrides
 
 from gan_zoo.errors import ConfigError
 from gan_zoo.models.style import GrowthSchedule, StyleGAN
@@ -165,7 +165,8 @@ def test_sampling_gives_each_sample_its_own_noise_and_const_mode_shares_one_map(
     x, conds = game.generate(12, seed=5, batch_size=5)
     assert conds["noise_seeds"].shape == (12,) and len(conds["noise_seeds"].unique()) == 12
     part, _ = game.generate(12, seed=5, batch_size=3, start=4, stop=9)
-    assert torch.equal(part, x[4:9]) and torch.equal(game.generate(12, seed=5)[0], x)
+    # to float rounding: CPU convolution kernels differ with the batch size (up to 2e-5 here), a new noise map by ~0.1
+    assert torch.allclose(part, x[4:9], atol=1e-4) and torch.allclose(game.generate(12, seed=5)[0], x, atol=1e-4)
     game.set_noise_mode("const")
     y, conds = game.generate(12, seed=5)
     assert "noise_seeds" not in conds and not torch.allclose(x, y)
@@ -189,6 +190,7 @@ def test_style_mixing_takes_the_second_styles_from_a_crossover_layer():
     assert torch.allclose(plain, plain[:, :1].expand_as(plain))
 
 
+@pytest.mark.slow
 def test_mid_fade_checkpoint_resumes_exactly(make_cfg, tmp_path):
     """Epoch 1 ends inside the 16 px fade-in (alpha 0.5); 1 + 1 epochs end where 2 epochs do (in the 32 px fade)."""
     from gan_zoo.train import run
@@ -210,20 +212,11 @@ def test_mid_fade_checkpoint_resumes_exactly(make_cfg, tmp_path):
     assert_same_weights(full["last_checkpoint"], run(again)["last_checkpoint"])
 
 
-@pytest.fixture(scope="module")
-def style_run(cache_root, tmp_path_factory):
-    """One tiny stylegan_mnist run (growth to 32 px inside its 4 steps, EMA on) for the sampling/analyse tests."""
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import open_dict
-
-    from gan_zoo.train import run
-
-    cfg = compose_cfg(tiny_overrides("stylegan_mnist"), tmp_path_factory.mktemp("style"))
-    with open_dict(cfg):
-        cfg.paths.cache_dir = str(cache_root)
-    out = run(cfg)
-    GlobalHydra.instance().clear()
-    return out
+@pytest.fixture
+def style_run(tiny_run):
+    """The session's tiny stylegan_mnist run (growth to 32 px inside its 4 steps, EMA on), shared with the
+    per-family end-to-end check (conftest.tiny_run)."""
+    return tiny_run("stylegan_mnist")
 
 
 def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_cfg, tmp_path):

@@ -340,6 +340,7 @@ def test_translate_unpaired_both_directions_and_a_folder(i2i_runs, make_cfg, tmp
     assert z["images"].shape == (len(list(folder.iterdir())), 1, 32, 32) and "labels" not in z.files
 
 
+@pytest.mark.slow
 def test_cyclegan_resume_is_exact_and_the_lr_decays(make_cfg, tmp_path):
     """History buffers, LR schedules and RNG state all come back: 2 + 2 steps end where 4 steps do."""
     import torch as t
@@ -387,6 +388,7 @@ def test_pix2pix_gradient_penalty_on_the_pair_and_no_batchnorm_critic():
                 g_wasserstein, adam, adam, (1, 16, 16), (1, 16, 16), regularizer=gradient_penalty, reg_weight=10.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["pix2pix_edges_mnist", "cyclegan_digits_mnist"])
 def test_image_to_image_games_train_under_bf16_autocast(experiment, make_cfg):
     from gan_zoo.train import run
