@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
 import pytest
 
 from conftest import tiny_overrides
