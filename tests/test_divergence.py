@@ -6,13 +6,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import tiny_overrides
 
 ROOT = Path(__file__).parents[1]
 
 
+@pytest.mark.slow  # two trainings as real commands; DivergenceError itself is tested in-process
 def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")]), "WANDB_MODE": "disabled",
+           "GAN_ZOO_CACHE": str(tmp_path)}  # this checkout's gan_zoo, and helpers.nan_loss
     args = [sys.executable, "-m", "gan_zoo.cli", "train", *tiny_overrides("wgan_gp_ring8"), "run_id=r"]
     first = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
