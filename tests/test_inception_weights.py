@@ -281,3 +281,14 @@ def test_clean_resize_is_pil_bicubic_per_channel_on_floats():
 
     tf1 = interpolate_bilinear_2d_like_tensorflow1x(x.float(), size=(299, 299), align_corners=False)
     assert (tf1 - y).abs().max() > 1
+
+
+def test_the_converted_copy_is_recognised_by_its_tensors_not_its_bytes(tmp_path, monkeypatch):
+    state = {"a": torch.arange(6.0).view(2, 3), "b": torch.ones(2, dtype=torch.float64)}
+    torch.save(state, tmp_path / "w.pth")
+    assert iw.state_sha256(state) == iw.state_sha256({k: v.clone() for k, v in reversed(state.items())})
+    assert iw.state_sha256({**state, "a": state["a"] + 1}) != iw.state_sha256(state)
+    monkeypatch.setattr(iw, "CONVERTED_STATE_SHA256", iw.state_sha256(state))
+    assert iw.is_converted_copy(tmp_path / "w.pth")
+    (tmp_path / "x.pth").write_bytes(b"junk")
+    assert not iw.is_converted_copy(tmp_path / "x.pth")

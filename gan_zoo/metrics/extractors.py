@@ -25,6 +25,7 @@ from gan_zoo.metrics.inception_weights import (
     INCEPTION_SHA256,
     WeightsNotFoundError,
     find_inception_weights,
+    is_converted_copy,
 )
 from gan_zoo.utils.io import sha256_file
 
@@ -167,7 +168,7 @@ class InceptionExtractor(Extractor):
         path = find_inception_weights(weights_path, cache_dir, keys)
         digest = sha256_file(path)
         accepted = [str(sha256).lower()] if sha256 else [INCEPTION_SHA256, CONVERTED_SHA256]
-        if not any(digest.startswith(a) for a in accepted):
+        if not any(digest.startswith(a) for a in accepted) and (sha256 or not is_converted_copy(path)):
             raise WeightsNotFoundError(
                 f"{path} has sha256 {digest}, expected one starting with {' or '.join(accepted)}: it is not the "
                 f"torch-fidelity Inception-v3 file ({INCEPTION_FILE}) nor the copy `gan-zoo weights inception` "

