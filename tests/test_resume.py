@@ -23,7 +23,7 @@ def test_resume_in_process_matches_uninterrupted(make_cfg, tmp_path):
 
 
 def _train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(cwd / "c")}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}", "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(cwd / "c")}
     return subprocess.run([sys.executable, "-m", "gan_zoo.cli", "train", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 

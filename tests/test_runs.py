@@ -184,7 +184,7 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_the_printed_command_resumes(signum,
 def test_ctrl_c_from_outside_a_real_process(tmp_path):
     """A real `gan-zoo train` process, SIGINT sent from outside once its first checkpoint exists: exit 130, the
     last line names the command, last.ckpt written, no traceback."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests"), "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "c")}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}", "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "c")}
     args = [sys.executable, "-m", "gan_zoo.cli", "train", *BASE, "trainer.max_epochs=1000", "run_id=r"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     last = tmp_path / RUNS / "r" / "checkpoints" / "last.ckpt"
