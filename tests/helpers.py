@@ -9,11 +9,16 @@ import lightning as L
 class SigkillAfterEpoch(L.Callback):
     """SIGKILL this process at the end of training epoch `epoch` (after that epoch's checkpoint is written)."""
 
-    def __init__(self, epoch: int) -> None:
+    def __init__(self, epoch: int, once_file: str | None = None) -> None:
         self.epoch = epoch
+        self.once_file = once_file  # only the first command to get there is killed (it creates the file)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
+            if self.once_file is not None:
+                if os.path.exists(self.once_file):
+                    return
+                open(self.once_file, "w").close()
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -33,13 +33,15 @@ def test_sigkill_then_rerun_resumes_to_the_same_weights(tmp_path):
     args = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=6", "trainer.max_epochs=3"]
     ref = _train(args + ["run_id=ref"], tmp_path)
     assert ref.returncode == 0, ref.stdout + ref.stderr
-    killed = _train(args + ["run_id=victim", "+callbacks.killer._target_=helpers.SigkillAfterEpoch",
-                            "+callbacks.killer.epoch=1"], tmp_path)
+    killer = ["+callbacks.killer._target_=helpers.SigkillAfterEpoch", "+callbacks.killer.epoch=1",
+              f"+callbacks.killer.once_file={tmp_path / 'killed'}"]
+    killed = _train(args + ["run_id=victim", *killer], tmp_path)
     assert killed.returncode == -9, killed.stdout + killed.stderr
     run_dir = tmp_path / "outputs" / "train" / "wgan_gp_ring8"
     assert (run_dir / "victim" / "checkpoints" / "last.ckpt").is_file()
     assert not list((run_dir / "victim" / "checkpoints").glob(".*tmp*"))  # no half-written leftovers
-    again = _train(args + ["run_id=victim"], tmp_path)  # the same command line: resume=auto picks it up
+    # the same command line (a run's config must not change between segments): resume=auto picks it up
+    again = _train(args + ["run_id=victim", *killer], tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resuming from" in again.stdout + again.stderr
     assert_same_weights(str(run_dir / "ref" / "checkpoints" / "last.ckpt"),
