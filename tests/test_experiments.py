@@ -168,7 +168,7 @@ def test_keep_best_writes_best_ckpt_only_when_the_final_value_is_better(tmp_path
     cb.best_model_score = torch.tensor(3.54)
     saved = []
     trainer = SimpleNamespace(checkpoint_callbacks=[cb], callback_metrics={"val/fid": torch.tensor(3.02)},
-                              save_checkpoint=lambda path: saved.append(str(path)))
+                              save_checkpoint=lambda path, **kw: saved.append(str(path)))
     _keep_best(trainer)
     assert saved == [str(tmp_path / "best.ckpt")] and float(cb.best_model_score) == pytest.approx(3.02)
     trainer.callback_metrics = {"val/fid": torch.tensor(4.0)}  # worse: best.ckpt stays
