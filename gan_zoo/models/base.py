@@ -39,7 +39,7 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import chain
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
@@ -49,6 +49,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from gan_zoo import strategies  # noqa: F401  (registers hardware.strategy=ddp_phase_allreduce with Lightning)
 from gan_zoo.errors import DivergenceError, require
+from gan_zoo.models.contract import Capabilities
 from gan_zoo.networks.common import has_batchnorm
 from gan_zoo.utils.hotpath import cache_cuda_device_count
 
@@ -91,6 +92,18 @@ class LinearDecay:
 
 class AdversarialModule(L.LightningModule):
     """Manual-optimisation base of every game; subclasses override the phases and `generate`."""
+
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities()  # what the game can do (models/contract.py)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """This instance's capabilities: the declared ones, refined by the data where a game needs to."""
+        return self.CAPABILITIES
+
+    @classmethod
+    def data_kwargs(cls, facts: dict[str, Any]) -> dict[str, Any]:
+        """Constructor arguments taken from the data facts (none unless a game needs them)."""
+        return {}
 
     def __init__(self, optimizers: dict[str, OptimizerFactory], n_critic: int = 1, reg_every: int = 1,
                  ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50,
@@ -214,7 +227,10 @@ class AdversarialModule(L.LightningModule):
         return {}
 
     # ----------------------------------------------------------------------------------- sampling
-    label_kind = "labels"  # the condition `sample` reports as labels; InfoGAN's are "codes"
+    @property
+    def label_kind(self) -> str:
+        """The condition `sample` reports as labels: "labels", or "codes" for games that learn codes."""
+        return self.capabilities.conditioning or "labels"
 
     @property
     def sampling_generator(self) -> nn.Module:
