@@ -159,7 +159,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             "give exactly one of checkpoint=PATH (a .ckpt or run directory) or samples=FILE.npz|FOLDER")
     overwrite = bool(cfg.get("overwrite", False))
     require(cfg.extractor in ("domain", "inception"), f"extractor must be domain or inception, got {cfg.extractor!r}")
-    require(cfg.split in (None, "val", "train"), f"split must be val, train or null (the data's default), got {cfg.split!r}")
+    require(cfg.split in (None, "val", "train"),
+            f"split must be val, train or null (the data's default), got {cfg.split!r}")
     require_int(cfg.seed, "seed")
     for key in ("ema", "overwrite"):
         require_bool(cfg.get(key, key == "ema"), key)

@@ -195,7 +195,8 @@ def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tenso
     require(n > 0, f"samples={path}: `images` holds no image")
     src = tensor_source(images[:n], None if labels is None else labels[:n], batch_size, f"{n} images from {p}",
                         prepare)
-    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]), "conditioning": None if labels is None else kind,
+    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]),
+                "conditioning": None if labels is None else kind,
                 "has_labels": labels is not None and kind == "labels", "stored_sizes": {tuple(images.shape[2:])}}
     if labels is not None:
         src.info["label_range"] = (int(labels[:n].min()), int(labels[:n].max()))
