@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from cheap_runs import run_cli
+
 from gan_zoo.models import NoiseGAN
 from gan_zoo.models.base import Batch, Logs
 from gan_zoo.models.contract import Capabilities
