@@ -86,7 +86,7 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     if x.dim() == 4:
         arrays["images"] = to_uint8_images(x).cpu().numpy()
         shown = x[: min(len(x), 100)]
-        columns = getattr(gan, "grid_columns", 0)
+        columns = gan.grid_columns
         save_image_grid(shown, picture, nrow=columns if columns and not given
                         else int(math.ceil(math.sqrt(len(shown)))))
     else:

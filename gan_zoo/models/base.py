@@ -130,6 +130,11 @@ class AdversarialModule(L.LightningModule):
         """Constructor arguments taken from the data facts (none unless a game needs them)."""
         return {}
 
+    @property
+    def grid_columns(self) -> int:
+        """Columns of the sample grid; 0 leaves the choice to the caller."""
+        return 0
+
     def __init__(self, optimizers: dict[str, OptimizerFactory], n_critic: int = 1, reg_every: int = 1,
                  ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50,
                  regularizer: Callable[..., torch.Tensor] | None = None, reg_weight: float = 0.0,
