@@ -27,11 +27,9 @@ class VAE(AdversarialModule):
 
     def __init__(self, generator: nn.Module, encoder: nn.Module, optimizer: OptimizerFactory, latent_dim: int,
                  beta: float = 1.0, num_classes: int = 0, ema_decay: float | None = None, num_grid: int = 64,
-                 eval_seed: int = 2024, finite_check_every: int = 50, n_critic: int = 1,
-                 lr_decay_start: float | None = None) -> None:
-        require(n_critic == 1, f"the VAE has no critic: model.n_critic must be 1, got {n_critic!r}")
+                 eval_seed: int = 2024, finite_check_every: int = 50) -> None:
         super().__init__({"vae": optimizer}, n_critic=1, ema_decay=ema_decay, eval_seed=eval_seed,
-                         finite_check_every=finite_check_every, lr_decay_start=lr_decay_start)
+                         finite_check_every=finite_check_every)
         require(num_classes == 0, "the VAE baseline is unconditional: set model.conditional=false")
         require(beta > 0, f"model.beta must be > 0, got {beta!r}")
         self.generator, self.encoder = generator, encoder
