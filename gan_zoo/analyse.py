@@ -32,6 +32,7 @@ from gan_zoo.callbacks.samples import save_image_grid
 from gan_zoo.data.images import to_uint8_images
 from gan_zoo.errors import exit_on_user_error, require, require_bool, require_int
 from gan_zoo.models.base import eval_mode
+from gan_zoo.models.contract import capabilities_of, require_capability
 from gan_zoo.sample import apply_noise_mode, apply_truncation
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, check_writable_folder, output_folder
@@ -75,10 +76,11 @@ def latent_of(gan: Any, n: int, seed: int) -> torch.Tensor:
 def conditions_for_rows(gan: Any, rows: torch.Tensor) -> dict[str, torch.Tensor]:
     """Conditions that are constant along a row: class `rows % K` (conditional), code `rows % K` with
     continuous codes at 0 (InfoGAN), none otherwise."""
-    if getattr(gan, "label_kind", "labels") == "codes":
+    caps = capabilities_of(gan)
+    if caps.codes:
         k = gan.code_categories
         return {"codes": rows % k, "continuous_codes": torch.zeros(len(rows), gan.code_continuous, device=gan.device)}
-    if getattr(gan, "num_classes", 0):
+    if caps.labels:
         return {"labels": rows % gan.num_classes}
     return {}
 
@@ -95,7 +97,7 @@ def interpolate(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
     np.savez(out / "interpolate_z.npz", images=to_uint8_images(x).cpu().numpy(), z=path.cpu().numpy())
     result = {"pictures": ["interpolate_z.png"], "arrays": ["interpolate_z.npz"], "rows": rows, "steps": steps,
               "what": "each row: slerp from one seeded z to another, conditions fixed along the row"}
-    if hasattr(gan, "images_from_styles"):  # style models: the same endpoints, interpolated linearly in w
+    if capabilities_of(gan).w_space:  # style models: the same endpoints, interpolated linearly in w
         w = gan.sampling_styles(z)  # [2 rows, layers, w_dim] (truncated when set)
         t = torch.linspace(0, 1, steps, device=gan.device).view(1, -1, 1, 1)
         ws = torch.lerp(w[:rows, None], w[rows:, None], t).reshape(rows * steps, *w.shape[1:])
@@ -112,7 +114,7 @@ def interpolate(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
 def mixing(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
     """Style-mixing grids (Karras et al. 2019, fig. 3): the left column's images (seed A) take the top row's
     styles (seed B) at the coarse, middle or fine layers; the other layers keep A's styles."""
-    require(hasattr(gan, "images_from_styles"), f"mixing needs a style-based model (e.g. experiment=stylegan_mnist); "
+    require_capability(gan, "w_space", f"mixing needs a style-based model (e.g. experiment=stylegan_mnist); "
             f"{type(gan).__name__} has no per-layer styles")
     net = gan.sampling_generator
     rows, cols, k = int(cfg.rows), int(cfg.cols), net.per_level
@@ -147,10 +149,9 @@ def mixing(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
 
 def label_sweep(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
     """`rows` fixed z, each through every class."""
-    k = getattr(gan, "num_classes", 0)
-    require(k > 0 and getattr(gan, "label_kind", "labels") == "labels",
+    require_capability(gan, "labels",
             "label-sweep needs a conditional model (model.conditional=true, e.g. cgan_mnist); for InfoGAN use traverse")
-    rows = int(cfg.rows)
+    rows, k = int(cfg.rows), gan.num_classes
     z = latent_of(gan, rows, cfg.seed).repeat_interleave(k, dim=0)
     labels = torch.arange(rows * k, device=gan.device) % k
     x = gan.synthesize_in_chunks(z, {"labels": labels}, cfg.batch_size)
@@ -162,7 +163,7 @@ def label_sweep(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
 
 def traverse(gan: Any, cfg: DictConfig, out: Path) -> dict[str, Any]:
     """InfoGAN: the categorical code across columns (fixed z per row), then each continuous code from -2 to 2."""
-    require(getattr(gan, "label_kind", "") == "codes", "traverse needs an InfoGAN checkpoint (model=infogan)")
+    require_capability(gan, "codes", "traverse needs an InfoGAN checkpoint (model=infogan)")
     rows, k, c = int(cfg.rows), gan.code_categories, gan.code_continuous
     z = latent_of(gan, rows, cfg.seed)
     zc = z.repeat_interleave(k, dim=0)
@@ -198,9 +199,10 @@ def _reference_evaluator(info: dict[str, Any], cfg: DictConfig, names: list[str]
 
 def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
     """Samples at each PSI (z resampled beyond PSI std, docs/references.md §7) with FID, precision and recall."""
-    require(hasattr(gan, "truncation"), f"truncation needs a GAN with a truncation setting; {type(gan).__name__} has "
+    space = capabilities_of(gan).truncation
+    require(space is not None, f"truncation needs a GAN with a truncation setting; {type(gan).__name__} has "
             "none (its noise goes through the decoder as drawn): use interpolate")
-    in_w = hasattr(gan, "set_truncation")
+    in_w = space == "w"
     psis = [float(p) for p in (cfg.psis if cfg.psis is not None else W_PSIS if in_w else Z_PSIS)]
     require(psis and all(p >= 0 if in_w else p > 0 for p in psis),
             f"psis must be {'non-negative' if in_w else 'positive'} numbers, got {psis}")
@@ -336,7 +338,7 @@ def augment(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[
     from gan_zoo.data.images import to_float_images
     from gan_zoo.metrics.judges import LeNet
 
-    require(getattr(gan, "num_classes", 0) > 0 and getattr(gan, "label_kind", "labels") == "labels",
+    require_capability(gan, "labels",
             "augment needs a conditional checkpoint (model.conditional=true, e.g. cgan_mnist or cwgan_gp_mnist)")
     run_cfg = OmegaConf.create(info["config"])
     dm = instantiate_checked(run_cfg.data, "data")
@@ -432,7 +434,7 @@ def analyse(cfg: DictConfig) -> dict[str, Any]:
     if not cfg.ema:
         gan.drop_ema()
     apply_noise_mode(gan, cfg.get("noise_mode"))
-    require(hasattr(gan, "noise"), f"analyse works on noise-to-image models; {type(gan).__name__} translates images "
+    require_capability(gan, "noise", f"analyse works on noise-to-image models; {type(gan).__name__} translates images "
             "(use gan-zoo translate)")
     require(info["data"].get("kind") == "image", f"analyse draws and measures images; {ckpt} makes "
             f"{info['data'].get('kind')} data ({info['data'].get('dataset_id')}): use `gan-zoo sample` (a scatter plot) "

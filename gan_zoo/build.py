@@ -16,6 +16,7 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError, require
+from gan_zoo.models.contract import capabilities_of
 from gan_zoo.utils.hotpath import FusedWhenSupported, plain_partial
 
 log = logging.getLogger("gan_zoo")
@@ -87,7 +88,7 @@ def _critic_norm(cfg: DictConfig, cls: type) -> DictConfig:
     switch is logged. The module still refuses a BatchNorm critic under a gradient penalty (a safety net).
     """
     m = cfg.model
-    norm = cfg.get("loss", {}).get("critic_norm") if getattr(cls, "uses_adversarial_loss", True) else None
+    norm = cfg.get("loss", {}).get("critic_norm") if capabilities_of(cls).adversarial_loss else None
     if norm and "discriminator" in m and m.discriminator.get("norm") == "batch":
         log.info("loss.critic_norm=%s: the critic is built with %s normalisation instead of BatchNorm", norm, norm)
         m = OmegaConf.create(OmegaConf.to_container(m, resolve=True))
@@ -108,11 +109,11 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
     if m.get("conditional", False) and num_classes == 0:
         raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
                           "classes; pick a labelled dataset or set model.conditional=false")
-    if facts.get("kind") in ("paired", "unpaired") and not hasattr(cls, "data_kwargs"):
+    if facts.get("kind") in ("paired", "unpaired") and not capabilities_of(cls).images_to_images:
         raise ConfigError(f"data '{facts['dataset_id']}' is {facts['kind']} image-to-image data but {m._target_} makes "
                           f"images from noise; use model={'pix2pix' if facts['kind'] == 'paired' else 'cyclegan'} "
                           "(or an experiment such as pix2pix_edges_mnist / cyclegan_digits_mnist)")
-    data_kwargs = cls.data_kwargs(facts) if hasattr(cls, "data_kwargs") else {}
+    data_kwargs = cls.data_kwargs(facts)
     m = _critic_norm(cfg, cls)
     net_kwargs = cls.network_kwargs(m, facts, num_classes)
     for name in net_kwargs:
@@ -123,7 +124,7 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
     if cfg.get("trainer", {}).get("fused_optimizers", True):  # fused Adam/SGD steps where torch has them (hotpath.py)
         optims = {k: FusedWhenSupported(f) for k, f in optims.items()}
     loss = {}
-    if getattr(cls, "uses_adversarial_loss", True):
+    if capabilities_of(cls).adversarial_loss:
         loss = {k: plain_partial(instantiate_checked(v, f"loss.{k}")) if isinstance(v, DictConfig) and "_target_" in v
                 else v for k, v in cfg.loss.items() if k != "critic_norm"}  # plain_partial: no per-call Hydra policy
     skip = {"_target_", "conditional", *nets, *optims}

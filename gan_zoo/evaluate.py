@@ -32,6 +32,7 @@ from gan_zoo.metrics.evaluators import mixture_stats
 from gan_zoo.metrics.features import (check_npz_labels, folder_source, generator_source, npz_source, open_npz,
                                      prepare_images)
 from gan_zoo.metrics.suite import IMAGE_METRICS, check_label_range
+from gan_zoo.models.contract import capabilities_of
 from gan_zoo.sample import apply_noise_mode
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, code_version, make_parent
@@ -197,7 +198,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         require(not unknown, f"unknown metric(s) {unknown}; images: {', '.join(sorted(IMAGE_METRICS))}; 2D data: "
                 f"{', '.join(MIXTURE_METRICS)}")
         if gan is not None:
-            _check_labelled([str(n) for n in given], gan.label_kind, getattr(gan, "num_classes", 0) > 0,
+            _check_labelled([str(n) for n in given], gan.label_kind, capabilities_of(gan).labels,
                             f"checkpoint {ckpt}")
     if gan is not None:
         require(isinstance(cfg.num_fake, int) and cfg.num_fake >= 2, f"num_fake must be an integer >= 2, got "
@@ -225,22 +226,23 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             require(tuple(info["data"]["shape"]) == tuple(dm.image_shape),
                     f"the checkpoint makes {info['data']['shape']} images but data={dm.dataset_id} is "
                     f"{list(dm.image_shape)}; score its samples instead (gan-zoo sample, then samples=FILE.npz)")
-            _check_labelled(names, gan.label_kind, getattr(gan, "num_classes", 0) > 0, f"checkpoint {ckpt}")
+            _check_labelled(names, gan.label_kind, capabilities_of(gan).labels, f"checkpoint {ckpt}")
             n = cfg.num_fake
         else:
             prepare = functools.partial(prepare_images, channels=dm.channels, size=dm.image_size, resize=dm.resize)
             limit = cfg.get("max_samples")
             source = (folder_source(what, cfg.batch_size, prepare, dm.channels, strict=cfg.strict, limit=limit)
                       if what.is_dir() else npz_source(what, cfg.batch_size, prepare, limit=limit))
-            _check_labelled(names, source.info.get("label_kind", "labels"), bool(source.info.get("has_labels")),
+            _check_labelled(names, source.info.get("conditioning") or "labels", bool(source.info.get("has_labels")),
                             f"samples={what}")
             if "label_range" in source.info and ("intra_fid" in names or "classes" in names):
-                check_label_range(*source.info["label_range"], source.info.get("label_kind") == "codes", dm,
+                check_label_range(*source.info["label_range"], source.info.get("conditioning") == "codes", dm,
                                   f"samples={what}")
             n = source.num
         tag = f"{cfg.extractor}_{n}" + ("" if cfg.ema or gan is None else "_noema")
-        if getattr(gan, "noise_mode", "random") != "random":
-            tag += f"_{gan.noise_mode}noise"
+        noise_mode = gan.noise_mode if gan is not None and capabilities_of(gan).w_space else None
+        if noise_mode not in (None, "random"):
+            tag += f"_{noise_mode}noise"
         out = _default_out(cfg, what, f"{tag}{seeds_tag}_{metrics_tag}")
         check_outputs([out], overwrite)
         evaluator = build_image_evaluator(cfg, dm, cfg.paths.cache_dir, key_prefix="", device=cfg.device, names=names,
@@ -253,7 +255,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     report = {
         "source": str(what), "kind": "checkpoint" if ckpt else "samples",
         "generator_steps": None if info is None else info.get("g_steps"),
-        "noise_mode": getattr(gan, "noise_mode", None),
+        "noise_mode": gan.noise_mode if gan is not None and capabilities_of(gan).w_space else None,
         "reference_data": dm.dataset_id, "reference_from": data_origin,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
         "metrics": names, "values": values,

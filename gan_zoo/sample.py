@@ -24,6 +24,7 @@ from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid, save_scatter
 from gan_zoo.data.images import to_uint8_images
 from gan_zoo.errors import exit_on_user_error, require, require_bool, require_int
+from gan_zoo.models.contract import capabilities_of, require_capability
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, make_parent
 
@@ -31,14 +32,15 @@ from gan_zoo.utils.io import check_outputs, make_parent
 def apply_truncation(gan: Any, psi: float | None, cutoff: int | None = None) -> None:
     """`truncation=PSI` (and `truncation_cutoff=L`): in w for style-based models (w_avg + PSI (w - w_avg) at style
     layers < L), otherwise z resampled until every |z_i| <= PSI. Nothing is changed when both are null."""
-    if hasattr(gan, "set_truncation"):  # models with w
+    space = capabilities_of(gan).truncation
+    if space == "w":
         if psi is not None or cutoff is not None:
             require(psi is not None, "truncation_cutoff= needs truncation=PSI as well")
             gan.set_truncation(float(psi), cutoff)
         return
     require(cutoff is None, f"truncation_cutoff= is for style-based models (layers of w); {type(gan).__name__} has no w")
     if psi is not None:
-        require(hasattr(gan, "truncation"), f"truncation= needs a model with noise to truncate, not {type(gan).__name__}")
+        require(space == "z", f"truncation= needs a model with noise to truncate, not {type(gan).__name__}")
         require(float(psi) > 0, f"truncation must be > 0 (the PSI in std of z), got {psi}")
         gan.truncation = float(psi)
 
@@ -48,7 +50,7 @@ def apply_noise_mode(gan: Any, mode: str | None) -> None:
     model's setting."""
     if mode is None:
         return
-    require(hasattr(gan, "set_noise_mode"), f"noise_mode= is for style-based models (per-pixel noise inputs); "
+    require_capability(gan, "w_space", f"noise_mode= is for style-based models (per-pixel noise inputs); "
             f"{type(gan).__name__} has none: drop noise_mode=")
     gan.set_noise_mode(str(mode))
 
@@ -75,16 +77,16 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     apply_noise_mode(gan, cfg.get("noise_mode"))
     given = {k: cfg.get(k) for k in ("label", "code") if cfg.get(k) is not None}
     if "code" in given:  # only InfoGAN has categorical codes; other games would ignore code= silently
-        require(getattr(gan, "label_kind", "labels") == "codes",
+        require_capability(gan, "codes",
                 f"code= picks an InfoGAN categorical code, but {type(gan).__name__} has no codes"
-                + ("; use label=K for a class" if getattr(gan, "num_classes", 0) else "") + ": drop code=")
+                + ("; use label=K for a class" if capabilities_of(gan).labels else "") + ": drop code=")
     x, conds = gan.generate(cfg.num, seed=cfg.seed, batch_size=cfg.batch_size, **given)
     make_parent(out, f"out={cfg.out}")
     arrays: dict[str, np.ndarray] = {}
     if x.dim() == 4:
         arrays["images"] = to_uint8_images(x).cpu().numpy()
         shown = x[: min(len(x), 100)]
-        columns = getattr(gan, "grid_columns", 0)
+        columns = gan.grid_columns
         save_image_grid(shown, picture, nrow=columns if columns and not given
                         else int(math.ceil(math.sqrt(len(shown)))))
     else:

@@ -70,7 +70,7 @@ class SampleGrid(L.Callback):
             points, _ = pl_module.sample(self.num_points)
             arr = save_scatter(points, getattr(pl_module.evaluator, "centers", None), path, title)
         else:
-            arr = save_image_grid(images, path, nrow=getattr(pl_module, "grid_columns", 0) or self.nrow)
+            arr = save_image_grid(images, path, nrow=pl_module.grid_columns or self.nrow)
         self.last_path = path
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from gan_zoo.data.images import IMAGE_EXTENSIONS, read_image, resize_uint8, to_uint8_images
 from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError, require
 from gan_zoo.metrics.scores import RunningStats, nearest_distances
+from gan_zoo.models.contract import capabilities_of
 from gan_zoo.utils.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def generator_source(gan: Any, num: int, batch_size: int, seed: int) -> Source:
     return Source(f"{num} samples of the {'EMA ' if ema else ''}generator (seed {seed})", num,
                   [chunk(s) for s in range(0, num, batch_size)],
                   {"sampling": f"eval mode, quantised to uint8, balanced {kind}", "ema": ema, "seed": seed,
-                   "label_kind": kind})
+                   "conditioning": capabilities_of(gan).conditioning})
 
 
 def open_npz(path: Path) -> Any:
@@ -194,7 +195,8 @@ def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tenso
     require(n > 0, f"samples={path}: `images` holds no image")
     src = tensor_source(images[:n], None if labels is None else labels[:n], batch_size, f"{n} images from {p}",
                         prepare)
-    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]), "label_kind": kind,
+    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]),
+                "conditioning": None if labels is None else kind,
                 "has_labels": labels is not None and kind == "labels", "stored_sizes": {tuple(images.shape[2:])}}
     if labels is not None:
         src.info["label_range"] = (int(labels[:n].min()), int(labels[:n].max()))

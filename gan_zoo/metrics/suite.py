@@ -319,8 +319,10 @@ class ImageEvaluator(nn.Module):
             for space, m in (("l1", pix), ("feat", feat)):
                 for k in ("fake_to_train_median", "heldout_to_train_median", "ratio", "copy_fraction"):
                     put(f"memo_{space}_{k}", m[k], **extra)
-        codes = info.pop("label_kind", "labels") == "codes"  # InfoGAN: unsupervised codes, not class labels
-        base.pop("label_kind", None)
+        # What the samples' labels are, as the game (or the samples file) declares it: class labels are scored per
+        # class (intra_fid, cond_accuracy); learnt codes are unsupervised, matched to classes (code_accuracy).
+        codes = info.pop("conditioning", None) == "codes"
+        base.pop("conditioning", None)
         if fake.labels is not None and len(fake.labels) and ("intra_fid" in self.metrics or "classes" in self.metrics):
             check_label_range(int(fake.labels.min()), int(fake.labels.max()), codes, self.datamodule, source.description)
         if "intra_fid" in self.metrics and not codes:

@@ -38,8 +38,9 @@ import copy
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import numpy as np
@@ -49,6 +50,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from gan_zoo import strategies  # noqa: F401  (registers hardware.strategy=ddp_phase_allreduce with Lightning)
 from gan_zoo.errors import DivergenceError, require
+from gan_zoo.models.contract import Capabilities
 from gan_zoo.networks.common import has_batchnorm
 from gan_zoo.utils.hotpath import cache_cuda_device_count
 
@@ -89,27 +91,61 @@ class LinearDecay:
         return max(0.0, 1.0 - (step - begin) / max(self.total - begin, 1.0))
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """The schedule options every game shares (`model.n_critic`, ...; conf/model/schedule), checked once here."""
+
+    n_critic: int = 1  # critic steps per generator step
+    reg_every: int = 1  # lazy regularisation: the critic regulariser every reg_every critic steps, scaled by it
+    ema_decay: float | None = None  # EMA copies of the generators when set
+    eval_seed: int = 2024  # the seed of every evaluation's noise
+    finite_check_every: int = 50  # critic steps between reads of the device-side finite flag
+    lr_decay_start: float | None = None  # fraction of training at constant LR before the linear decay
+
+    def __post_init__(self) -> None:
+        require(self.lr_decay_start is None or 0.0 <= self.lr_decay_start < 1.0, "model.lr_decay_start must be in "
+                f"[0, 1) (the fraction of training at constant LR) or null, got {self.lr_decay_start!r}")
+        require(isinstance(self.n_critic, int) and self.n_critic >= 1,
+                f"model.n_critic must be an integer >= 1 (critic steps per generator step), got {self.n_critic!r}")
+        require(isinstance(self.reg_every, int) and self.reg_every >= 1,
+                f"model.reg_every must be >= 1, got {self.reg_every!r}")
+        require(self.ema_decay is None or 0.0 < self.ema_decay < 1.0,
+                f"model.ema_decay must be in (0, 1) or null, got {self.ema_decay!r}")
+        require(isinstance(self.finite_check_every, int) and self.finite_check_every >= 1,
+                f"model.finite_check_every must be an integer >= 1, got {self.finite_check_every!r}")
+
+
 class AdversarialModule(L.LightningModule):
     """Manual-optimisation base of every game; subclasses override the phases and `generate`."""
+
+    CAPABILITIES: ClassVar[Capabilities] = Capabilities()  # what the game can do (models/contract.py)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """This instance's capabilities: the declared ones, refined by the data where a game needs to."""
+        return self.CAPABILITIES
+
+    @classmethod
+    def data_kwargs(cls, facts: dict[str, Any]) -> dict[str, Any]:
+        """Constructor arguments taken from the data facts (none unless a game needs them)."""
+        return {}
+
+    @property
+    def grid_columns(self) -> int:
+        """Columns of the sample grid; 0 leaves the choice to the caller."""
+        return 0
 
     def __init__(self, optimizers: dict[str, OptimizerFactory], n_critic: int = 1, reg_every: int = 1,
                  ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50,
                  regularizer: Callable[..., torch.Tensor] | None = None, reg_weight: float = 0.0,
                  critic_weight_clip: float | None = None, lr_decay_start: float | None = None) -> None:
         super().__init__()
-        require(lr_decay_start is None or 0.0 <= lr_decay_start < 1.0,
-                f"model.lr_decay_start must be in [0, 1) (the fraction of training at constant LR) or null, got {lr_decay_start!r}")
         require(reg_weight >= 0, f"model.reg_weight must be >= 0, got {reg_weight!r}")
         require(critic_weight_clip is None or critic_weight_clip > 0,
                 f"model.critic_weight_clip must be > 0 or null, got {critic_weight_clip!r}")
-        require(isinstance(n_critic, int) and n_critic >= 1,
-                f"model.n_critic must be an integer >= 1 (critic steps per generator step), got {n_critic!r}")
-        require(isinstance(reg_every, int) and reg_every >= 1, f"model.reg_every must be >= 1, got {reg_every!r}")
-        require(ema_decay is None or 0.0 < ema_decay < 1.0, f"model.ema_decay must be in (0, 1) or null, got {ema_decay!r}")
-        require(isinstance(finite_check_every, int) and finite_check_every >= 1,
-                f"model.finite_check_every must be an integer >= 1, got {finite_check_every!r}")
         self.automatic_optimization = False
         self.optimizer_factories = dict(optimizers)
+        self.schedule_options = Schedule(n_critic, reg_every, ema_decay, eval_seed, finite_check_every, lr_decay_start)
         self.n_critic, self.reg_every = n_critic, reg_every
         self.ema_decay, self.eval_seed = ema_decay, eval_seed
         self.finite_check_every = finite_check_every
@@ -214,7 +250,10 @@ class AdversarialModule(L.LightningModule):
         return {}
 
     # ----------------------------------------------------------------------------------- sampling
-    label_kind = "labels"  # the condition `sample` reports as labels; InfoGAN's are "codes"
+    @property
+    def label_kind(self) -> str:
+        """The condition `sample` reports as labels: "labels", or "codes" for games that learn codes."""
+        return self.capabilities.conditioning or "labels"
 
     @property
     def sampling_generator(self) -> nn.Module:

@@ -18,6 +18,7 @@ import torch.nn as nn
 from gan_zoo.data.images import to_float_images
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.models.base import AdversarialModule, OptimizerFactory, eval_mode
+from gan_zoo.models.contract import Capabilities
 
 DIRECTIONS = ("AtoB", "BtoA")
 
@@ -35,6 +36,7 @@ def matched_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
 class TranslationGame(AdversarialModule):
     """Base of games whose generator input is an image (batches are dicts with "a" and "b")."""
 
+    CAPABILITIES = Capabilities(noise=False, images_to_images=True)
     directions: tuple[str, ...] = ("AtoB",)
 
     def __init__(self, optimizers: dict[str, OptimizerFactory], shape_a: tuple[int, ...], shape_b: tuple[int, ...],
@@ -104,7 +106,8 @@ class TranslationGame(AdversarialModule):
             return
         dm.setup(stage)
         k = len(self.fixed_a)
-        held = dm.val_set.tensors if hasattr(dm.val_set, "tensors") and isinstance(dm.val_set.tensors, dict) else {}
+        held = getattr(dm.val_set, "tensors", None)
+        held = held if isinstance(held, dict) else {}
         if "a" in held:
             self.fixed_a.copy_(to_float_images(held["a"][spread(len(held["a"]), k)]))
         if "b" in held:  # paired: the targets of the same inputs

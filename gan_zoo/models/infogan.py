@@ -28,6 +28,7 @@ from gan_zoo.augment import random_affine
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.losses.info import categorical_mi_lower_bound, iic_mutual_information, info_nll
 from gan_zoo.models.base import Batch, Logs, eval_mode
+from gan_zoo.models.contract import Capabilities
 from gan_zoo.models.noise import NoiseGAN
 from gan_zoo.networks.infogan import QHead
 
@@ -35,7 +36,8 @@ from gan_zoo.networks.infogan import QHead
 class InfoGAN(NoiseGAN):
     """NoiseGAN with a categorical code (`code_categories`) and continuous codes (`code_continuous`, U(-1, 1))."""
 
-    label_kind = "codes"  # sample() reports codes, not labels: evaluators align them by the best permutation
+    # sample() reports codes, not labels: evaluators align them with classes by the best permutation
+    CAPABILITIES = Capabilities(codes=True, truncation="z")
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
                  code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
@@ -48,7 +50,7 @@ class InfoGAN(NoiseGAN):
                 f"model.code_categories must be an integer >= 2, got {code_categories!r}")
         require(isinstance(code_continuous, int) and code_continuous >= 0,
                 f"model.code_continuous must be an integer >= 0, got {code_continuous!r}")
-        require(hasattr(discriminator, "features") and hasattr(discriminator, "head"),
+        require(all(callable(getattr(discriminator, a, None)) for a in ("features", "head")),
                 "InfoGAN's Q head shares the discriminator's body: use a discriminator with features()/head() "
                 "(dcgan or mlp)")
         require(0 <= q_augment <= 3, f"model.q_augment must be in [0, 3], got {q_augment!r}")

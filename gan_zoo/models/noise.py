@@ -11,6 +11,7 @@ goes through the same kind of random differentiable transform (gan_zoo/augment.p
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -19,6 +20,7 @@ import torch.nn as nn
 from gan_zoo.augment import check_policy, diff_augment
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
+from gan_zoo.models.contract import Capabilities
 
 LossFn = Callable[..., torch.Tensor]
 
@@ -45,6 +47,13 @@ def draw_prior(prior: str, shape: tuple[int, ...], generator: torch.Generator | 
 
 class NoiseGAN(AdversarialModule):
     """Unconditional or conditional GAN; the loss pair and the regulariser decide which GAN it is."""
+
+    CAPABILITIES = Capabilities(labels=True, truncation="z")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """Labels only when built conditional (with the data's classes)."""
+        return replace(self.CAPABILITIES, labels=self.CAPABILITIES.labels and self.num_classes > 0)
 
     def __init__(
         self,

@@ -39,7 +39,9 @@ import torch.nn.functional as F
 
 from gan_zoo.errors import require
 from gan_zoo.models.base import Batch, Logs, eval_mode
+from gan_zoo.models.contract import Capabilities
 from gan_zoo.models.noise import NoiseGAN
+from gan_zoo.networks.style import StyleDiscriminator, StyleGenerator
 
 
 NOISE_MODES = ("random", "const")
@@ -95,15 +97,17 @@ class GrowthSchedule:
 class StyleGAN(NoiseGAN):
     """NoiseGAN with a style-based generator (StyleGenerator) and a progressive critic (StyleDiscriminator)."""
 
+    CAPABILITIES = Capabilities(w_space=True, truncation="w")
+
     def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
                  growth: dict[str, Any] | None = None, style_mixing_prob: float = 0.9,
                  truncation: float | None = None, truncation_cutoff: int | None = None, noise_mode: str = "random",
                  **kwargs: Any) -> None:
         require(kwargs.get("num_classes", 0) == 0, "the style-based game is unconditional: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "the style-based game reads one sample per critic input: set model.pack=1")
-        require(all(hasattr(generator, a) for a in ("mapping", "synthesis", "truncate", "levels")),
+        require(isinstance(generator, StyleGenerator),
                 "model=stylegan needs the style-based generator (gan_zoo.networks.style.StyleGenerator)")
-        require(getattr(discriminator, "levels", None) == generator.levels,
+        require(isinstance(discriminator, StyleDiscriminator) and discriminator.levels == generator.levels,
                 "model=stylegan needs the progressive discriminator (gan_zoo.networks.style.StyleDiscriminator) "
                 "for the generator's resolution")
         require(0.0 <= style_mixing_prob <= 1.0, f"model.style_mixing_prob must be in [0, 1], got {style_mixing_prob!r}")
@@ -139,7 +143,7 @@ class StyleGAN(NoiseGAN):
         super().on_train_start()
         dm = getattr(self.trainer, "datamodule", None)
         sizes = self.schedule.batch_sizes
-        if sizes and dm is not None and hasattr(dm, "batch_size"):
+        if sizes and getattr(dm, "batch_size", None) is not None:
             require(int(dm.batch_size) >= max(sizes), f"model.growth.batch_sizes goes up to {max(sizes)} images per step "
                     f"but data.batch_size is {dm.batch_size}: set data.batch_size={max(sizes)} (the loader serves the "
                     "largest batch; each level uses its first batch_sizes[level] images)")

@@ -17,12 +17,13 @@ import torch.nn as nn
 from gan_zoo.errors import require
 from gan_zoo.losses.vae import negative_elbo
 from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
+from gan_zoo.models.contract import Capabilities
 
 
 class VAE(AdversarialModule):
     """Encoder q(z | x), decoder p(x | z) (`generator`); trained on -ELBO = NLL + beta * KL."""
 
-    uses_adversarial_loss = False
+    CAPABILITIES = Capabilities(adversarial_loss=False)  # no truncation: its z goes through the decoder as drawn
 
     def __init__(self, generator: nn.Module, encoder: nn.Module, optimizer: OptimizerFactory, latent_dim: int,
                  beta: float = 1.0, num_classes: int = 0, ema_decay: float | None = None, num_grid: int = 64,
