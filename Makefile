@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test test-slow coverage clean
+.PHONY: setup train test test-slow lint coverage clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +24,9 @@ test-slow: $(STAMP)  ## the slow checks (full training bars, DDP on two CPU proc
 
 coverage: $(STAMP)  ## the default suite with line coverage of gan_zoo (every module listed, even untested ones)
 	WANDB_MODE=disabled $(BIN)/pytest -q --cov=gan_zoo --cov-report=term $(ARGS)
+
+lint: $(STAMP)  ## ruff: the checks and the formatting, from the repository root
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) outputs multirun .cache

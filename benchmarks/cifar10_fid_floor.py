@@ -1,4 +1,5 @@
-"""Inception FID between parts of the CIFAR-10 copy in data/cifar10 (class folders): the torch-fidelity pair and a floor.
+"""Inception FID between parts of the CIFAR-10 copy in data/cifar10 (class folders): the torch-fidelity pair
+and a floor.
 
     python benchmarks/cifar10_fid_floor.py [--root data/cifar10] [--n 5000] [--resize tf1]
 
@@ -27,7 +28,7 @@ def first_files(split_dir: Path, start: int, stop: int) -> list[Path]:
     """Files start..stop-1 of "the first n" order: per class, sorted names [start/10, stop/10)."""
     classes = sorted(p for p in split_dir.iterdir() if p.is_dir())
     k = len(classes)
-    return [f for c in classes for f in sorted(c.iterdir())[start // k: stop // k]]
+    return [f for c in classes for f in sorted(c.iterdir())[start // k : stop // k]]
 
 
 def features(files: list[Path], ext, tag: str, cache: Path, chunk: int = 250) -> torch.Tensor:  # noqa: ANN001
@@ -39,7 +40,7 @@ def features(files: list[Path], ext, tag: str, cache: Path, chunk: int = 250) ->
             out.append(torch.load(path))
             continue
         t = time.perf_counter()
-        x = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files[s:s + chunk]]))
+        x = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files[s : s + chunk]]))
         f = ext(x.permute(0, 3, 1, 2).contiguous())[0]
         torch.save(f, path)
         out.append(f)
@@ -74,8 +75,11 @@ def main() -> None:
 
     train = features(first_files(root / "train", 0, n), ext, f"train_0_{n}", cache)
     test = features(first_files(root / "test", 0, n), ext, f"test_0_{n}", cache)
-    print(f"FID(first {n} train, first {n} test) = {scores.fid(stats(train), stats(test)):.7f}  "
-          f"[{ext.protocol()['weights']}, resize {args.resize}]", flush=True)
+    print(
+        f"FID(first {n} train, first {n} test) = {scores.fid(stats(train), stats(test)):.7f}  "
+        f"[{ext.protocol()['weights']}, resize {args.resize}]",
+        flush=True,
+    )
     nxt = features(first_files(root / "train", n, 2 * n), ext, f"train_{n}_{2 * n}", cache)
     print(f"floor: FID(train {n}..{2 * n}, first {n} train) = {scores.fid(stats(nxt), stats(train)):.7f}", flush=True)
 

@@ -28,17 +28,22 @@ def per_batch(loader: DataLoader, epochs: int = 5) -> float:
 
 
 def main() -> None:
-    cases = [("mnist_mini", MNISTMiniDataModule(batch_size=64)),
-             ("ring8", GaussianMixtureDataModule("ring8", "ring8", 0.01, batch_size=256)),
-             ("ring8", GaussianMixtureDataModule("ring8", "ring8", 0.01, batch_size=1024))]
+    cases = [
+        ("mnist_mini", MNISTMiniDataModule(batch_size=64)),
+        ("ring8", GaussianMixtureDataModule("ring8", "ring8", 0.01, batch_size=256)),
+        ("ring8", GaussianMixtureDataModule("ring8", "ring8", 0.01, batch_size=1024)),
+    ]
     for name, dm in cases:
         dm.setup("fit")
         torch.manual_seed(0)
         plain = per_batch(DataLoader(dm.train_set, batch_size=dm.batch_size, shuffle=True, drop_last=True))
         torch.manual_seed(0)
         ours = per_batch(dm.train_dataloader())
-        print(f"{name} batch {dm.batch_size}: per-sample {plain * 1e3:.3f} ms/batch, index batching {ours * 1e3:.3f} "
-              f"ms/batch ({plain / ours:.1f}x) threads={torch.get_num_threads()}", flush=True)
+        print(
+            f"{name} batch {dm.batch_size}: per-sample {plain * 1e3:.3f} ms/batch, index batching {ours * 1e3:.3f} "
+            f"ms/batch ({plain / ours:.1f}x) threads={torch.get_num_threads()}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

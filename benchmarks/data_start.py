@@ -29,8 +29,9 @@ class FirstStepClock(L.Callback):
         self.path = path
         self.done = False
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: object, batch_idx: int
+    ) -> None:
         if not self.done:
             Path(self.path).write_text(repr(time.time()))
             self.done = True
@@ -39,18 +40,35 @@ class FirstStepClock(L.Callback):
 def start(overrides: list[str]) -> None:
     stamp = Path(tempfile.mkdtemp()) / "first_step"
     here = Path(__file__).resolve().parent
-    env = {**os.environ, "WANDB_MODE": "disabled",
-           "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")])}
-    args = [sys.executable, "-m", "gan_zoo.cli", "train", *overrides,
-            "+callbacks.first_step._target_=data_start.FirstStepClock", f"+callbacks.first_step.path={stamp}"]
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "PYTHONPATH": os.pathsep.join([str(here), os.environ.get("PYTHONPATH", "")]),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "gan_zoo.cli",
+        "train",
+        *overrides,
+        "+callbacks.first_step._target_=data_start.FirstStepClock",
+        f"+callbacks.first_step.path={stamp}",
+    ]
     t0 = time.time()
     r = subprocess.run(args, env=env, capture_output=True, text=True)
     total = time.time() - t0
     if r.returncode != 0 or not stamp.exists():
         sys.exit(f"the run failed (exit {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
     first = float(stamp.read_text()) - t0
-    print(json.dumps({"command": "gan-zoo train " + " ".join(overrides), "first_step_s": round(first, 1),
-                      "whole_run_s": round(total, 1)}))
+    print(
+        json.dumps(
+            {
+                "command": "gan-zoo train " + " ".join(overrides),
+                "first_step_s": round(first, 1),
+                "whole_run_s": round(total, 1),
+            }
+        )
+    )
 
 
 def stream(root: str, workers: list[int]) -> None:
@@ -66,8 +84,11 @@ def stream(root: str, workers: list[int]) -> None:
             if n >= 20000:  # a first pass over part of an epoch (worker start-up included)
                 break
         dt = time.perf_counter() - t0
-        print(json.dumps({"root": root, "num_workers": w, "images": n, "seconds": round(dt, 1),
-                          "images_per_s": round(n / dt)}))
+        print(
+            json.dumps(
+                {"root": root, "num_workers": w, "images": n, "seconds": round(dt, 1), "images_per_s": round(n / dt)}
+            )
+        )
 
 
 if __name__ == "__main__":

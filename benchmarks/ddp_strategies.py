@@ -25,8 +25,15 @@ STRATEGIES = ("ddp_find_unused_parameters_true", "ddp_phase_allreduce")
 
 
 def one(case: str, strategy: str, batches: int) -> float:
-    args = [sys.executable, str(ROOT / "benchmarks" / "throughput.py"), f"experiment={case}", "hardware=ddp_sim",
-            f"hardware.strategy={strategy}", f"trainer.limit_train_batches={batches}", *CASES[case]]
+    args = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "throughput.py"),
+        f"experiment={case}",
+        "hardware=ddp_sim",
+        f"hardware.strategy={strategy}",
+        f"trainer.limit_train_batches={batches}",
+        *CASES[case],
+    ]
     r = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
     m = re.search(r"([\d.]+) batches/s", r.stdout)
     if r.returncode != 0 or m is None:
@@ -46,9 +53,14 @@ def main() -> None:
             for s in STRATEGIES:
                 runs[s].append(one(case, s, a.batches))
         med = {s: statistics.median(v) for s, v in runs.items()}
-        print(f"{case}: " + ", ".join(f"{s} {med[s]:.2f} batches/s/rank (runs {', '.join(f'{x:.2f}' for x in runs[s])})"
-                                      for s in STRATEGIES)
-              + f" ratio={med[STRATEGIES[0]] / med[STRATEGIES[1]]:.2f}", flush=True)
+        print(
+            f"{case}: "
+            + ", ".join(
+                f"{s} {med[s]:.2f} batches/s/rank (runs {', '.join(f'{x:.2f}' for x in runs[s])})" for s in STRATEGIES
+            )
+            + f" ratio={med[STRATEGIES[0]] / med[STRATEGIES[1]]:.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

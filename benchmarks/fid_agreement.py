@@ -41,11 +41,20 @@ def main() -> None:
     reals, _ = dm.first_n(args.num_real, "train")
     fakes = torch.from_numpy(np.load(args.samples)["images"])
     theirs = torch_fidelity.calculate_metrics(
-        input1=UInt8Images(fakes), input2=UInt8Images(reals), fid=True, batch_size=250, cuda=False, verbose=False,
-        cache=False, feature_extractor="inception-v3-compat", feature_extractor_weights_path=str(weights),
+        input1=UInt8Images(fakes),
+        input2=UInt8Images(reals),
+        fid=True,
+        batch_size=250,
+        cuda=False,
+        verbose=False,
+        cache=False,
+        feature_extractor="inception-v3-compat",
+        feature_extractor_weights_path=str(weights),
     )["frechet_inception_distance"]
-    print(f"gan_zoo evaluate FID {ours['value']:.7f}  torch-fidelity {theirs:.7f}  relative difference "
-          f"{abs(ours['value'] - theirs) / theirs:.1e}  ({len(fakes)} fakes vs {len(reals)} reals, {weights.name})")
+    print(
+        f"gan_zoo evaluate FID {ours['value']:.7f}  torch-fidelity {theirs:.7f}  relative difference "
+        f"{abs(ours['value'] - theirs) / theirs:.1e}  ({len(fakes)} fakes vs {len(reals)} reals, {weights.name})"
+    )
 
 
 if __name__ == "__main__":

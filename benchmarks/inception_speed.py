@@ -51,7 +51,7 @@ def main() -> None:
     ext = InceptionExtractor(cache_dir=args.cache, fast=True)
     plain = InceptionExtractor(cache_dir=args.cache, fast=False)
     x = images(args.n + args.chunk)
-    warm, x = x[: args.chunk], x[args.chunk:]
+    warm, x = x[: args.chunk], x[args.chunk :]
 
     def tf(b: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -70,6 +70,7 @@ def main() -> None:
 
         variants["fused_jit"] = fused_jit
     if "bf16" in args.variants:
+
         def bf16(b: torch.Tensor) -> torch.Tensor:
             with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
                 h = ((ext._resized(b) - 128) / 128).contiguous(memory_format=torch.channels_last)
@@ -80,12 +81,15 @@ def main() -> None:
     def fid_halves(f: torch.Tensor) -> float:
         a, b = RunningStats(f.shape[1]), RunningStats(f.shape[1])
         a.update(f[: len(f) // 2])
-        b.update(f[len(f) // 2:])
+        b.update(f[len(f) // 2 :])
         return scores.fid(a, b)
 
     ref_feats, ref_fid = None, None
-    print(f"threads {args.threads}, chunk {args.chunk}, {args.n} images, "
-          f"{'cifar10 test' if Path('data/cifar10').is_dir() else 'random'}", flush=True)
+    print(
+        f"threads {args.threads}, chunk {args.chunk}, {args.n} images, "
+        f"{'cifar10 test' if Path('data/cifar10').is_dir() else 'random'}",
+        flush=True,
+    )
     warmed = set()
     for name in args.variants.split(","):
         fn = variants[name]
@@ -93,14 +97,17 @@ def main() -> None:
             fn(warm)
             warmed.add(name)
         t = time.perf_counter()
-        feats = torch.cat([fn(x[s:s + args.chunk]) for s in range(0, len(x), args.chunk)])
+        feats = torch.cat([fn(x[s : s + args.chunk]) for s in range(0, len(x), args.chunk)])
         dt = time.perf_counter() - t
         fid = fid_halves(feats.double())
         if ref_feats is None:
             ref_feats, ref_fid = feats, fid
-        print(f"{name:10s} {len(x) / dt:7.2f} img/s  {dt / len(x) * 1000:7.1f} ms/img  max|d feat| "
-              f"{(feats - ref_feats).abs().max().item():.2e}  FID halves {fid:.7f} (rel change {abs(fid - ref_fid) / ref_fid:.1e})",
-              flush=True)
+        print(
+            f"{name:10s} {len(x) / dt:7.2f} img/s  {dt / len(x) * 1000:7.1f} ms/img  max|d feat| "
+            f"{(feats - ref_feats).abs().max().item():.2e}  FID halves {fid:.7f} "
+            f"(rel change {abs(fid - ref_fid) / ref_fid:.1e})",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

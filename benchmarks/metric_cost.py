@@ -85,8 +85,18 @@ def run_case(impl: str, n: int, kind: str, cache: str, batch_size: int) -> dict:
         from gan_zoo.metrics.features import npz_source, prepare_images
         from gan_zoo.metrics.suite import ImageEvaluator
 
-        ev = ImageEvaluator(dm, ext, ["fid", "kid", "is"], num_fake=n, cache_dir=cache_dir, batch_size=batch_size,
-                            seed=2020, kid_subsets=100, kid_subset_size=1000, floor=False)  # floor: not compared
+        ev = ImageEvaluator(
+            dm,
+            ext,
+            ["fid", "kid", "is"],
+            num_fake=n,
+            cache_dir=cache_dir,
+            batch_size=batch_size,
+            seed=2020,
+            kid_subsets=100,
+            kid_subset_size=1000,
+            floor=False,
+        )  # floor: not compared
         prep = functools.partial(prepare_images, channels=1, size=32, resize="pad")
         vals = {v["metric"]: v["value"] for v in ev.score(npz_source(fakes_path, batch_size, prep))}
         out = {"fid": vals["fid"], "kid": vals["kid_mean"], "is": vals["is_mean"]}
@@ -99,17 +109,18 @@ def run_case(impl: str, n: int, kind: str, cache: str, batch_size: int) -> dict:
         reals = dm.val_set.tensors[0]
         feats = ExtractorFeatures(ext)
         fid = FrechetInceptionDistance(feature=feats, reset_real_features=False)
-        kid = KernelInceptionDistance(feature=feats, subsets=100, subset_size=min(1000, len(fakes), len(reals)),
-                                      reset_real_features=False)
+        kid = KernelInceptionDistance(
+            feature=feats, subsets=100, subset_size=min(1000, len(fakes), len(reals)), reset_real_features=False
+        )
         isc = InceptionScore(feature=ExtractorLogits(ext), splits=10)
         torch.manual_seed(2020)
         for i in range(0, len(reals), batch_size):
             for metric in (fid, kid):
-                metric.update(reals[i:i + batch_size], real=True)
+                metric.update(reals[i : i + batch_size], real=True)
         for i in range(0, len(fakes), batch_size):
             for metric in (fid, kid):
-                metric.update(fakes[i:i + batch_size], real=False)
-            isc.update(fakes[i:i + batch_size])
+                metric.update(fakes[i : i + batch_size], real=False)
+            isc.update(fakes[i : i + batch_size])
         out = {"fid": float(fid.compute()), "kid": float(kid.compute()[0]), "is": float(isc.compute()[0])}
     else:
         import torch_fidelity
@@ -119,19 +130,45 @@ def run_case(impl: str, n: int, kind: str, cache: str, batch_size: int) -> dict:
         name = register_extractor(ext, f"bench-{kind}")
         fakes = torch.from_numpy(np.load(fakes_path)["images"])
         reals = dm.val_set.tensors[0]
-        kw = dict(cache=cache == "warm", cache_root=str(BENCH / "fidelity_cache"), input2_cache_name=f"mnist_val_{kind}")
+        kw = dict(
+            cache=cache == "warm", cache_root=str(BENCH / "fidelity_cache"), input2_cache_name=f"mnist_val_{kind}"
+        )
         if cache != "warm":
             kw = {"cache": False}
-        r = torch_fidelity.calculate_metrics(input1=UInt8Images(fakes), input2=UInt8Images(reals),
-                                             feature_extractor=name, cuda=False, fid=True, kid=True, isc=True,
-                                             kid_subsets=100, kid_subset_size=1000, rng_seed=2020, batch_size=batch_size,
-                                             verbose=False, save_cpu_ram=True, **kw)
-        out = {"fid": r["frechet_inception_distance"], "kid": r["kernel_inception_distance_mean"],
-               "is": r["inception_score_mean"]}
+        r = torch_fidelity.calculate_metrics(
+            input1=UInt8Images(fakes),
+            input2=UInt8Images(reals),
+            feature_extractor=name,
+            cuda=False,
+            fid=True,
+            kid=True,
+            isc=True,
+            kid_subsets=100,
+            kid_subset_size=1000,
+            rng_seed=2020,
+            batch_size=batch_size,
+            verbose=False,
+            save_cpu_ram=True,
+            **kw,
+        )
+        out = {
+            "fid": r["frechet_inception_distance"],
+            "kid": r["kernel_inception_distance_mean"],
+            "is": r["inception_score_mean"],
+        }
     wall = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"impl": impl, "n": n, "extractor": kind, "cache": cache, "batch_size": batch_size, "threads":
-            torch.get_num_threads(), "seconds": round(wall, 2), "peak_rss_mb": round(peak_mb, 1), **out}
+    return {
+        "impl": impl,
+        "n": n,
+        "extractor": kind,
+        "cache": cache,
+        "batch_size": batch_size,
+        "threads": torch.get_num_threads(),
+        "seconds": round(wall, 2),
+        "peak_rss_mb": round(peak_mb, 1),
+        **out,
+    }
 
 
 def main() -> None:
@@ -151,8 +188,21 @@ def main() -> None:
     else:
         prepare(a.n, a.checkpoint)
         for impl in ("ours", "fidelity", "torchmetrics"):
-            cmd = [sys.executable, __file__, "run", "--impl", impl, "--n", str(a.n), "--extractor", a.extractor,
-                   "--cache", a.cache, "--batch-size", str(a.batch_size)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "run",
+                "--impl",
+                impl,
+                "--n",
+                str(a.n),
+                "--extractor",
+                a.extractor,
+                "--cache",
+                a.cache,
+                "--batch-size",
+                str(a.batch_size),
+            ]
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             print(res.stdout.strip().splitlines()[-1], flush=True)
 

@@ -38,17 +38,17 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, open_dict
+from throughput import Timer  # benchmarks/throughput.py: per-epoch seconds and batches, counted
 
 from gan_zoo.build import build_gan, data_facts
 from gan_zoo.models.noise import pack_samples
 from gan_zoo.utils.hotpath import cache_cuda_device_count
-from throughput import Timer  # benchmarks/throughput.py: per-epoch seconds and batches, counted
 
 # case -> (overrides, batches per timed epoch)
 CASES: dict[str, tuple[list[str], int]] = {
-    "dcgan_mnist": (["experiment=dcgan_mnist"], 62),        # one whole 4,000-image epoch at batch 64
-    "wgan_gp_ring8": (["experiment=wgan_gp_ring8"], 300),   # 60 generator steps (5 critic batches each)
-    "pacgan_ring8": (["experiment=pacgan_ring8"], 50),      # the mixture recipe that replaces it: one epoch
+    "dcgan_mnist": (["experiment=dcgan_mnist"], 62),  # one whole 4,000-image epoch at batch 64
+    "wgan_gp_ring8": (["experiment=wgan_gp_ring8"], 300),  # 60 generator steps (5 critic batches each)
+    "pacgan_ring8": (["experiment=pacgan_ring8"], 50),  # the mixture recipe that replaces it: one epoch
 }
 PRECISIONS = {"fp32": [], "bf16": ["hardware=bf16", "hardware.accelerator=cpu"]}
 
@@ -126,7 +126,9 @@ def plain_loop(cfg: DictConfig, batches: int, fused: bool = False) -> tuple[floa
                 p.requires_grad_(True)
             if ema is not None:
                 with torch.no_grad():
-                    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in G.parameters()], 1 - gan.ema_decay)
+                    torch._foreach_lerp_(
+                        list(ema.parameters()), [p.detach() for p in G.parameters()], 1 - gan.ema_decay
+                    )
         return ran
 
     epoch()  # warm-up
@@ -140,10 +142,19 @@ def gan_zoo_fit(cfg: DictConfig, batches: int) -> tuple[float, int]:
     (validation and checkpoints off)."""
     dm, gan = build(cfg)
     timer = Timer()
-    trainer = L.Trainer(**dict(cfg.hardware), max_epochs=2, limit_train_batches=batches, limit_val_batches=0,
-                        num_sanity_val_steps=0, logger=CSVLogger(cfg.paths.output_dir, name="csv"),
-                        log_every_n_steps=cfg.trainer.log_every_n_steps, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
+    trainer = L.Trainer(
+        **dict(cfg.hardware),
+        max_epochs=2,
+        limit_train_batches=batches,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=CSVLogger(cfg.paths.output_dir, name="csv"),
+        log_every_n_steps=cfg.trainer.log_every_n_steps,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
     trainer.fit(gan, datamodule=dm)
     last = timer.epochs[-1]
     return last["seconds"], int(last["batches"])
@@ -172,10 +183,13 @@ def main() -> None:
             n = ran.pop()
             tp, to = statistics.median(t for t, _ in plain), statistics.median(t for t, _ in ours)
             side = "plain (fused optimizers)" if args.plain_fused else "plain"
-            print(f"{case} {prec} batch={bs} batches={n} repeats={args.repeats}: {side} {n * bs / tp:,.0f} "
-                  f"samples/s ({n / tp:.1f} batches/s), gan_zoo {n * bs / to:,.0f} samples/s "
-                  f"({n / to:.1f} batches/s); plain s {[round(t, 2) for t, _ in plain]}, gan_zoo s "
-                  f"{[round(t, 2) for t, _ in ours]} ratio={to / tp:.2f}", flush=True)
+            print(
+                f"{case} {prec} batch={bs} batches={n} repeats={args.repeats}: {side} {n * bs / tp:,.0f} "
+                f"samples/s ({n / tp:.1f} batches/s), gan_zoo {n * bs / to:,.0f} samples/s "
+                f"({n / to:.1f} batches/s); plain s {[round(t, 2) for t, _ in plain]}, gan_zoo s "
+                f"{[round(t, 2) for t, _ in ours]} ratio={to / tp:.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

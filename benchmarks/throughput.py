@@ -39,8 +39,9 @@ class Timer(L.Callback):
         self.batches += 1
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        self.epochs.append({"seconds": time.perf_counter() - self.t0, "batches": self.batches,
-                            "g_steps": pl_module.g_steps - self.g0})
+        self.epochs.append(
+            {"seconds": time.perf_counter() - self.t0, "batches": self.batches, "g_steps": pl_module.g_steps - self.g0}
+        )
 
 
 def main(overrides: list[str]) -> None:
@@ -58,25 +59,40 @@ def main(overrides: list[str]) -> None:
         gan.compile_networks()
     timer = Timer()
     hw = dict(cfg.hardware)
-    trainer = L.Trainer(**hw, max_epochs=2, limit_train_batches=cfg.trainer.limit_train_batches, limit_val_batches=0,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False, callbacks=[timer],
-                        enable_model_summary=False)
+    trainer = L.Trainer(
+        **hw,
+        max_epochs=2,
+        limit_train_batches=cfg.trainer.limit_train_batches,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[timer],
+        enable_model_summary=False,
+    )
     trainer.fit(gan, datamodule=dm)
     last = timer.epochs[-1]
     t, batches, g_steps = last["seconds"], int(last["batches"]), int(last["g_steps"])
     bs = dm.batch_size
     if batches < float(cfg.trainer.limit_train_batches):
-        print(f"note: the epoch holds {batches} batches, fewer than limit_train_batches={cfg.trainer.limit_train_batches}; "
-              "the figures below count the batches that ran")
-    print(f"{cfg.name} precision={cfg.hardware.precision} threads={torch.get_num_threads()} batch={bs}: "
-          f"{batches / t:.1f} batches/s, {g_steps / t:.1f} generator steps/s, {batches * bs / t:.0f} real images/s, "
-          f"{t / batches * 1000:.1f} ms/batch; a {len(dm.train_set)}-image epoch takes "
-          f"{len(dm.train_set) / bs * t / batches:.1f} s; warm-up epoch {timer.epochs[0]['seconds']:.1f} s"
-          f"{' (includes torch.compile)' if cfg.trainer.get('compile') else ''}")
+        print(
+            f"note: the epoch holds {batches} batches, fewer than "
+            f"limit_train_batches={cfg.trainer.limit_train_batches}; "
+            "the figures below count the batches that ran"
+        )
+    print(
+        f"{cfg.name} precision={cfg.hardware.precision} threads={torch.get_num_threads()} batch={bs}: "
+        f"{batches / t:.1f} batches/s, {g_steps / t:.1f} generator steps/s, {batches * bs / t:.0f} real images/s, "
+        f"{t / batches * 1000:.1f} ms/batch; a {len(dm.train_set)}-image epoch takes "
+        f"{len(dm.train_set) / bs * t / batches:.1f} s; warm-up epoch {timer.epochs[0]['seconds']:.1f} s"
+        f"{' (includes torch.compile)' if cfg.trainer.get('compile') else ''}"
+    )
 
 
 if __name__ == "__main__":
     if {"-h", "--help"} & set(sys.argv[1:]):  # Hydra overrides only: say so instead of a parse error
-        print(__doc__.strip() + "\n\nArguments are Hydra overrides of the train config (gan-zoo train --help lists them).")
+        print(
+            __doc__.strip() + "\n\nArguments are Hydra overrides of the train config (gan-zoo train --help lists them)."
+        )
         sys.exit(0)
     main(sys.argv[1:])

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from gan_zoo.errors import require
 
+
 def _apply_where(x: torch.Tensor, y: torch.Tensor, p: float) -> torch.Tensor:
     """y for a random p-share of the samples, x for the rest (all of y when p >= 1)."""
     if p >= 1.0:
@@ -71,7 +72,9 @@ def cutout(x: torch.Tensor, ratio: float = 0.5, fill: float = 0.0) -> torch.Tens
     cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
     i = torch.arange(h, device=x.device).view(1, h, 1)
     j = torch.arange(w, device=x.device).view(1, 1, w)
-    inside = ((i - cy + ch // 2) >= 0) & ((i - cy + ch // 2) < ch) & ((j - cx + cw // 2) >= 0) & ((j - cx + cw // 2) < cw)
+    inside = (
+        ((i - cy + ch // 2) >= 0) & ((i - cy + ch // 2) < ch) & ((j - cx + cw // 2) >= 0) & ((j - cx + cw // 2) < cw)
+    )
     return torch.where(inside.unsqueeze(1), torch.full_like(x, fill), x)
 
 
@@ -82,7 +85,9 @@ def check_policy(policy: Sequence[str] | None, p: float) -> tuple[str, ...]:
     """The policy as a tuple of op names, or a ConfigError naming the bad entry."""
     if policy is None:
         return ()
-    require(not isinstance(policy, str), f"model.augment takes a list of ops, e.g. [translation,cutout], got {policy!r}")
+    require(
+        not isinstance(policy, str), f"model.augment takes a list of ops, e.g. [translation,cutout], got {policy!r}"
+    )
     ops = tuple(str(o) for o in policy)
     for op in ops:
         require(op in _OPS, f"model.augment: unknown op {op!r}; choose from {list(_OPS)}")
@@ -94,8 +99,11 @@ def diff_augment(x: torch.Tensor, policy: Sequence[str], p: float = 1.0) -> torc
     """x [N, C, H, W] through the ops of `policy` in order, each drawn per sample (and applied with probability p)."""
     if not policy:
         return x
-    require(x.dim() == 4, f"model.augment transforms images [N, C, H, W], got a batch of shape {list(x.shape)}; "
-            "set model.augment=null for vector data")
+    require(
+        x.dim() == 4,
+        f"model.augment transforms images [N, C, H, W], got a batch of shape {list(x.shape)}; "
+        "set model.augment=null for vector data",
+    )
     for op in policy:
         x = _apply_where(x, _OPS[op](x), p)
     return x
@@ -110,7 +118,9 @@ def random_affine(x: torch.Tensor, strength: float) -> torch.Tensor:
     angle = u[:, 0] * (20 * strength) * torch.pi / 180
     scale = 1 + u[:, 1] * 0.15 * strength
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * 0.15 * strength], 1),
-                         torch.stack([sin, cos, u[:, 3] * 0.15 * strength], 1)], 1).to(x.dtype)
+    theta = torch.stack(
+        [torch.stack([cos, -sin, u[:, 2] * 0.15 * strength], 1), torch.stack([sin, cos, u[:, 3] * 0.15 * strength], 1)],
+        1,
+    ).to(x.dtype)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1

@@ -21,6 +21,7 @@ from gan_zoo.utils.hotpath import FusedWhenSupported, plain_partial
 
 log = logging.getLogger("gan_zoo")
 
+
 def instantiate_checked(node: DictConfig, where: str, **kwargs: Any) -> Any:
     """hydra.utils.instantiate, with a key the target does not accept reported as a ConfigError.
 
@@ -37,15 +38,18 @@ def instantiate_checked(node: DictConfig, where: str, **kwargs: Any) -> Any:
                 raise ConfigError(
                     f"{where}.{unknown[0]} is not a parameter of {node._target_} (valid: {', '.join(valid)}). "
                     "If an experiment set it for another network, choose a matching experiment or remove the key "
-                    f"with ~{where}.{unknown[0]}.")
+                    f"with ~{where}.{unknown[0]}."
+                )
     try:
         return hydra.utils.instantiate(node, **kwargs)
     except InstantiationException as e:  # **kwargs chains: the key is only known when the call fails
         match = re.search(r"unexpected keyword argument '(\w+)'", str(e.__cause__ or e))
         if match is None:
             raise
-        raise ConfigError(f"{where}.{match.group(1)} is not a parameter of {node._target_}. If an experiment set it "
-                          f"for another option of this group, remove it with ~{where}.{match.group(1)}.") from None
+        raise ConfigError(
+            f"{where}.{match.group(1)} is not a parameter of {node._target_}. If an experiment set it "
+            f"for another option of this group, remove it with ~{where}.{match.group(1)}."
+        ) from None
 
 
 def data_facts(datamodule: Any) -> dict[str, Any]:
@@ -54,8 +58,12 @@ def data_facts(datamodule: Any) -> dict[str, Any]:
     if hasattr(datamodule, "facts"):  # paired/unpaired data: both sides' shapes
         return datamodule.facts()
     shape = list(datamodule.image_shape) if datamodule.kind == "image" else [datamodule.dim]
-    facts = {"kind": datamodule.kind, "shape": shape, "num_classes": datamodule.num_classes,
-             "dataset_id": datamodule.dataset_id}
+    facts = {
+        "kind": datamodule.kind,
+        "shape": shape,
+        "num_classes": datamodule.num_classes,
+        "dataset_id": datamodule.dataset_id,
+    }
     if hasattr(datamodule, "source_info"):  # benchmark copies: layout, folder and sha256 of the decoded arrays
         facts["source"] = datamodule.source_info()
     return facts
@@ -107,12 +115,16 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
     cls = hydra.utils.get_class(m._target_)
     num_classes = facts["num_classes"] if m.get("conditional", False) else 0
     if m.get("conditional", False) and num_classes == 0:
-        raise ConfigError(f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
-                          "classes; pick a labelled dataset or set model.conditional=false")
+        raise ConfigError(
+            f"model.conditional=true needs labelled data, but data '{facts['dataset_id']}' has no "
+            "classes; pick a labelled dataset or set model.conditional=false"
+        )
     if facts.get("kind") in ("paired", "unpaired") and not capabilities_of(cls).images_to_images:
-        raise ConfigError(f"data '{facts['dataset_id']}' is {facts['kind']} image-to-image data but {m._target_} makes "
-                          f"images from noise; use model={'pix2pix' if facts['kind'] == 'paired' else 'cyclegan'} "
-                          "(or an experiment such as pix2pix_edges_mnist / cyclegan_digits_mnist)")
+        raise ConfigError(
+            f"data '{facts['dataset_id']}' is {facts['kind']} image-to-image data but {m._target_} makes "
+            f"images from noise; use model={'pix2pix' if facts['kind'] == 'paired' else 'cyclegan'} "
+            "(or an experiment such as pix2pix_edges_mnist / cyclegan_digits_mnist)"
+        )
     data_kwargs = cls.data_kwargs(facts)
     m = _critic_norm(cfg, cls)
     net_kwargs = cls.network_kwargs(m, facts, num_classes)
@@ -125,8 +137,13 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
         optims = {k: FusedWhenSupported(f) for k, f in optims.items()}
     loss = {}
     if capabilities_of(cls).adversarial_loss:
-        loss = {k: plain_partial(instantiate_checked(v, f"loss.{k}")) if isinstance(v, DictConfig) and "_target_" in v
-                else v for k, v in cfg.loss.items() if k != "critic_norm"}  # plain_partial: no per-call Hydra policy
+        loss = {
+            k: plain_partial(instantiate_checked(v, f"loss.{k}"))
+            if isinstance(v, DictConfig) and "_target_" in v
+            else v
+            for k, v in cfg.loss.items()
+            if k != "critic_norm"
+        }  # plain_partial: no per-call Hydra policy
     skip = {"_target_", "conditional", *nets, *optims}
     rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in skip}
     accepted = _accepted_params(cls)
@@ -134,9 +151,11 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
         for where, keys in (("model", rest), ("loss", loss)):
             unknown = [k for k in keys if k not in accepted]
             if unknown:
-                raise ConfigError(f"{where}.{unknown[0]} is not a setting of {m._target_} (valid: "
-                                  f"{', '.join(sorted(k for k in accepted if k not in nets and k not in optims))}). "
-                                  f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it.")
+                raise ConfigError(
+                    f"{where}.{unknown[0]} is not a setting of {m._target_} (valid: "
+                    f"{', '.join(sorted(k for k in accepted if k not in nets and k not in optims))}). "
+                    f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it."
+                )
     return cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest)
 
 
@@ -146,8 +165,10 @@ def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
     if kind == "translation" or datamodule.kind in ("paired", "unpaired"):
         return build_translation_evaluator(cfg.metrics, datamodule, cfg.paths.cache_dir)
     if kind != datamodule.kind:
-        raise ConfigError(f"metrics scores {kind} data but the data ({datamodule.dataset_id}) is {datamodule.kind} "
-                          f"data; use metrics={'mixture' if datamodule.kind == 'vector' else 'domain_fid'}")
+        raise ConfigError(
+            f"metrics scores {kind} data but the data ({datamodule.dataset_id}) is {datamodule.kind} "
+            f"data; use metrics={'mixture' if datamodule.kind == 'vector' else 'domain_fid'}"
+        )
     if kind == "vector":
         from gan_zoo.metrics.evaluators import MixtureEvaluator
 
@@ -162,8 +183,10 @@ def build_translation_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: st
     from gan_zoo.metrics.translation import PairedEvaluator, UnpairedEvaluator
 
     if mcfg.kind != "translation" or datamodule.kind not in ("paired", "unpaired"):
-        raise ConfigError(f"metrics={mcfg.kind} does not fit {datamodule.kind} data ({datamodule.dataset_id}): image-to-image "
-                          "data takes metrics=translation, other data metrics=domain_fid, mixture or none")
+        raise ConfigError(
+            f"metrics={mcfg.kind} does not fit {datamodule.kind} data ({datamodule.dataset_id}): image-to-image "
+            "data takes metrics=translation, other data metrics=domain_fid, mixture or none"
+        )
     num = mcfg.get("num_samples")
     if datamodule.kind == "paired":
         return PairedEvaluator(datamodule, num_samples=num, batch_size=mcfg.batch_size)
@@ -174,13 +197,16 @@ def build_translation_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: st
             model, info = load_or_train_extractor(dm, cache_dir, epochs=mcfg.extractor_epochs)
             judges[side] = DomainExtractor(model, info)
     if "B" not in judges:
-        raise ConfigError(f"metrics=translation on unpaired data needs class labels in domain B to train its judge "
-                          f"({datamodule.domain_b.dataset_id} has none); use metrics=none")
+        raise ConfigError(
+            f"metrics=translation on unpaired data needs class labels in domain B to train its judge "
+            f"({datamodule.domain_b.dataset_id} has none); use metrics=none"
+        )
     return UnpairedEvaluator(datamodule, judges, num_samples=num, batch_size=mcfg.batch_size)
 
 
-def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,
-                     need_classifier: bool = True, keys: str = "metrics.") -> tuple[Any, Any]:
+def build_extractors(
+    mcfg: DictConfig, datamodule: Any, cache_dir: str | None, need_classifier: bool = True, keys: str = "metrics."
+) -> tuple[Any, Any]:
     """(feature extractor, domain classifier or None) named by a metrics config.
 
     The domain classifier (trained on the labelled data once, then cached) is the extractor for
@@ -191,27 +217,39 @@ def build_extractors(mcfg: DictConfig, datamodule: Any, cache_dir: str | None,
     from gan_zoo.metrics.domain import load_or_train_extractor
     from gan_zoo.metrics.extractors import DomainExtractor, InceptionExtractor
 
-    require(mcfg.extractor in ("domain", "inception"),
-            f"{keys}extractor must be 'domain' or 'inception', got {mcfg.extractor!r}")
+    require(
+        mcfg.extractor in ("domain", "inception"),
+        f"{keys}extractor must be 'domain' or 'inception', got {mcfg.extractor!r}",
+    )
     classifier = None
     if datamodule.num_classes >= 2 and (need_classifier or mcfg.extractor == "domain"):
         model, info = load_or_train_extractor(datamodule, cache_dir, epochs=mcfg.extractor_epochs)
         classifier = DomainExtractor(model, info)
     if mcfg.extractor == "inception":
         inc = mcfg.get("inception", {}) or {}
-        extractor = InceptionExtractor(inc.get("weights_path"), inc.get("sha256"), cache_dir,
-                                       resize=str(inc.get("resize") or "tf1"), keys=keys)
+        extractor = InceptionExtractor(
+            inc.get("weights_path"), inc.get("sha256"), cache_dir, resize=str(inc.get("resize") or "tf1"), keys=keys
+        )
     else:
         if classifier is None:
-            raise ConfigError(f"{keys}extractor=domain trains a classifier on the data's labels, but the data "
-                              f"({datamodule.dataset_id}) has none; use {keys}extractor=inception (local weights)"
-                              + (" or metrics=none" if keys else ""))
+            raise ConfigError(
+                f"{keys}extractor=domain trains a classifier on the data's labels, but the data "
+                f"({datamodule.dataset_id}) has none; use {keys}extractor=inception (local weights)"
+                + (" or metrics=none" if keys else "")
+            )
         extractor = classifier
     return extractor, classifier
 
 
-def build_image_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | None, key_prefix: str = "val/",
-                          device: str = "cpu", names: list[str] | None = None, keys: str = "metrics.") -> Any:
+def build_image_evaluator(
+    mcfg: DictConfig,
+    datamodule: Any,
+    cache_dir: str | None,
+    key_prefix: str = "val/",
+    device: str = "cpu",
+    names: list[str] | None = None,
+    keys: str = "metrics.",
+) -> Any:
     """The image evaluation suite for a metrics config (train-time validation and `gan-zoo evaluate`).
 
     names: the metrics to compute (default: mcfg.metrics). keys: the settings' prefix in messages.
@@ -222,11 +260,25 @@ def build_image_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | No
     extractor, classifier = build_extractors(mcfg, datamodule, cache_dir, need_classifier="classes" in names, keys=keys)
     if "classes" in names and classifier is None:
         names.remove("classes")  # unlabelled data: nothing to judge classes by
-    return ImageEvaluator(datamodule, extractor.to(device), names, mcfg.num_fake, cache_dir=cache_dir,
-                          split=mcfg.split, num_real=mcfg.num_real, batch_size=mcfg.batch_size,
-                          classifier=None if classifier is None else classifier.to(device), seed=mcfg.seed,
-                          kid_subsets=mcfg.kid_subsets, kid_subset_size=mcfg.kid_subset_size, isc_splits=mcfg.isc_splits,
-                          pr_k=mcfg.pr_k, dc_k=mcfg.dc_k, key_prefix=key_prefix, device=device)
+    return ImageEvaluator(
+        datamodule,
+        extractor.to(device),
+        names,
+        mcfg.num_fake,
+        cache_dir=cache_dir,
+        split=mcfg.split,
+        num_real=mcfg.num_real,
+        batch_size=mcfg.batch_size,
+        classifier=None if classifier is None else classifier.to(device),
+        seed=mcfg.seed,
+        kid_subsets=mcfg.kid_subsets,
+        kid_subset_size=mcfg.kid_subset_size,
+        isc_splits=mcfg.isc_splits,
+        pr_k=mcfg.pr_k,
+        dc_k=mcfg.dc_k,
+        key_prefix=key_prefix,
+        device=device,
+    )
 
 
 def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
@@ -237,9 +289,11 @@ def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict
         blob = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
         cause = (str(e).splitlines() or [""])[0].split(". ")[0].rstrip(".")  # the first sentence, never cut mid-way
-        raise ConfigError(f"cannot read {path} as a checkpoint ({type(e).__name__}: {cause}): the file is truncated, "
-                          "still being written, or not a checkpoint. Give a gan_zoo .ckpt file (checkpoints/last.ckpt "
-                          "or best.ckpt) or a run directory.") from None
+        raise ConfigError(
+            f"cannot read {path} as a checkpoint ({type(e).__name__}: {cause}): the file is truncated, "
+            "still being written, or not a checkpoint. Give a gan_zoo .ckpt file (checkpoints/last.ckpt "
+            "or best.ckpt) or a run directory."
+        ) from None
     info = blob.get("gan_zoo", {}) if isinstance(blob, dict) else {}
     if "config" not in info:
         raise ConfigError(f"{path} is not a gan_zoo checkpoint (no 'gan_zoo.config' entry)")

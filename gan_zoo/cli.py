@@ -15,12 +15,24 @@ from omegaconf import DictConfig, OmegaConf
 COMMANDS = {
     "train": ("gan_zoo.train", "train", "train a GAN (default: DCGAN on 5,000 offline MNIST digits)"),
     "sample": ("gan_zoo.sample", "sample", "write samples of a checkpoint to .npz + a PNG grid"),
-    "translate": ("gan_zoo.translate", "translate", "translate held-out images (or a folder) with a Pix2Pix/CycleGAN checkpoint"),
-    "analyse": ("gan_zoo.analyse", "analyse", "analyse a trained generator: interpolate, label-sweep, truncation, traverse, steer, mixing, augment"),
+    "translate": (
+        "gan_zoo.translate",
+        "translate",
+        "translate held-out images (or a folder) with a Pix2Pix/CycleGAN checkpoint",
+    ),
+    "analyse": (
+        "gan_zoo.analyse",
+        "analyse",
+        "analyse a trained generator: interpolate, label-sweep, truncation, traverse, steer, mixing, augment",
+    ),
     "evaluate": ("gan_zoo.evaluate", "evaluate", "score a checkpoint, an .npz or an image folder (FID, KID, IS, ...)"),
     "report": ("gan_zoo.report", None, "compare the runs of a multirun folder: mean and 95% CI per config, plots"),
     "records": ("gan_zoo.records", None, "record a finished run under experiments/; regenerate the results tables"),
-    "weights": ("gan_zoo.weights", None, "put model weights into the project cache, offline too: gan-zoo weights inception"),
+    "weights": (
+        "gan_zoo.weights",
+        None,
+        "put model weights into the project cache, offline too: gan-zoo weights inception",
+    ),
 }
 
 USAGE = """usage: gan-zoo COMMAND [KEY=VALUE ...] [--help]
@@ -50,8 +62,19 @@ def usage() -> str:
 
 
 # Hydra flags that take a value (`--cfg job`, `-cn train`): the value is not an override.
-_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
-                     "--config-dir", "-cd", "--experimental-rerun"}
+_FLAGS_WITH_VALUE = {
+    "--cfg",
+    "-c",
+    "--package",
+    "-p",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--config-dir",
+    "-cd",
+    "--experimental-rerun",
+}
 
 
 def _overrides_only(args: Sequence[str]) -> list[str]:
@@ -104,8 +127,10 @@ def _suggest_key(cfg: DictConfig, dotted: str) -> str:
     keys = [k for k in node.keys() if k != "hydra"] if isinstance(node, DictConfig) else []
     close = difflib.get_close_matches(leaf, keys, n=1)
     hint = f" Did you mean '{'.'.join(path + close)}'?" if close else ""
-    return (f"unknown config key '{dotted}'.{hint} Valid keys under {where}: {', '.join(sorted(map(str, keys)))}. "
-            f"To add a new key on purpose, write +{dotted}=VALUE.")
+    return (
+        f"unknown config key '{dotted}'.{hint} Valid keys under {where}: {', '.join(sorted(map(str, keys)))}. "
+        f"To add a new key on purpose, write +{dotted}=VALUE."
+    )
 
 
 def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
@@ -139,16 +164,27 @@ def check_overrides(config_name: str, overrides: Sequence[str]) -> str | None:
                 msg = str(e)
                 cause = str(e.__cause__ or "")
                 if "not in struct" in cause or "not in struct" in msg or "Key '" in cause:
-                    bad = next((o.split("=", 1)[0] for o in plain
-                                if "Could not override '" + o.split("=", 1)[0].lstrip("+~") + "'" in msg), None)
+                    bad = next(
+                        (
+                            o.split("=", 1)[0]
+                            for o in plain
+                            if "Could not override '" + o.split("=", 1)[0].lstrip("+~") + "'" in msg
+                        ),
+                        None,
+                    )
                     if bad is not None:
                         base = compose(config_name, overrides=[o for o in plain if not o.startswith(bad + "=")])
                         return _suggest_key(base, bad)
                 return f"{msg} {cause}".strip()
             missing = _missing_keys(cfg)
             if missing:
-                return ("these keys must be set: " + ", ".join(missing) + " (e.g. " +
-                        " ".join(f"{k}=..." for k in missing) + ")")
+                return (
+                    "these keys must be set: "
+                    + ", ".join(missing)
+                    + " (e.g. "
+                    + " ".join(f"{k}=..." for k in missing)
+                    + ")"
+                )
     finally:
         GlobalHydra.instance().clear()
     return None
@@ -165,8 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     cmd, rest = args[0], args[1:]
     if cmd not in COMMANDS:
-        print(f"gan-zoo: error: unknown command '{cmd}'. Commands: {', '.join(COMMANDS)}.\n\n{usage()}",
-              file=sys.stderr)
+        print(
+            f"gan-zoo: error: unknown command '{cmd}'. Commands: {', '.join(COMMANDS)}.\n\n{usage()}", file=sys.stderr
+        )
         return 2
     module_name, config_name, _ = COMMANDS[cmd]
     if config_name is None:  # a plain command (argparse), not a Hydra app
@@ -191,8 +228,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.main()
     except KeyboardInterrupt as e:  # before the command installed its own handlers (start-up): nothing was written
         again = " ".join(["gan-zoo", cmd, *rest])
-        print("interrupted at generator step 0; resume with: " + again if cmd == "train" else
-              f"gan-zoo {cmd}: interrupted; run `{again}` again", flush=True)
+        print(
+            "interrupted at generator step 0; resume with: " + again
+            if cmd == "train"
+            else f"gan-zoo {cmd}: interrupted; run `{again}` again",
+            flush=True,
+        )
         return 143 if e.args == ("SIGTERM",) else 130
     return 0
 

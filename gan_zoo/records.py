@@ -31,16 +31,31 @@ from typing import Any
 from gan_zoo.errors import GanZooError
 
 ROLES = ("primary", "supporting", "superseded")
-REQUIRED = {"experiment": str, "run_id": str, "role": str, "command": str, "machine": str, "wall": str,
-            "date": str, "metrics": dict, "headline": dict}
+REQUIRED = {
+    "experiment": str,
+    "run_id": str,
+    "role": str,
+    "command": str,
+    "machine": str,
+    "wall": str,
+    "date": str,
+    "metrics": dict,
+    "headline": dict,
+}
 # Markdown files that may hold generated tables, relative to the repository root.
 TABLE_FILES = ("README.md", "docs/*.md", "experiments/README.md", "experiments/*/README.md")
 MARKER = re.compile(r"<!-- results:begin (\w+)(?: (\S+))? -->\n(.*?)<!-- results:end -->", re.S)
 # Metrics shown by default when a new experiment's first record names no headline.
-DEFAULT_HEADLINE = {"FID": "val/fid_domain_1k", "classes": "val/classes_covered",
-                    "precision": "val/precision_domain_1k", "recall": "val/recall_domain_1k",
-                    "modes": "val/modes_2500", "high quality": "val/hq_fraction_2500",
-                    "L1": "val/l1", "L1 / better baseline": "val/l1_vs_baseline"}
+DEFAULT_HEADLINE = {
+    "FID": "val/fid_domain_1k",
+    "classes": "val/classes_covered",
+    "precision": "val/precision_domain_1k",
+    "recall": "val/recall_domain_1k",
+    "modes": "val/modes_2500",
+    "high quality": "val/hq_fraction_2500",
+    "L1": "val/l1",
+    "L1 / better baseline": "val/l1_vs_baseline",
+}
 
 
 class RecordError(GanZooError):
@@ -57,11 +72,14 @@ def load_records(root: Path) -> list[dict[str, Any]]:
             raise RecordError(f"{path}: not valid JSON ({e}); fix the file or restore it from git") from None
         for key, typ in REQUIRED.items():
             if not isinstance(rec.get(key), typ):
-                raise RecordError(f"{path}: '{key}' must be a {typ.__name__}; "
-                                  f"see experiments/README.md, 'Record files'")
+                raise RecordError(
+                    f"{path}: '{key}' must be a {typ.__name__}; see experiments/README.md, 'Record files'"
+                )
         if (rec["experiment"], rec["run_id"]) != (path.parent.name, path.stem):
-            raise RecordError(f"{path}: experiment/run_id say {rec['experiment']}/{rec['run_id']}; "
-                              f"name the file experiments/<experiment>/<run_id>.json")
+            raise RecordError(
+                f"{path}: experiment/run_id say {rec['experiment']}/{rec['run_id']}; "
+                f"name the file experiments/<experiment>/<run_id>.json"
+            )
         if rec["role"] not in ROLES:
             raise RecordError(f"{path}: role '{rec['role']}' is not one of {', '.join(ROLES)}")
         missing = [m for m in rec["headline"].values() if m not in rec["metrics"]]
@@ -78,8 +96,10 @@ def load_records(root: Path) -> list[dict[str, Any]]:
             by_exp.setdefault(rec["experiment"], []).append(rec["run_id"])
     for exp, runs in by_exp.items():
         if len(runs) > 1:
-            raise RecordError(f"experiments/{exp}: {len(runs)} primary records ({', '.join(runs)}); keep one "
-                              f"'primary', make the others 'supporting' or 'superseded'")
+            raise RecordError(
+                f"experiments/{exp}: {len(runs)} primary records ({', '.join(runs)}); keep one "
+                f"'primary', make the others 'supporting' or 'superseded'"
+            )
     return out
 
 
@@ -123,8 +143,10 @@ def experiments_table(records: list[dict[str, Any]], md_file: str, first_only: b
     lines = ["| experiment | bar / purpose | result | record |", "|---|---|---|---|"]
     for rec in records:
         if rec["role"] == "primary":
-            lines.append(f"| `{rec['experiment']}` | {_cell(rec.get('bar'))} | {_cell(result_text(rec, first_only))} | "
-                         f"{_link(rec, md_file)} |")
+            lines.append(
+                f"| `{rec['experiment']}` | {_cell(rec.get('bar'))} | {_cell(result_text(rec, first_only))} | "
+                f"{_link(rec, md_file)} |"
+            )
     return "\n".join(lines)
 
 
@@ -141,8 +163,10 @@ def runs_table(records: list[dict[str, Any]], md_file: str, experiment: str | No
     for rec in sorted(records, key=lambda r: (r["experiment"], ROLES.index(r["role"]), r["run_id"])):
         if rec["role"] == "superseded" or (experiment and rec["experiment"] != experiment):
             continue
-        lines.append(f"| `{rec['experiment']}` | {_link(rec, md_file)} | {rec['role']} | {_cell(result_text(rec))} | "
-                     f"{_cell(_commit(rec))} | {rec['date']} | {_cell(rec['wall'])} |")
+        lines.append(
+            f"| `{rec['experiment']}` | {_link(rec, md_file)} | {rec['role']} | {_cell(result_text(rec))} | "
+            f"{_cell(_commit(rec))} | {rec['date']} | {_cell(rec['wall'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -158,8 +182,10 @@ def draws_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str:
         rec = by_name.get(name)
         ev = (rec or {}).get("evaluations", {}).get(key)
         if ev is None:
-            raise RecordError(f"{md_file}: table 'draws' names {item}, which no record holds; write "
-                              f"EXPERIMENT/RUN:EVALUATION with an evaluation of that record's 'evaluations'")
+            raise RecordError(
+                f"{md_file}: table 'draws' names {item}, which no record holds; write "
+                f"EXPERIMENT/RUN:EVALUATION with an evaluation of that record's 'evaluations'"
+            )
         cells = []
         for m in DRAW_METRICS:
             mean, std = rec["metrics"].get(f"evaluate/{key}/{m}"), (ev.get("std") or {}).get(m)
@@ -174,8 +200,10 @@ def metrics_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str
     chosen = []
     for name in spec.split(","):
         if name not in by_name:
-            raise RecordError(f"{md_file}: table 'metrics' names {name}, which has no record; write "
-                              f"EXPERIMENT/RUN for files experiments/EXPERIMENT/RUN.json")
+            raise RecordError(
+                f"{md_file}: table 'metrics' names {name}, which has no record; write "
+                f"EXPERIMENT/RUN for files experiments/EXPERIMENT/RUN.json"
+            )
         chosen.append(by_name[name])
     keys = list(dict.fromkeys(k for rec in chosen for k in rec["metrics"]))
     lines = ["| metric | " + " | ".join(_link(r, md_file) for r in chosen) + " |", "|---|" + "---|" * len(chosen)]
@@ -192,18 +220,24 @@ def steps_table(records: list[dict[str, Any]], md_file: str, spec: str) -> str:
     rec = next((r for r in records if f"{r['experiment']}/{r['run_id']}" == name), None)
     metrics = [m for m in metrics_part.split(",") if m]
     if rec is None or not metrics:
-        raise RecordError(f"{md_file}: table 'steps {spec}' needs EXPERIMENT/RUN:METRIC,...[:STEP,...] naming a "
-                          f"record and its metrics")
+        raise RecordError(
+            f"{md_file}: table 'steps {spec}' needs EXPERIMENT/RUN:METRIC,...[:STEP,...] naming a "
+            f"record and its metrics"
+        )
     wanted = {int(x) for x in steps_part.split(",") if x} if steps_part else None
     rows = [v for v in rec.get("validations", []) if "val/g_step" in v]
     if wanted is not None:
         rows = [v for v in rows if int(v["val/g_step"]) in wanted]
         missing = wanted - {int(v["val/g_step"]) for v in rows}
         if missing:
-            raise RecordError(f"{md_file}: {name} has no validation at generator step(s) "
-                              f"{', '.join(map(str, sorted(missing)))}; pick steps from its 'validations'")
-    lines = [f"| generator step ({_link(rec, md_file)}) | " + " | ".join(f"`{m}`" for m in metrics) + " |",
-             "|---|" + "---|" * len(metrics)]
+            raise RecordError(
+                f"{md_file}: {name} has no validation at generator step(s) "
+                f"{', '.join(map(str, sorted(missing)))}; pick steps from its 'validations'"
+            )
+    lines = [
+        f"| generator step ({_link(rec, md_file)}) | " + " | ".join(f"`{m}`" for m in metrics) + " |",
+        "|---|" + "---|" * len(metrics),
+    ]
     for v in rows:
         cells = [fmt(v[m]) if m in v else "-" for m in metrics]
         lines.append(f"| {int(v['val/g_step']):,} | " + " | ".join(cells) + " |")
@@ -226,13 +260,16 @@ def render(text: str, records: list[dict[str, Any]], md_file: str) -> str:
             table = draws_table(records, md_file, arg or "")
         elif kind == "runs":
             if arg and arg not in experiments:
-                raise RecordError(f"{md_file}: table 'runs {arg}' names an experiment with no records under "
-                                  f"experiments/{arg}/")
+                raise RecordError(
+                    f"{md_file}: table 'runs {arg}' names an experiment with no records under experiments/{arg}/"
+                )
             table = runs_table(records, md_file, arg)
         else:
-            raise RecordError(f"{md_file}: unknown table kind '{kind}'; use 'headline', 'experiments', "
-                              f"'runs [EXPERIMENT]', 'metrics EXPERIMENT/RUN,...', "
-                              f"'steps EXPERIMENT/RUN:METRIC,...[:STEP,...]' or 'draws EXPERIMENT/RUN:EVALUATION,...'")
+            raise RecordError(
+                f"{md_file}: unknown table kind '{kind}'; use 'headline', 'experiments', "
+                f"'runs [EXPERIMENT]', 'metrics EXPERIMENT/RUN,...', "
+                f"'steps EXPERIMENT/RUN:METRIC,...[:STEP,...]' or 'draws EXPERIMENT/RUN:EVALUATION,...'"
+            )
         head = f"<!-- results:begin {kind}{' ' + arg if arg else ''} -->"
         return f"{head}\n{table}\n<!-- results:end -->"
 
@@ -295,15 +332,26 @@ def _save_picture(src: Path, dst: Path) -> None:
     (im.convert("L") if grey else im.quantize(256)).save(dst, optimize=True)
 
 
-def add(run_dir: Path, command: str, wall: str, root: Path, note: str = "", bar: str | None = None,
-        primary: bool = False, experiment: str | None = None, run_id: str | None = None) -> Path:
+def add(
+    run_dir: Path,
+    command: str,
+    wall: str,
+    root: Path,
+    note: str = "",
+    bar: str | None = None,
+    primary: bool = False,
+    experiment: str | None = None,
+    run_id: str | None = None,
+) -> Path:
     """Write experiments/<experiment>/<run_id>.json (and the final grid) from a finished run's own files."""
     from gan_zoo.utils.io import code_version
 
     summary_path = run_dir / "summary.json"
     if not summary_path.is_file():
-        raise RecordError(f"{summary_path} not found: record a finished run (its folder holds summary.json), "
-                          f"e.g. outputs/train/<experiment>/<run_id>")
+        raise RecordError(
+            f"{summary_path} not found: record a finished run (its folder holds summary.json), "
+            f"e.g. outputs/train/<experiment>/<run_id>"
+        )
     summary = json.loads(summary_path.read_text())
     experiment = experiment or run_dir.resolve().parent.name
     run_id = run_id or run_dir.resolve().name
@@ -315,21 +363,33 @@ def add(run_dir: Path, command: str, wall: str, root: Path, note: str = "", bar:
     protocol_path = run_dir / "metrics_protocol.json"
     protocol = json.loads(protocol_path.read_text()) if protocol_path.is_file() else None
     headline = dict(current["headline"]) if current else {}
-    headline = {k: v for k, v in headline.items() if v in metrics} or \
-        {k: v for k, v in DEFAULT_HEADLINE.items() if v in metrics}
+    headline = {k: v for k, v in headline.items() if v in metrics} or {
+        k: v for k, v in DEFAULT_HEADLINE.items() if v in metrics
+    }
     picture = None
     if summary.get("samples") and Path(summary["samples"]).is_file():
         picture = f"{run_id}_final.png"
         _save_picture(Path(summary["samples"]), out_dir / picture)
     role = "primary" if primary or current is None else "supporting"
     rec = {
-        "experiment": experiment, "run_id": run_id, "role": role,
-        "bar": bar if bar is not None else (current or {}).get("bar"), "bar_met": None,
-        "headline": headline, "metrics": metrics, "command": command,
+        "experiment": experiment,
+        "run_id": run_id,
+        "role": role,
+        "bar": bar if bar is not None else (current or {}).get("bar"),
+        "bar_met": None,
+        "headline": headline,
+        "metrics": metrics,
+        "command": command,
         "commit": (protocol or {}).get("code_version") or code_version(),
-        "date": dt.datetime.now(dt.timezone.utc).date().isoformat(), "machine": _machine(), "wall": wall,
-        "wall_s": _wall_seconds(wall), "generator_steps": summary.get("generator_steps"), "picture": picture,
-        "notes": note, "protocol": protocol, "validations": _validation_rows(run_dir / "csv" / "metrics.csv"),
+        "date": dt.datetime.now(dt.timezone.utc).date().isoformat(),
+        "machine": _machine(),
+        "wall": wall,
+        "wall_s": _wall_seconds(wall),
+        "generator_steps": summary.get("generator_steps"),
+        "picture": picture,
+        "notes": note,
+        "protocol": protocol,
+        "validations": _validation_rows(run_dir / "csv" / "metrics.csv"),
     }
     path = out_dir / f"{run_id}.json"
     path.write_text(json.dumps(rec, indent=1) + "\n")
@@ -354,17 +414,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`gan-zoo records [--check]` and `gan-zoo records add RUN_DIR --command ... --wall ...`."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] == "add":
-        p = argparse.ArgumentParser(prog="gan-zoo records add", description="record a finished run as "
-                                    "experiments/<experiment>/<run_id>.json, then regenerate the tables")
+        p = argparse.ArgumentParser(
+            prog="gan-zoo records add",
+            description="record a finished run as experiments/<experiment>/<run_id>.json, then regenerate the tables",
+        )
         p.add_argument("run_dir", type=Path, help="outputs/train/<experiment>/<run_id>")
         p.add_argument("--command", required=True, help="the exact command that made the run")
         p.add_argument("--wall", required=True, help="wall time of the whole command as measured, e.g. '153 s, idle'")
         p.add_argument("--note", default="", help="what the run was for, what shared the machine")
         p.add_argument("--bar", default=None, help="the experiment's bar (default: the current primary record's)")
-        p.add_argument("--primary", action="store_true",
-                       help="this run is the experiment's result now: the previous primary becomes superseded")
-        p.add_argument("--experiment", default=None,
-                       help="record under this experiment (default: the run folder's parent, e.g. dcgan_mnist)")
+        p.add_argument(
+            "--primary",
+            action="store_true",
+            help="this run is the experiment's result now: the previous primary becomes superseded",
+        )
+        p.add_argument(
+            "--experiment",
+            default=None,
+            help="record under this experiment (default: the run folder's parent, e.g. dcgan_mnist)",
+        )
         p.add_argument("--run-id", default=None, help="record under this run id (default: the run folder's name)")
         p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
         a = p.parse_args(args[1:])
@@ -376,15 +444,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return e.exit_code
         print(f"written: {path}")
         return 0
-    p = argparse.ArgumentParser(prog="gan-zoo records", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="`gan-zoo records add --help` records a finished run.")
+    p = argparse.ArgumentParser(
+        prog="gan-zoo records",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="`gan-zoo records add --help` records a finished run.",
+    )
     p.add_argument("--check", action="store_true", help="change nothing; exit 1 when a generated table is stale")
     p.add_argument("--root", type=Path, default=Path("."), help="repository root (default: .)")
     a = p.parse_args(args)
     if not (a.root / "experiments").is_dir():
-        print(f"gan-zoo records: error: no experiments/ folder under {a.root.resolve()}; run it from the "
-              f"repository root or pass --root", file=sys.stderr)
+        print(
+            f"gan-zoo records: error: no experiments/ folder under {a.root.resolve()}; run it from the "
+            f"repository root or pass --root",
+            file=sys.stderr,
+        )
         return 2
     try:
         changed = build(a.root, check=a.check)

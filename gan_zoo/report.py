@@ -30,8 +30,22 @@ import yaml
 from gan_zoo.errors import ConfigError, DatasetNotFoundError
 
 IGNORED_OVERRIDES = ("seed", "run_id", "hydra.", "callbacks.progress", "logger")
-METRIC_ORDER = ("fid", "kid_mean", "precision", "recall", "density", "coverage", "is_mean", "classes_covered",
-                "min_class_share", "cond_accuracy", "intra_fid_mean", "modes", "hq_fraction", "reverse_kl")
+METRIC_ORDER = (
+    "fid",
+    "kid_mean",
+    "precision",
+    "recall",
+    "density",
+    "coverage",
+    "is_mean",
+    "classes_covered",
+    "min_class_share",
+    "cond_accuracy",
+    "intra_fid_mean",
+    "modes",
+    "hq_fraction",
+    "reverse_kl",
+)
 
 
 @dataclass
@@ -83,13 +97,24 @@ def find_runs(root: Path) -> list[Run]:
         proto_path = run_dir / "metrics_protocol.json"
         protocol = json.loads(proto_path.read_text()) if proto_path.is_file() else None
         seed = cfg.get("seed")
-        runs.append(Run(run_dir, list(overrides or []), int(seed) if seed is not None else -1, final, curves, protocol,
-                        finished=summary.is_file(), final_step=step))
+        runs.append(
+            Run(
+                run_dir,
+                list(overrides or []),
+                int(seed) if seed is not None else -1,
+                final,
+                curves,
+                protocol,
+                finished=summary.is_file(),
+                final_step=step,
+            )
+        )
     return runs
 
 
 def label_runs(runs: list[Run]) -> None:
     """A config label per run: its overrides minus seed/run_id/... and minus those all runs share."""
+
     def keep(o: str) -> bool:
         return not o.lstrip("+~").startswith(IGNORED_OVERRIDES)
 
@@ -132,8 +157,14 @@ def aggregate(runs: list[Run]) -> tuple[list[str], list[str], dict[tuple[str, st
         for m in metrics:
             vals = [(r.seed, r.final[m]) for r in group if m in r.final and math.isfinite(r.final[m])]
             mean, sd, ci = mean_ci([v for _, v in vals])
-            table[(c, m)] = {"n": len(vals), "mean": mean, "std": sd, "ci95": ci, "seeds": [s for s, _ in vals],
-                             "values": [v for _, v in vals]}
+            table[(c, m)] = {
+                "n": len(vals),
+                "mean": mean,
+                "std": sd,
+                "ci95": ci,
+                "seeds": [s for s, _ in vals],
+                "values": [v for _, v in vals],
+            }
     return configs, metrics, table
 
 
@@ -143,14 +174,18 @@ def protocol_notes(runs: list[Run]) -> list[str]:
     for r in runs:
         p = r.protocol or {}
         ext = p.get("extractor", {}) if isinstance(p.get("extractor"), dict) else {}
-        key = (f"extractor {ext.get('name', p.get('metric', '?'))} sha256 {str(ext.get('sha256', '-'))[:12]}, "
-               f"{p.get('num_fake', p.get('num_samples', '?'))} fake vs {p.get('num_real', '?')} real "
-               f"({p.get('reference', '?')}), image {p.get('image_size', '-')} px {p.get('resize', '')}".strip())
+        key = (
+            f"extractor {ext.get('name', p.get('metric', '?'))} sha256 {str(ext.get('sha256', '-'))[:12]}, "
+            f"{p.get('num_fake', p.get('num_samples', '?'))} fake vs {p.get('num_real', '?')} real "
+            f"({p.get('reference', '?')}), image {p.get('image_size', '-')} px {p.get('resize', '')}".strip()
+        )
         seen[key].append(r.label)
     lines = [f"- {k}: " + ", ".join(dict.fromkeys(labels)) for k, labels in seen.items()]
     if len(seen) > 1:
-        lines.insert(0, "- **WARNING: the runs were evaluated under different protocols; values across them are not "
-                        "comparable:**")
+        lines.insert(
+            0,
+            "- **WARNING: the runs were evaluated under different protocols; values across them are not comparable:**",
+        )
     return lines
 
 
@@ -163,23 +198,36 @@ def _fmt(e: dict[str, Any], group_size: int) -> str:
     return f"{e['mean']:.4g} ± {e['ci95']:.2g}{short}"
 
 
-def write_tables(out: Path, runs: list[Run], configs: list[str], metrics: list[str],
-                 table: dict[tuple[str, str], dict[str, Any]], root: Path) -> tuple[Path, Path]:
+def write_tables(
+    out: Path,
+    runs: list[Run],
+    configs: list[str],
+    metrics: list[str],
+    table: dict[tuple[str, str], dict[str, Any]],
+    root: Path,
+) -> tuple[Path, Path]:
     """report.md and report.csv."""
     short = [re.sub(r"^val/", "", m) for m in metrics]
-    lines = [f"# Report: {root}", "",
-             f"{len(runs)} runs, {len(configs)} configs. Each cell: mean ± half-width of the 95% confidence interval "
-             "of the mean over seeds (Student t), from each run's final evaluation. The `*_real_floor` column is "
-             "the real-vs-real value under the same protocol (the best a generator can expect).", "",
-             "| config | seeds | " + " | ".join(short) + " |", "|---|---|" + "---|" * len(short)]
+    lines = [
+        f"# Report: {root}",
+        "",
+        f"{len(runs)} runs, {len(configs)} configs. Each cell: mean ± half-width of the 95% confidence interval "
+        "of the mean over seeds (Student t), from each run's final evaluation. The `*_real_floor` column is "
+        "the real-vs-real value under the same protocol (the best a generator can expect).",
+        "",
+        "| config | seeds | " + " | ".join(short) + " |",
+        "|---|---|" + "---|" * len(short),
+    ]
     for c in configs:
         seeds = [r.seed for r in runs if r.label == c]
         n = f"{len(seeds)}" + (" (repeated seeds!)" if len(set(seeds)) < len(seeds) else "")
         lines.append(f"| {c} | {n} | " + " | ".join(_fmt(table[(c, m)], len(seeds)) for m in metrics) + " |")
     lines += ["", "Evaluation protocol:"] + protocol_notes(runs) + ["", "Runs:"]
-    lines += [f"- `{r.path}` seed {r.seed}: {r.label}; final evaluation at generator step "
-              f"{'?' if r.final_step is None else int(r.final_step)}{'' if r.finished else ' (UNFINISHED)'}"
-              for r in runs]
+    lines += [
+        f"- `{r.path}` seed {r.seed}: {r.label}; final evaluation at generator step "
+        f"{'?' if r.final_step is None else int(r.final_step)}{'' if r.finished else ' (UNFINISHED)'}"
+        for r in runs
+    ]
     md = out / "report.md"
     md.write_text("\n".join(lines) + "\n")
     csv_path = out / "report.csv"
@@ -190,8 +238,19 @@ def write_tables(out: Path, runs: list[Run], configs: list[str], metrics: list[s
             for m in metrics:
                 e = table[(c, m)]
                 lo, hi = (e["mean"] - e["ci95"], e["mean"] + e["ci95"]) if math.isfinite(e["ci95"]) else ("", "")
-                w.writerow([c, m, e["n"], e["mean"], e["std"], lo, hi, " ".join(map(str, e["seeds"])),
-                            " ".join(f"{v:.6g}" for v in e["values"])])
+                w.writerow(
+                    [
+                        c,
+                        m,
+                        e["n"],
+                        e["mean"],
+                        e["std"],
+                        lo,
+                        hi,
+                        " ".join(map(str, e["seeds"])),
+                        " ".join(f"{v:.6g}" for v in e["values"]),
+                    ]
+                )
     return md, csv_path
 
 
@@ -223,7 +282,7 @@ def plot_curves(out: Path, runs: list[Run], configs: list[str], metric: str) -> 
         lo = np.maximum(mean - ci, [min(v) for v in at])
         hi = np.minimum(mean + ci, [max(v) for v in at])
         lowest = min(lowest, float(lo.min()))
-        line, = ax.plot(steps, mean, label=f"{c} (n={len(series)})")
+        (line,) = ax.plot(steps, mean, label=f"{c} (n={len(series)})")
         if len(series) > 1:
             ax.fill_between(steps, lo, hi, color=line.get_color(), alpha=0.2)
         drawn = True
@@ -264,8 +323,17 @@ def plot_precision_recall(out: Path, runs: list[Run], configs: list[str]) -> Pat
         p, rc = [r.final[pk] for r in group], [r.final[rk] for r in group]
         pts = ax.scatter(rc, p, s=14, alpha=0.5)
         (pm, _, pci), (rm, _, rci) = mean_ci(p), mean_ci(rc)
-        ax.errorbar(rm, pm, xerr=rci if math.isfinite(rci) else None, yerr=pci if math.isfinite(pci) else None,
-                    fmt="o", ms=8, color=pts.get_facecolor()[0][:3], capsize=3, label=f"{c} (n={len(group)})")
+        ax.errorbar(
+            rm,
+            pm,
+            xerr=rci if math.isfinite(rci) else None,
+            yerr=pci if math.isfinite(pci) else None,
+            fmt="o",
+            ms=8,
+            color=pts.get_facecolor()[0][:3],
+            capsize=3,
+            label=f"{c} (n={len(group)})",
+        )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("recall (diversity)")
@@ -280,26 +348,32 @@ def plot_precision_recall(out: Path, runs: list[Run], configs: list[str]) -> Pat
     return path
 
 
-def make_report(root: str | Path, out: str | Path | None = None, metrics: list[str] | None = None,
-                include_unfinished: bool = False) -> dict[str, Any]:
+def make_report(
+    root: str | Path, out: str | Path | None = None, metrics: list[str] | None = None, include_unfinished: bool = False
+) -> dict[str, Any]:
     """Find, group, aggregate, write. Returns the paths and the aggregated table.
 
     Runs without summary.json (killed, diverged, still running) are left out unless include_unfinished.
     """
     root = Path(root)
     if not root.is_dir():
-        raise DatasetNotFoundError(f"report: {root} is not a directory. Give a multirun folder, e.g. "
-                                   "outputs/train/multirun/<run_id>.")
+        raise DatasetNotFoundError(
+            f"report: {root} is not a directory. Give a multirun folder, e.g. outputs/train/multirun/<run_id>."
+        )
     runs = find_runs(root)
     if not runs:
-        raise ConfigError(f"report: no runs under {root} (a run has .hydra/config.yaml and csv/metrics.csv or "
-                          "summary.json). Train with logger=csv or logger=default so the CSV log exists.")
+        raise ConfigError(
+            f"report: no runs under {root} (a run has .hydra/config.yaml and csv/metrics.csv or "
+            "summary.json). Train with logger=csv or logger=default so the CSV log exists."
+        )
     unfinished = [r for r in runs if not r.finished]
     if not include_unfinished:  # killed, diverged or still running: their last value is not a final value
         runs = [r for r in runs if r.finished]
         if not runs:
-            raise ConfigError(f"report: none of the {len(unfinished)} runs under {root} has finished (no summary.json); "
-                              "pass --include-unfinished to report their latest evaluations")
+            raise ConfigError(
+                f"report: none of the {len(unfinished)} runs under {root} has finished (no summary.json); "
+                "pass --include-unfinished to report their latest evaluations"
+            )
     label_runs(runs)
     configs, all_metrics, table = aggregate(runs)
     if metrics:
@@ -311,14 +385,27 @@ def make_report(root: str | Path, out: str | Path | None = None, metrics: list[s
     md, csv_path = write_tables(out, runs, configs, all_metrics, table, root)
     if unfinished and not include_unfinished:
         with open(md, "a") as f:
-            f.write(f"\nLeft out: {len(unfinished)} unfinished run(s) (no summary.json): "
-                    + ", ".join(f"`{r.path}`" for r in unfinished) + "\n")
-    plots = [p for m in (metrics or [m for m in all_metrics if not m.endswith("_real_floor")])
-             if (p := plot_curves(out, runs, configs, m)) is not None]
+            f.write(
+                f"\nLeft out: {len(unfinished)} unfinished run(s) (no summary.json): "
+                + ", ".join(f"`{r.path}`" for r in unfinished)
+                + "\n"
+            )
+    plots = [
+        p
+        for m in (metrics or [m for m in all_metrics if not m.endswith("_real_floor")])
+        if (p := plot_curves(out, runs, configs, m)) is not None
+    ]
     pr = plot_precision_recall(out, runs, configs)
-    return {"markdown": str(md), "csv": str(csv_path), "plots": [str(p) for p in plots + ([pr] if pr else [])],
-            "configs": configs, "metrics": all_metrics, "runs": len(runs), "unfinished": len(unfinished),
-            "table": {f"{c} | {m}": v for (c, m), v in table.items()}}
+    return {
+        "markdown": str(md),
+        "csv": str(csv_path),
+        "plots": [str(p) for p in plots + ([pr] if pr else [])],
+        "configs": configs,
+        "metrics": all_metrics,
+        "runs": len(runs),
+        "unfinished": len(unfinished),
+        "table": {f"{c} | {m}": v for (c, m), v in table.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,10 +415,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gan-zoo report", description=__doc__.split("\n\n")[0])
     parser.add_argument("dir", help="a folder of runs, e.g. outputs/train/multirun/<run_id>")
     parser.add_argument("--out", default=None, help="output folder (default: DIR/report)")
-    parser.add_argument("--metric", action="append", default=None,
-                        help="metric to plot over steps (repeatable; default: every logged val/ metric)")
-    parser.add_argument("--include-unfinished", action="store_true",
-                        help="also report runs without summary.json (killed, diverged, running) at their last evaluation")
+    parser.add_argument(
+        "--metric",
+        action="append",
+        default=None,
+        help="metric to plot over steps (repeatable; default: every logged val/ metric)",
+    )
+    parser.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also report runs without summary.json (killed, diverged, running) at their last evaluation",
+    )
     args = parser.parse_args(argv)
     try:
         res = make_report(args.dir, args.out, args.metric, args.include_unfinished)

@@ -200,8 +200,7 @@ def _write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_segment_record(run_dir: Path, cfg: DictConfig, hydra_cfg: DictConfig | None,
-                         overrides: list[str]) -> int:
+def write_segment_record(run_dir: Path, cfg: DictConfig, hydra_cfg: DictConfig | None, overrides: list[str]) -> int:
     """Add this segment's config, Hydra config and overrides to `.hydra/` (the first segment's names are Hydra's:
     config.yaml, hydra.yaml, overrides.yaml; later ones config.N.yaml, ...). Returns the segment number."""
     n = next_segment(run_dir)
@@ -271,15 +270,20 @@ def read_checkpoint(path: Path, key: str = "resume") -> CheckpointInfo:
         except RuntimeError:  # an old-format file cannot be memory-mapped
             blob = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise ConfigError(f"{key}={path}: the file cannot be read as a checkpoint ({type(e).__name__}); it may be "
-                          "truncated or not a checkpoint at all. Give another .ckpt file or a run directory, or delete "
-                          "this file to continue from the run's other checkpoints.") from None
+        raise ConfigError(
+            f"{key}={path}: the file cannot be read as a checkpoint ({type(e).__name__}); it may be "
+            "truncated or not a checkpoint at all. Give another .ckpt file or a run directory, or delete "
+            "this file to continue from the run's other checkpoints."
+        ) from None
     info = blob.get("gan_zoo") if isinstance(blob, dict) else None
     if not isinstance(info, dict) or "config" not in info:
-        raise ConfigError(f"{key}={path}: the file is not a gan_zoo checkpoint (it has no 'gan_zoo' entry). Give a "
-                          "checkpoint written by gan-zoo train (checkpoints/last.ckpt or best.ckpt) or a run directory.")
-    return CheckpointInfo(Path(path), int(info.get("g_steps", 0)), int(blob.get("epoch", 0)),
-                          int(blob.get("global_step", 0)))
+        raise ConfigError(
+            f"{key}={path}: the file is not a gan_zoo checkpoint (it has no 'gan_zoo' entry). Give a "
+            "checkpoint written by gan-zoo train (checkpoints/last.ckpt or best.ckpt) or a run directory."
+        )
+    return CheckpointInfo(
+        Path(path), int(info.get("g_steps", 0)), int(blob.get("epoch", 0)), int(blob.get("global_step", 0))
+    )
 
 
 # ------------------------------------------------------------------------------------------ budgets
@@ -298,8 +302,10 @@ def parse_max_time(value: Any) -> float | None:
             nums = [float(p) for p in parts]
         except ValueError:
             nums = []
-        require(len(nums) == 4 and all(n >= 0 for n in nums),
-                f"trainer.max_time must be DD:HH:MM:SS (e.g. 00:12:00:00 for 12 hours) or null, got {value}")
+        require(
+            len(nums) == 4 and all(n >= 0 for n in nums),
+            f"trainer.max_time must be DD:HH:MM:SS (e.g. 00:12:00:00 for 12 hours) or null, got {value}",
+        )
         secs = nums[0] * 86400 + nums[1] * 3600 + nums[2] * 60 + nums[3]
     require(secs > 0, f"trainer.max_time must be a positive duration or null, got {value}")
     return float(secs)
@@ -309,13 +315,21 @@ def budget(cfg: DictConfig) -> dict[str, Any]:
     """The run's budget keys as given ({"trainer.max_epochs": 30, ...}), validated."""
     t = cfg.trainer
     max_g, max_e = t.get("max_g_steps"), t.get("max_epochs")
-    require(max_g is None or (isinstance(max_g, int) and max_g > 0), f"trainer.max_g_steps must be > 0 or null, got {max_g}")
-    require(max_e is None or (isinstance(max_e, int) and (max_e > 0 or max_e == -1)),
-            f"trainer.max_epochs must be > 0 (or -1 for no limit), got {max_e}")
+    require(
+        max_g is None or (isinstance(max_g, int) and max_g > 0), f"trainer.max_g_steps must be > 0 or null, got {max_g}"
+    )
+    require(
+        max_e is None or (isinstance(max_e, int) and (max_e > 0 or max_e == -1)),
+        f"trainer.max_epochs must be > 0 (or -1 for no limit), got {max_e}",
+    )
     parse_max_time(t.get("max_time"))
-    return {"trainer.max_epochs": max_e, "trainer.max_g_steps": max_g,
-            "trainer.max_time": OmegaConf.to_container(t.max_time) if isinstance(t.get("max_time"), DictConfig)
-            else t.get("max_time")}
+    return {
+        "trainer.max_epochs": max_e,
+        "trainer.max_g_steps": max_g,
+        "trainer.max_time": OmegaConf.to_container(t.max_time)
+        if isinstance(t.get("max_time"), DictConfig)
+        else t.get("max_time"),
+    }
 
 
 def _not_larger(new: dict[str, Any], old: dict[str, Any]) -> bool:
@@ -368,8 +382,10 @@ def check_run_dir(cfg: DictConfig, run_dir: Path) -> RunState:
     if overwrite:
         state.overwrite = state.existing
         if path is not None and run_dir.resolve() in Path(path).resolve().parents:
-            raise ConfigError(f"resume={resume} is inside the run that overwrite=true moves aside; copy the checkpoint "
-                              "elsewhere first, or drop overwrite=true to continue the run.")
+            raise ConfigError(
+                f"resume={resume} is inside the run that overwrite=true moves aside; copy the checkpoint "
+                "elsewhere first, or drop overwrite=true to continue the run."
+            )
     elif state.existing:
         if recorded is not None:
             diffs = config_differences(cfg, recorded)
@@ -379,12 +395,15 @@ def check_run_dir(cfg: DictConfig, run_dir: Path) -> RunState:
                     f"{'; '.join(diffs)}. Only the budget ({', '.join(BUDGET_KEYS)}) may change when a run is "
                     "continued. Drop those overrides to continue it, give a new run_id=<new> to start another run "
                     f"(resume={run_dir} starts it from this run's weights), or add overwrite=true to move this run "
-                    "aside and start over.")
+                    "aside and start over."
+                )
         inside = path is not None and run_dir.resolve() in Path(path).resolve().parents
         if ckpts and not inside:
             if resume == "auto":
-                what = ("it has no checkpoints/last.ckpt to continue from, so resume=auto would start from scratch "
-                        f"and replace them (resume={ckpts[0]} continues from that one)")
+                what = (
+                    "it has no checkpoints/last.ckpt to continue from, so resume=auto would start from scratch "
+                    f"and replace them (resume={ckpts[0]} continues from that one)"
+                )
             elif path is None:
                 what = "resume=null starts from scratch and would replace them (resume=auto continues the run)"
             else:
@@ -392,7 +411,8 @@ def check_run_dir(cfg: DictConfig, run_dir: Path) -> RunState:
             raise ConfigError(
                 f"run_id={run_id} already holds a run with checkpoints ({run_dir}); {what}. Give a new "
                 f"run_id=<new> for a new run, or add overwrite=true to move this run aside (renamed to "
-                f"{run_id}.replaced-<time>) and start over.")
+                f"{run_id}.replaced-<time>) and start over."
+            )
     if path is not None:
         state.resume, state.resume_info = Path(path), read_checkpoint(Path(path))
     summary_path = run_dir / "summary.json"
@@ -442,8 +462,12 @@ class Interrupts:
         """First signal while training: ask for a stop; otherwise stop now."""
         if self.training and self.signum is None:
             self.signum = signum
-            print(f"\n{signal.Signals(signum).name}: stopping after the current generator step and writing "
-                  "last.ckpt (send it again to stop at once)", file=sys.stderr, flush=True)
+            print(
+                f"\n{signal.Signals(signum).name}: stopping after the current generator step and writing "
+                "last.ckpt (send it again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
             return
         raise RunInterrupted(self.signum or signum, at_once=True)
 

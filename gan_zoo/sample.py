@@ -7,7 +7,8 @@
 `labels` int64 [N] for conditional models, `codes` int64 [N] (the categorical code) for InfoGAN
 (`code=K` picks one code, like `label=K` picks one class). `truncation=PSI` resamples z until every
 |z_i| <= PSI (the truncation trick of docs/references.md §7); on style-based models it moves w towards the running mean
-w instead (w_avg + PSI (w - w_avg); `truncation_cutoff=L` limits it to the first L style layers). Sampling is in eval mode, from the EMA generator if any.
+w instead (w_avg + PSI (w - w_avg); `truncation_cutoff=L` limits it to the first L style layers). Sampling is
+in eval mode, from the EMA generator if any.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ def apply_truncation(gan: Any, psi: float | None, cutoff: int | None = None) -> 
             require(psi is not None, "truncation_cutoff= needs truncation=PSI as well")
             gan.set_truncation(float(psi), cutoff)
         return
-    require(cutoff is None, f"truncation_cutoff= is for style-based models (layers of w); {type(gan).__name__} has no w")
+    require(
+        cutoff is None, f"truncation_cutoff= is for style-based models (layers of w); {type(gan).__name__} has no w"
+    )
     if psi is not None:
         require(space == "z", f"truncation= needs a model with noise to truncate, not {type(gan).__name__}")
         require(float(psi) > 0, f"truncation must be > 0 (the PSI in std of z), got {psi}")
@@ -50,8 +53,12 @@ def apply_noise_mode(gan: Any, mode: str | None) -> None:
     model's setting."""
     if mode is None:
         return
-    require_capability(gan, "w_space", f"noise_mode= is for style-based models (per-pixel noise inputs); "
-            f"{type(gan).__name__} has none: drop noise_mode=")
+    require_capability(
+        gan,
+        "w_space",
+        f"noise_mode= is for style-based models (per-pixel noise inputs); "
+        f"{type(gan).__name__} has none: drop noise_mode=",
+    )
     gan.set_noise_mode(str(mode))
 
 
@@ -77,9 +84,13 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     apply_noise_mode(gan, cfg.get("noise_mode"))
     given = {k: cfg.get(k) for k in ("label", "code") if cfg.get(k) is not None}
     if "code" in given:  # only InfoGAN has categorical codes; other games would ignore code= silently
-        require_capability(gan, "codes",
-                f"code= picks an InfoGAN categorical code, but {type(gan).__name__} has no codes"
-                + ("; use label=K for a class" if capabilities_of(gan).labels else "") + ": drop code=")
+        require_capability(
+            gan,
+            "codes",
+            f"code= picks an InfoGAN categorical code, but {type(gan).__name__} has no codes"
+            + ("; use label=K for a class" if capabilities_of(gan).labels else "")
+            + ": drop code=",
+        )
     x, conds = gan.generate(cfg.num, seed=cfg.seed, batch_size=cfg.batch_size, **given)
     make_parent(out, f"out={cfg.out}")
     arrays: dict[str, np.ndarray] = {}
@@ -87,17 +98,23 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
         arrays["images"] = to_uint8_images(x).cpu().numpy()
         shown = x[: min(len(x), 100)]
         columns = gan.grid_columns
-        save_image_grid(shown, picture, nrow=columns if columns and not given
-                        else int(math.ceil(math.sqrt(len(shown)))))
+        save_image_grid(
+            shown, picture, nrow=columns if columns and not given else int(math.ceil(math.sqrt(len(shown))))
+        )
     else:
         arrays["samples"] = x.float().cpu().numpy()
         save_scatter(x, None, picture, f"{len(x)} samples")
     for name, value in conds.items():  # `labels`, `codes` (docs/contracts.md), `continuous_codes`, `noise_seeds`
         arrays[name] = value.cpu().numpy()
     np.savez(out, **arrays)
-    summary = {"checkpoint": str(ckpt), "out": str(out), "picture": str(picture), "generator_steps": info.get("g_steps"),
-               "sampled_from": "generator_ema" if gan.has_ema else "generator",
-               **{k: f"{v.dtype} {list(v.shape)}" for k, v in arrays.items()}}
+    summary = {
+        "checkpoint": str(ckpt),
+        "out": str(out),
+        "picture": str(picture),
+        "generator_steps": info.get("g_steps"),
+        "sampled_from": "generator_ema" if gan.has_ema else "generator",
+        **{k: f"{v.dtype} {list(v.shape)}" for k, v in arrays.items()},
+    }
     print("\n".join(f"{k:14s} {v}" for k, v in summary.items()), flush=True)
     return summary
 

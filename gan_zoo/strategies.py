@@ -48,6 +48,9 @@ def all_reduce_gradients(params: list[torch.nn.Parameter]) -> None:
 
 
 if PhaseAllReduceStrategy.strategy_name not in StrategyRegistry:
-    StrategyRegistry.register(PhaseAllReduceStrategy.strategy_name, PhaseAllReduceStrategy,
-                              description="DDP without the module wrapper: per-phase gradient all-reduce (gan_zoo)",
-                              start_method="popen")
+    StrategyRegistry.register(
+        PhaseAllReduceStrategy.strategy_name,
+        PhaseAllReduceStrategy,
+        description="DDP without the module wrapper: per-phase gradient all-reduce (gan_zoo)",
+        start_method="popen",
+    )

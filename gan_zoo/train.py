@@ -36,9 +36,20 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.callbacks import AtomicCheckpointIO
 from gan_zoo.errors import ConfigError, GanZooError, require
-from gan_zoo.runs import (Interrupts, RunCSVLogger, RunInterrupted, RunState, StopAtStepBoundary,
-                          budget, check_run_dir, handling_interrupts, log_to_file, move_aside, write_once,
-                          write_segment_record)
+from gan_zoo.runs import (
+    Interrupts,
+    RunCSVLogger,
+    RunInterrupted,
+    RunState,
+    StopAtStepBoundary,
+    budget,
+    check_run_dir,
+    handling_interrupts,
+    log_to_file,
+    move_aside,
+    write_once,
+    write_segment_record,
+)
 from gan_zoo.utils.io import code_version
 
 log = logging.getLogger("gan_zoo")
@@ -62,13 +73,19 @@ def check_launch(cfg: DictConfig) -> None:
     strategy = str(cfg.hardware.get("strategy", "auto"))
     procs = int(cfg.hardware.get("devices", 1) or 1) * int(cfg.hardware.get("num_nodes", 1) or 1)
     ranks_started_outside = "submitit" in str(hc.launcher.get("_target_", "")).lower()
-    if procs > 1 and "ddp" in strategy and "spawn" not in strategy and not ranks_started_outside \
-            and "LOCAL_RANK" not in os.environ:
+    if (
+        procs > 1
+        and "ddp" in strategy
+        and "spawn" not in strategy
+        and not ranks_started_outside
+        and "LOCAL_RANK" not in os.environ
+    ):
         raise ConfigError(
             f"Hydra multirun (-m) with hardware.strategy={strategy} is unsafe: Lightning's DDP launcher re-runs the "
             "command for every rank, so each rank would replay the whole sweep (Lightning #15737). Use "
             "hardware.strategy=ddp_spawn for sweeps, launch ranks outside Lightning (launcher=slurm: the submitit "
-            "launcher with tasks_per_node = devices), or run the configs one at a time.")
+            "launcher with tasks_per_node = devices), or run the configs one at a time."
+        )
 
 
 SWEEP_TAG_GROUPS = ("experiment", "data", "model", "loss", "metrics", "hardware", "hparams_search")
@@ -90,16 +107,19 @@ def group_sweep_runs(cfg: DictConfig) -> None:
         wandb_cfg.tags = tags
 
 
-def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, output_dir: Path,
-                  extra_callbacks: list | None = None) -> L.Trainer:
+def build_trainer(
+    cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, output_dir: Path, extra_callbacks: list | None = None
+) -> L.Trainer:
     """Trainer from `cfg.trainer` + `cfg.hardware`, with callbacks and budgets in generator steps."""
     t = OmegaConf.to_container(cfg.trainer, resolve=True)
     max_g_steps = t.pop("max_g_steps", None)
     t.pop("compile", None)  # not a Trainer argument: run() compiles the networks (trainer.compile)
     t.pop("fused_optimizers", None)  # not a Trainer argument: build_gan reads it
     require(max_g_steps is None or max_g_steps > 0, f"trainer.max_g_steps must be > 0 or null, got {max_g_steps}")
-    require(t.get("max_epochs") is None or t["max_epochs"] > 0 or t["max_epochs"] == -1,
-            f"trainer.max_epochs must be > 0 (or -1 for no limit), got {t.get('max_epochs')}")
+    require(
+        t.get("max_epochs") is None or t["max_epochs"] > 0 or t["max_epochs"] == -1,
+        f"trainer.max_epochs must be > 0 (or -1 for no limit), got {t.get('max_epochs')}",
+    )
     if max_g_steps:
         # Lightning's global_step counts optimizer steps (e.g. n_critic critic steps + 1 generator step each).
         t["max_steps"] = max_g_steps * gan.optimizer_steps_per_g_step
@@ -121,10 +141,19 @@ def build_trainer(cfg: DictConfig, gan: Any, evaluator: Any, loggers: list, outp
         budget(cfg)  # a readable message for a malformed duration
     hw = OmegaConf.to_container(cfg.hardware, resolve=True)
     if str(hw.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"hardware.accelerator={hw['accelerator']} but no CUDA device is visible; use hardware=cpu, "
-                          "hardware=bf16 (CPU autocast) or hardware=ddp_sim (DDP on 2 CPU processes)")
-    return L.Trainer(**hw, **t, logger=loggers or False, callbacks=callbacks, default_root_dir=str(output_dir),
-                     plugins=[AtomicCheckpointIO()], num_sanity_val_steps=0)
+        raise ConfigError(
+            f"hardware.accelerator={hw['accelerator']} but no CUDA device is visible; use hardware=cpu, "
+            "hardware=bf16 (CPU autocast) or hardware=ddp_sim (DDP on 2 CPU processes)"
+        )
+    return L.Trainer(
+        **hw,
+        **t,
+        logger=loggers or False,
+        callbacks=callbacks,
+        default_root_dir=str(output_dir),
+        plugins=[AtomicCheckpointIO()],
+        num_sanity_val_steps=0,
+    )
 
 
 def run(cfg: DictConfig, interrupts: Interrupts | None = None) -> dict[str, Any]:
@@ -151,9 +180,12 @@ def report_finished(cfg: DictConfig, state: RunState) -> dict[str, Any]:
     """A run already at its budget: say so (changing nothing) and return its summary."""
     summary = state.finished or {}
     given = ", ".join(f"{k}={v}" for k, v in budget(cfg).items() if v is not None)
-    print(f"gan-zoo train: run_id={cfg.get('run_id')} is finished: it reached its budget ({given}) at generator step "
-          f"{summary.get('generator_steps')} ({state.run_dir / 'summary.json'}). Nothing was changed. To train further, "
-          f"give a larger budget, e.g. trainer.max_epochs=<more> or trainer.max_g_steps=<more>.", flush=True)
+    print(
+        f"gan-zoo train: run_id={cfg.get('run_id')} is finished: it reached its budget ({given}) at generator step "
+        f"{summary.get('generator_steps')} ({state.run_dir / 'summary.json'}). Nothing was changed. To train further, "
+        f"give a larger budget, e.g. trainer.max_epochs=<more> or trainer.max_g_steps=<more>.",
+        flush=True,
+    )
     return summary
 
 
@@ -165,8 +197,9 @@ def _segment_overrides() -> tuple[DictConfig | None, list[str]]:
     return hc, list(hc.overrides.task)
 
 
-def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Interrupts,
-           progress: dict[str, int]) -> dict[str, Any]:
+def _train(
+    cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Interrupts, progress: dict[str, int]
+) -> dict[str, Any]:
     """Build (validating every value), then write the segment's record and fit."""
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate_checked(cfg.data, "data")
@@ -217,9 +250,11 @@ def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Inter
                 trainer.fit(gan, datamodule=datamodule, ckpt_path=ckpt_path)
         except RuntimeError as e:
             if ckpt_path and "state_dict" in str(e):
-                raise ConfigError(f"resume={ckpt_path}: the checkpoint does not fit this config (the networks "
-                                  f"differ: {str(e).splitlines()[0]}). Resume it with the config it was trained with "
-                                  "(its run's .hydra/config.yaml), or drop resume= to start from scratch.") from None
+                raise ConfigError(
+                    f"resume={ckpt_path}: the checkpoint does not fit this config (the networks "
+                    f"differ: {str(e).splitlines()[0]}). Resume it with the config it was trained with "
+                    "(its run's .hydra/config.yaml), or drop resume= to start from scratch."
+                ) from None
             raise
 
     try:
@@ -232,8 +267,13 @@ def _train(cfg: DictConfig, output_dir: Path, state: RunState, interrupts: Inter
         progress["g_steps"] = gan.g_steps
         last = checkpoint_callback(trainer, "last")
         moved_on = gan.g_steps > (state.resume_info.g_steps if state.resume_info else 0)
-        if not e.at_once and moved_on and stopper.saved_at != gan.g_steps and last is not None \
-                and trainer.is_global_zero:
+        if (
+            not e.at_once
+            and moved_on
+            and stopper.saved_at != gan.g_steps
+            and last is not None
+            and trainer.is_global_zero
+        ):
             # a signal during the final evaluation
             trainer.save_checkpoint(Path(last.dirpath) / "last.ckpt", weights_only=False)
         raise
@@ -335,8 +375,10 @@ def _is_new_dir(run_dir: Path, log_may_have_lines: bool = False) -> bool:
     `log_may_have_lines`: this command's own lines)."""
     if not run_dir.is_dir():
         return True
-    return all(p.name == "train.log" and p.is_file() and (log_may_have_lines or p.stat().st_size == 0)
-               for p in run_dir.iterdir())
+    return all(
+        p.name == "train.log" and p.is_file() and (log_may_have_lines or p.stat().st_size == 0)
+        for p in run_dir.iterdir()
+    )
 
 
 def _remove_new_dir(run_dir: Path, log_root: Path | None) -> None:
@@ -428,8 +470,10 @@ def optimized_value(cfg: DictConfig, out: dict[str, Any]) -> float | None:
     if name not in out["final_metrics"] and not cfg.get("optimized_metric") and not sweeping:
         return None  # a single run that never validated (a budget shorter than one validation): nothing to return
     if name not in out["final_metrics"]:
-        raise ConfigError(f"optimized_metric={name} was not logged by this run (logged: "
-                          f"{', '.join(sorted(out['final_metrics'])) or 'nothing: metrics=none?'}); pick one of those")
+        raise ConfigError(
+            f"optimized_metric={name} was not logged by this run (logged: "
+            f"{', '.join(sorted(out['final_metrics'])) or 'nothing: metrics=none?'}); pick one of those"
+        )
     return out["final_metrics"][name]
 
 

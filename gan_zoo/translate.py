@@ -49,15 +49,18 @@ def held_out(gan: TranslationGame, info: dict[str, Any], direction: str) -> dict
 
 def folder_inputs(folder: str, shape: tuple[int, ...], resize: str) -> dict[str, torch.Tensor]:
     """Images of a folder at the source domain's size and channels (class sub-folders become labels)."""
-    dm = ImageFolderDataModule(root=folder, image_size=int(shape[1]), channels=int(shape[0]), resize=resize,
-                               name=f"input:{Path(folder).name}")
+    dm = ImageFolderDataModule(
+        root=folder, image_size=int(shape[1]), channels=int(shape[0]), resize=resize, name=f"input:{Path(folder).name}"
+    )
     try:
         x, y = dm.load()  # decoded, resized to the source size by `resize` (default: the run's data.resize)
     except ConfigError as e:
         if resize == "pad" and "cannot shrink" in str(e):  # the data module names its own key, data.resize
-            raise ConfigError(f"input={folder} holds images larger than the model's {shape[1]}x{shape[1]} px "
-                              "inputs, which resize=pad (the run's data.resize) cannot shrink: add resize=bilinear "
-                              "(or resize=nearest)") from None
+            raise ConfigError(
+                f"input={folder} holds images larger than the model's {shape[1]}x{shape[1]} px "
+                "inputs, which resize=pad (the run's data.resize) cannot shrink: add resize=bilinear "
+                "(or resize=nearest)"
+            ) from None
         raise
     out = {"sources": x}
     if len(y) and y.min() >= 0:
@@ -67,26 +70,35 @@ def folder_inputs(folder: str, shape: tuple[int, ...], resize: str) -> dict[str,
 
 def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
     """Load, translate, write the .npz and the picture; return a summary."""
-    require(cfg.num is None or (isinstance(cfg.num, int) and cfg.num > 0), f"num must be a positive integer or null, got {cfg.num!r}")
+    require(
+        cfg.num is None or (isinstance(cfg.num, int) and cfg.num > 0),
+        f"num must be a positive integer or null, got {cfg.num!r}",
+    )
     require(cfg.direction in ("AtoB", "BtoA"), f"direction must be AtoB or BtoA, got {cfg.direction!r}")
     require_int(cfg.batch_size, "batch_size", 1)
     require_int(cfg.rows, "rows", 1)
     for key in ("ema", "overwrite"):
         require_bool(cfg.get(key, key == "ema"), key)
     resize = cfg.get("resize")
-    require(resize is None or resize in RESIZE_METHODS, f"resize must be one of {', '.join(RESIZE_METHODS)} or null "
-            f"(the run's data.resize), got {resize!r}")
-    require(resize is None or cfg.input is not None, "resize= applies to input= folders; the held-out split is "
-            "already at the model's size: drop resize=")
+    require(
+        resize is None or resize in RESIZE_METHODS,
+        f"resize must be one of {', '.join(RESIZE_METHODS)} or null (the run's data.resize), got {resize!r}",
+    )
+    require(
+        resize is None or cfg.input is not None,
+        "resize= applies to input= folders; the held-out split is already at the model's size: drop resize=",
+    )
     out = Path(str(cfg.out))
     picture = out.with_suffix(".png")
     check_outputs([out, picture], bool(cfg.get("overwrite", False)), given=cfg.out, suffix=".npz")
     ckpt = resolve_checkpoint(cfg.checkpoint)
     gan, info = load_checkpoint_gan(str(ckpt), map_location=cfg.device)
     if not isinstance(gan, TranslationGame):
-        raise ConfigError(f"{ckpt} holds a {type(gan).__name__}, which makes images from noise: use `gan-zoo sample "
-                          "checkpoint=... num=N out=FILE.npz` (or `gan-zoo analyse interpolate checkpoint=... out=DIR`); "
-                          "translate takes Pix2Pix/CycleGAN checkpoints")
+        raise ConfigError(
+            f"{ckpt} holds a {type(gan).__name__}, which makes images from noise: use `gan-zoo sample "
+            "checkpoint=... num=N out=FILE.npz` (or `gan-zoo analyse interpolate checkpoint=... out=DIR`); "
+            "translate takes Pix2Pix/CycleGAN checkpoints"
+        )
     gan.to(cfg.device)
     if not cfg.ema:
         gan.drop_ema()
@@ -121,11 +133,19 @@ def translate_to_npz(cfg: DictConfig) -> dict[str, Any]:
     c = max(col.shape[1] for col in columns)
     tiles = torch.stack([matched_channels(col.float(), c) for col in columns], dim=1).flatten(0, 1)  # row by row
     save_image_grid(tiles, picture, nrow=len(columns))
-    summary = {"checkpoint": str(ckpt), "out": str(out), "picture": str(picture), "direction": cfg.direction,
-               "source": where, **({"resize": resize} if cfg.input is not None else {}),
-               "translated": n, "capped": capped, "generator_steps": info.get("g_steps"),
-               "translated_with": "EMA generator" if gan.has_ema else "generator",
-               **{key: f"{v.dtype} {list(v.shape)}" for key, v in arrays.items()}}
+    summary = {
+        "checkpoint": str(ckpt),
+        "out": str(out),
+        "picture": str(picture),
+        "direction": cfg.direction,
+        "source": where,
+        **({"resize": resize} if cfg.input is not None else {}),
+        "translated": n,
+        "capped": capped,
+        "generator_steps": info.get("g_steps"),
+        "translated_with": "EMA generator" if gan.has_ema else "generator",
+        **{key: f"{v.dtype} {list(v.shape)}" for key, v in arrays.items()},
+    }
     print("\n".join(f"{key:16s} {v}" for key, v in summary.items()), flush=True)
     return summary
 

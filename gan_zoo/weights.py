@@ -22,9 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `gan-zoo weights`."""
     from gan_zoo.metrics.inception_weights import default_cache_dir, fetch_inception
 
-    parser = argparse.ArgumentParser(prog="gan-zoo weights", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(f"  {k}: {v}" for k, v in WHAT.items()))
+    parser = argparse.ArgumentParser(
+        prog="gan-zoo weights",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(f"  {k}: {v}" for k, v in WHAT.items()),
+    )
     parser.add_argument("name", choices=sorted(WHAT), help="which weights")
     parser.add_argument("--cache", default=None, help="cache folder (default: $GAN_ZOO_CACHE, else ./.cache)")
     parser.add_argument("--timeout", type=float, default=15.0, help="seconds to wait for torch-fidelity's download")

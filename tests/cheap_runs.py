@@ -11,18 +11,30 @@ import sys
 from pathlib import Path
 
 import torch
+from conftest import compose_cfg, tiny_overrides
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
-from conftest import compose_cfg, tiny_overrides
-
-MNIST_MINI = {"kind": "image", "shape": [1, 32, 32], "num_classes": 10,
-              "dataset_id": "mnist_mini-1x32px-pad-val0.2-split0"}
+MNIST_MINI = {
+    "kind": "image",
+    "shape": [1, 32, 32],
+    "num_classes": 10,
+    "dataset_id": "mnist_mini-1x32px-pad-val0.2-split0",
+}
 #: the data facts of each experiment's data, as `gan_zoo.build.data_facts` reports them (no data is loaded)
 FACTS = {
-    "dcgan_mnist": MNIST_MINI, "cgan_mnist": MNIST_MINI, "infogan_mnist": MNIST_MINI, "vae_mnist": MNIST_MINI,
-    "pix2pix_edges_mnist": {"kind": "paired", "shape": [1, 32, 32], "shape_a": [1, 32, 32], "shape_b": [1, 32, 32],
-                            "num_classes": 10, "dataset_id": "edges_mnist"},
+    "dcgan_mnist": MNIST_MINI,
+    "cgan_mnist": MNIST_MINI,
+    "infogan_mnist": MNIST_MINI,
+    "vae_mnist": MNIST_MINI,
+    "pix2pix_edges_mnist": {
+        "kind": "paired",
+        "shape": [1, 32, 32],
+        "shape_a": [1, 32, 32],
+        "shape_b": [1, 32, 32],
+        "num_classes": 10,
+        "dataset_id": "edges_mnist",
+    },
     "wgan_gp_ring8": {"kind": "vector", "shape": [2], "num_classes": 0, "dataset_id": "ring8-std0.01-seed1234"},
 }
 
@@ -53,8 +65,11 @@ def cheap_run(root: Path, experiment: str) -> Path:
 
 def md5s(root: Path) -> dict[str, str]:
     """md5 of every file under root (relative path -> hex digest)."""
-    return {str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str]:

@@ -255,7 +255,10 @@ def write_mnist_raw(root: Path, n_train: int = 600, n_test: int = 200) -> Path:
     x, y = mnist_data()
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    parts = {"train": (x[:n_train], y[:n_train]), "t10k": (x[n_train:n_train + n_test], y[n_train:n_train + n_test])}
+    parts = {
+        "train": (x[:n_train], y[:n_train]),
+        "t10k": (x[n_train : n_train + n_test], y[n_train : n_train + n_test]),
+    }
     for name, (images, labels) in parts.items():
         images = images.reshape(-1, 28, 28).astype(np.uint8)
         with open(raw / f"{name}-images-idx3-ubyte", "wb") as f:
@@ -265,8 +268,9 @@ def write_mnist_raw(root: Path, n_train: int = 600, n_test: int = 200) -> Path:
     return root
 
 
-def write_cifar_pickles(root: Path, per_batch: int = 4, n_test: int = 6, str_keys_batch: int = 3,
-                        meta: bool = False) -> Path:
+def write_cifar_pickles(
+    root: Path, per_batch: int = 4, n_test: int = 6, str_keys_batch: int = 3, meta: bool = False
+) -> Path:
     """CIFAR-10 in torchvision's layout (root/cifar-10-batches-py/data_batch_1..5, test_batch), 5 x per_batch
     training images. Image k of the training split has every red pixel = k % 256 (test: 100 + k), green and blue
     are noise; labels are that number % 10. One batch uses str keys, as re-packed batches do."""

@@ -44,10 +44,23 @@ def train_ddp_sim_rank_states(overrides, tmp_path, timeout=900):
 
     import torch
 
-    env = {**os.environ, "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "cache"),
-           "PYTHONPATH": str(Path(__file__).parent)}
-    args = [sys.executable, "-m", "gan_zoo.cli", "train", "hardware=ddp_sim", "run_id=r", *overrides,
-            "+callbacks.dump._target_=helpers.DumpWeightsPerRank", f"+callbacks.dump.path={tmp_path}/w"]
+    env = {
+        **os.environ,
+        "WANDB_MODE": "disabled",
+        "GAN_ZOO_CACHE": str(tmp_path / "cache"),
+        "PYTHONPATH": str(Path(__file__).parent),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "gan_zoo.cli",
+        "train",
+        "hardware=ddp_sim",
+        "run_id=r",
+        *overrides,
+        "+callbacks.dump._target_=helpers.DumpWeightsPerRank",
+        f"+callbacks.dump.path={tmp_path}/w",
+    ]
     r = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return tuple(torch.load(tmp_path / f"w{k}.pt", weights_only=False) for k in (0, 1))
@@ -83,8 +96,9 @@ class SignalAt(L.Callback):
     user pressing Ctrl-C or a scheduler sending SIGTERM at that moment. With `once_file`, only the first command
     that reaches the moment sends (it creates the file), so the printed resume command can be run as it is."""
 
-    def __init__(self, g_step: int, signum: str = "SIGINT", times: int = 1, where: str = "train",
-                 once_file: str | None = None) -> None:
+    def __init__(
+        self, g_step: int, signum: str = "SIGINT", times: int = 1, where: str = "train", once_file: str | None = None
+    ) -> None:
         self.g_step, self.signum, self.times, self.where = g_step, getattr(signal, signum), times, where
         self.once_file = once_file
         self.sent = False

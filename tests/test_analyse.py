@@ -28,7 +28,7 @@ def test_slerp_endpoints_norm_and_midpoint():
     assert torch.allclose(path[:, 2].norm(dim=1), (n0 + n1) / 2, atol=1e-4)  # the norm moves linearly
     e0, e1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])
     mid = slerp(e0, e1, torch.tensor([0.5]))[0, 0]
-    assert torch.allclose(mid, torch.tensor([2 ** -0.5, 2 ** -0.5]), atol=1e-6)  # on the circle, not the chord
+    assert torch.allclose(mid, torch.tensor([2**-0.5, 2**-0.5]), atol=1e-6)  # on the circle, not the chord
     same = slerp(e0, e0 * 3, torch.tensor([0.5]))[0, 0]  # parallel vectors: no NaN, the norm in between
     assert torch.allclose(same, torch.tensor([2.0, 0.0]), atol=1e-5)
 
@@ -44,14 +44,18 @@ def test_truncated_noise_stays_within_psi(cgan_run):
 def test_sample_with_truncation(cgan_run, make_cfg, tmp_path):
     from gan_zoo.sample import sample_to_npz
 
-    cfg = make_cfg([f"checkpoint={cgan_run['run_dir']}", "num=20", f"out={tmp_path}/s.npz", "truncation=0.5"],
-                   config_name="sample")
+    cfg = make_cfg(
+        [f"checkpoint={cgan_run['run_dir']}", "num=20", f"out={tmp_path}/s.npz", "truncation=0.5"], config_name="sample"
+    )
     sample_to_npz(cfg)
     z = np.load(tmp_path / "s.npz")
     assert z["images"].shape[0] == 20 and z["labels"].shape == (20,)
     with pytest.raises(ConfigError, match="truncation must be > 0"):
-        sample_to_npz(make_cfg([f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}/t.npz", "truncation=-1"],
-                               config_name="sample"))
+        sample_to_npz(
+            make_cfg(
+                [f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}/t.npz", "truncation=-1"], config_name="sample"
+            )
+        )
 
 
 def _analyse(make_cfg, mode: str, run_dir: str, out: Path, *extra: str) -> dict:
@@ -78,8 +82,10 @@ def test_truncation_mode_writes_the_tradeoff(cgan_run, make_cfg, tmp_path):
 
 @pytest.mark.slow  # trains the independent judge: 15 epochs of per-image augmentation
 def test_steer_moves_z_but_never_the_generator(cgan_run, make_cfg, tmp_path):
-    cfg = make_cfg(["mode=steer", f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}", "target=3", "num=16",
-                    "iterations=5"], config_name="analyse")
+    cfg = make_cfg(
+        ["mode=steer", f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}", "target=3", "num=16", "iterations=5"],
+        config_name="analyse",
+    )
     gan, info = load_checkpoint_gan(cgan_run["last_checkpoint"])
     before = {k: v.clone() for k, v in gan.state_dict().items()}
     result = steer(gan, info, cfg, tmp_path)
@@ -106,18 +112,49 @@ def test_augment_writes_accuracy_against_p_real(cgan_run, make_cfg, tmp_path):
         lines = f.read().splitlines()
     assert lines[0].startswith("p_real,accuracy,") and len(lines) == 3
     rows = s["values"]
-    assert [r["p_real"] for r in rows] == [0.0, 1.0] and all(r["ci95_low"] <= r["accuracy"] <= r["ci95_high"] for r in rows)
+    assert [r["p_real"] for r in rows] == [0.0, 1.0] and all(
+        r["ci95_low"] <= r["accuracy"] <= r["ci95_high"] for r in rows
+    )
     assert rows[1]["accuracy"] > 0.5  # real data alone: a working classifier
     assert (tmp_path / "augment.png").is_file()
 
 
 def test_analyse_command_line_takes_the_mode_as_first_word(cgan_run, tmp_path):
     env = {**os.environ, "WANDB_MODE": "disabled"}
-    r = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "analyse", "interpolate", f"checkpoint={cgan_run['run_dir']}",
-                        f"out={tmp_path}/a", "rows=2", "steps=3"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gan_zoo.cli",
+            "analyse",
+            "interpolate",
+            f"checkpoint={cgan_run['run_dir']}",
+            f"out={tmp_path}/a",
+            "rows=2",
+            "steps=3",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / "a" / "interpolate_z.png").is_file()
-    bad = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "analyse", "wobble", f"checkpoint={cgan_run['run_dir']}",
-                          f"out={tmp_path}/b"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gan_zoo.cli",
+            "analyse",
+            "wobble",
+            f"checkpoint={cgan_run['run_dir']}",
+            f"out={tmp_path}/b",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "interpolate" in bad.stdout + bad.stderr

@@ -21,8 +21,9 @@ def test_translation_is_an_integer_shift_within_an_eighth_with_background_fill()
         for dy in range(-2, 3):
             for dx in range(-2, 3):
                 ref = torch.full_like(a, -1.0)
-                ref[:, max(dy, 0):16 + min(dy, 0), max(dx, 0):16 + min(dx, 0)] = \
-                    a[:, max(-dy, 0):16 + min(-dy, 0), max(-dx, 0):16 + min(-dx, 0)]
+                ref[:, max(dy, 0) : 16 + min(dy, 0), max(dx, 0) : 16 + min(dx, 0)] = a[
+                    :, max(-dy, 0) : 16 + min(-dy, 0), max(-dx, 0) : 16 + min(-dx, 0)
+                ]
                 if torch.equal(ref, b):
                     match.append((dy, dx))
         assert len(match) == 1  # every output is exactly one shift of its own input, both channels alike
@@ -32,7 +33,9 @@ def test_translation_is_an_integer_shift_within_an_eighth_with_background_fill()
 
 def test_translation_of_tiny_images_is_the_identity_and_gradients_follow_the_kept_pixels():
     x = torch.rand(5, 1, 2, 2)
-    assert torch.equal(translation(x), x)  # round(2 / 8) = 0 px: nothing to shift (4 px images shift by 1, the paper's rounding)
+    assert torch.equal(
+        translation(x), x
+    )  # round(2 / 8) = 0 px: nothing to shift (4 px images shift by 1, the paper's rounding)
     torch.manual_seed(1)
     z = torch.rand(8, 1, 16, 16, requires_grad=True)
     y = translation(z)
@@ -51,7 +54,7 @@ def test_cutout_zeroes_one_clipped_half_size_square_and_keeps_the_rest():
         rows, cols = hole.any(1).nonzero().flatten(), hole.any(0).nonzero().flatten()
         assert 1 <= len(rows) <= 4 and 1 <= len(cols) <= 4
         box = torch.zeros_like(hole)
-        box[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
+        box[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
         assert torch.equal(hole, box)  # one axis-aligned rectangle...
         assert torch.equal(b[0][~hole], a[0][~hole])  # ...and nothing else touched
         areas.append(int(hole.sum()))
@@ -102,8 +105,18 @@ def _tiny_noise_gan(**kw):
 
     g = torch.nn.Sequential(torch.nn.Linear(4, 64), torch.nn.Unflatten(1, (1, 8, 8)))
     opt = lambda params: torch.optim.Adam(params, 1e-3)  # noqa: E731
-    return NoiseGAN(g, Probe(), d_loss=d_wasserstein, g_loss=g_wasserstein, g_optimizer=opt, d_optimizer=opt,
-                    latent_dim=4, regularizer=gradient_penalty, reg_weight=10.0, **kw)
+    return NoiseGAN(
+        g,
+        Probe(),
+        d_loss=d_wasserstein,
+        g_loss=g_wasserstein,
+        g_optimizer=opt,
+        d_optimizer=opt,
+        latent_dim=4,
+        regularizer=gradient_penalty,
+        reg_weight=10.0,
+        **kw,
+    )
 
 
 def test_the_game_augments_critic_inputs_in_training_and_inside_the_penalty_only():
@@ -140,7 +153,12 @@ def test_augment_and_q_augment_are_refused_where_they_would_do_nothing(make_cfg)
 def test_an_augmented_run_resumes_exactly(make_cfg, tmp_path):
     """DiffAugment draws from the global RNG, which the checkpoint carries: 1 + 1 epochs end where 2 epochs do."""
     base = [o for o in tiny_overrides("dcgan_mnist") if not o.startswith("metrics.")] + [
-        "resume=null", "metrics=none", "trainer.limit_train_batches=2", "model.augment=[color,translation,cutout]",
-        "model.augment_p=0.5", "loss=wgan_gp"]
+        "resume=null",
+        "metrics=none",
+        "trainer.limit_train_batches=2",
+        "model.augment=[color,translation,cutout]",
+        "model.augment_p=0.5",
+        "loss=wgan_gp",
+    ]
     full, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
     assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])

@@ -14,8 +14,9 @@ ROOT = Path(__file__).parents[1]
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled", "PYTHONPATH": str(ROOT / "tests")}
-    return subprocess.run([sys.executable, "-m", "gan_zoo.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gan_zoo.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def test_top_level_help_lists_commands():
@@ -35,14 +36,20 @@ def test_unknown_command():
     assert r.returncode == 2 and "unknown command 'trian'" in r.stderr
 
 
-@pytest.mark.parametrize("override,expected", [
-    ("model=gan9000", ["Could not find 'model/gan9000'", "dcgan", "mlp"]),
-    ("experiment=wgan_gp_grid26", ["experiment/wgan_gp_grid26", "wgan_gp_grid25"]),
-    ("model.n_critc=3", ["unknown config key 'model.n_critc'", "Did you mean 'model.n_critic'", "Valid keys under model"]),
-    ("trainer.max_epoch=3", ["Did you mean 'trainer.max_epochs'"]),
-    ("seeed=1", ["unknown config key 'seeed'", "Did you mean 'seed'"]),
-    ("data=image_folder", ["data.root"]),
-])
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("model=gan9000", ["Could not find 'model/gan9000'", "dcgan", "mlp"]),
+        ("experiment=wgan_gp_grid26", ["experiment/wgan_gp_grid26", "wgan_gp_grid25"]),
+        (
+            "model.n_critc=3",
+            ["unknown config key 'model.n_critc'", "Did you mean 'model.n_critic'", "Valid keys under model"],
+        ),
+        ("trainer.max_epoch=3", ["Did you mean 'trainer.max_epochs'"]),
+        ("seeed=1", ["unknown config key 'seeed'", "Did you mean 'seed'"]),
+        ("data=image_folder", ["data.root"]),
+    ],
+)
 def test_config_mistakes_are_named(override, expected):
     problem = check_overrides("train", [override])
     assert problem is not None
@@ -87,10 +94,13 @@ def test_flags_with_values_are_not_overrides():
     assert check_overrides("train", ["-c", "job", "model.n_critc=2"]) is not None
 
 
-@pytest.mark.parametrize("override,expected", [
-    ("+model.nosuchkey=3", "model.nosuchkey is not a setting of gan_zoo.models.NoiseGAN"),
-    ("data=ring8", "use model=mlp for vector data"),
-])
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ("+model.nosuchkey=3", "model.nosuchkey is not a setting of gan_zoo.models.NoiseGAN"),
+        ("data=ring8", "use model=mlp for vector data"),
+    ],
+)
 def test_wrong_model_keys_and_data_end_to_end(override, expected, tmp_path):
     r = cli("train", override, "logger=csv", "callbacks.progress=null", cwd=tmp_path)
     assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-2000:]

@@ -15,9 +15,14 @@ from pathlib import Path
 
 import hydra
 import pytest
+from conftest import (
+    write_cifar_pickles,
+    write_image_folder,
+    write_mnist_raw,
+    write_paired_folder,
+    write_unpaired_folder,
+)
 
-from conftest import (write_cifar_pickles, write_image_folder, write_mnist_raw, write_paired_folder,
-                      write_unpaired_folder)
 from gan_zoo.build import build_evaluator, build_gan, data_facts, instantiate_checked
 from gan_zoo.errors import GanZooError
 from gan_zoo.train import build_trainer, check_launch, run, user_error
@@ -27,9 +32,16 @@ GROUPS = ("data", "model", "loss", "metrics", "hardware", "logger", "callbacks")
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF / g).glob("*.yaml"))]
 BASES = ("default", "wgan_gp_mnist")
 # Each base's own choices: training with them is the base itself, run once (as callbacks=default).
-OWN = {"default": {"data": "mnist_mini", "model": "dcgan", "loss": "bce", "metrics": "domain_fid", "hardware": "cpu"},
-       "wgan_gp_mnist": {"data": "mnist_mini", "model": "dcgan", "loss": "wgan_gp", "metrics": "domain_fid",
-                         "hardware": "cpu"}}
+OWN = {
+    "default": {"data": "mnist_mini", "model": "dcgan", "loss": "bce", "metrics": "domain_fid", "hardware": "cpu"},
+    "wgan_gp_mnist": {
+        "data": "mnist_mini",
+        "model": "dcgan",
+        "loss": "wgan_gp",
+        "metrics": "domain_fid",
+        "hardware": "cpu",
+    },
+}
 CASES = [(g, o, b) for b in BASES for g, o in OPTIONS if (g, o) != ("hardware", "ddp_sim") and OWN[b].get(g) != o]
 CPU_ONLY = "no CUDA device is visible"
 # (group, option, base or None for both) -> the text the error must contain.
@@ -52,8 +64,16 @@ EXPECTED_ERRORS = {
     ("model", "cyclegan", None): "needs paired or unpaired image data",
     ("metrics", "translation", None): "image-to-image data takes metrics=translation",
 }
-SHRINK = ["trainer.max_g_steps=2", "trainer.max_epochs=null", "trainer.limit_train_batches=1.0", "logger=csv",
-          "callbacks.progress=null", "metrics.num_fake=100", "metrics.extractor_epochs=1", "data.batch_size=16"]
+SHRINK = [
+    "trainer.max_g_steps=2",
+    "trainer.max_epochs=null",
+    "trainer.limit_train_batches=1.0",
+    "logger=csv",
+    "callbacks.progress=null",
+    "metrics.num_fake=100",
+    "metrics.extractor_epochs=1",
+    "data.batch_size=16",
+]
 
 
 def expected_error(group: str, option: str, base: str) -> str | None:
@@ -85,9 +105,13 @@ def overrides(group: str, option: str, base: str, roots: dict[str, Path]) -> lis
 @pytest.fixture(scope="session")
 def roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("data")
-    return {"folder": write_image_folder(base / "folder", size=32), "mnist": write_mnist_raw(base / "mnist"),
-            "cifar10": write_cifar_pickles(base / "cifar10", per_batch=120, n_test=200),
-            "paired_folder": write_paired_folder(base / "paired"), "unpaired_folder": write_unpaired_folder(base / "unpaired")}
+    return {
+        "folder": write_image_folder(base / "folder", size=32),
+        "mnist": write_mnist_raw(base / "mnist"),
+        "cifar10": write_cifar_pickles(base / "cifar10", per_batch=120, n_test=200),
+        "paired_folder": write_paired_folder(base / "paired"),
+        "unpaired_folder": write_unpaired_folder(base / "unpaired"),
+    }
 
 
 def build_all(cfg) -> dict:

@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from gan_zoo.data import (
-    DigitsDataModule, GaussianMixtureDataModule, ImageFolderDataModule, MNISTDataModule, MNISTMiniDataModule,
-    grid25_centers, ring8_centers,
+    DigitsDataModule,
+    GaussianMixtureDataModule,
+    ImageFolderDataModule,
+    MNISTDataModule,
+    MNISTMiniDataModule,
+    grid25_centers,
+    ring8_centers,
 )
 from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError
 
@@ -47,12 +52,15 @@ def test_mixture_centers_and_spread():
     assert dm.num_classes == 0 and dm.kind == "vector"
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"batch_size": -1}, "batch_size must be a positive integer"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"image_size": 2}, "image_size"),
-    ({"resize": "cubic"}, "resize must be one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"batch_size": -1}, "batch_size must be a positive integer"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"image_size": 2}, "image_size"),
+        ({"resize": "cubic"}, "resize must be one of"),
+    ],
+)
 def test_invalid_values_are_named(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         MNISTMiniDataModule(**kwargs)

@@ -30,17 +30,50 @@ def values(report):
 
 
 def test_checkpoint_and_its_exported_npz_score_the_same(cgan_ckpt, make_cfg, tmp_path):
-    common = ["num_fake=300", "batch_size=128", "extractor_epochs=1", "metric_names=[fid,kid,pr,dc,intra_fid,classes]",
-              "kid_subsets=5", "kid_subset_size=100"]
+    common = [
+        "num_fake=300",
+        "batch_size=128",
+        "extractor_epochs=1",
+        "metric_names=[fid,kid,pr,dc,intra_fid,classes]",
+        "kid_subsets=5",
+        "kid_subset_size=100",
+    ]
     a = evaluate(eval_cfg(make_cfg, f"checkpoint={cgan_ckpt['run_dir']}", *common, f"out={tmp_path / 'a.json'}"))
     npz = tmp_path / "s.npz"
     from omegaconf import OmegaConf
-    sample_to_npz(OmegaConf.create({"checkpoint": cgan_ckpt["run_dir"], "num": 300, "out": str(npz), "label": None,
-                                    "seed": 0, "ema": True, "batch_size": 100, "device": "cpu"}))
+
+    sample_to_npz(
+        OmegaConf.create(
+            {
+                "checkpoint": cgan_ckpt["run_dir"],
+                "num": 300,
+                "out": str(npz),
+                "label": None,
+                "seed": 0,
+                "ema": True,
+                "batch_size": 100,
+                "device": "cpu",
+            }
+        )
+    )
     b = evaluate(eval_cfg(make_cfg, f"samples={npz}", "data=mnist_mini", *common))
     va, vb = values(a), values(b)
-    assert va.keys() == vb.keys() >= {"fid", "fid_real_floor", "kid_mean", "precision", "recall", "density",
-                                      "coverage", "intra_fid_mean", "classes_covered", "cond_accuracy"}
+    assert (
+        va.keys()
+        == vb.keys()
+        >= {
+            "fid",
+            "fid_real_floor",
+            "kid_mean",
+            "precision",
+            "recall",
+            "density",
+            "coverage",
+            "intra_fid_mean",
+            "classes_covered",
+            "cond_accuracy",
+        }
+    )
     for k in va:
         assert va[k] == pytest.approx(vb[k], rel=1e-6), k
     written = json.loads((tmp_path / "a.json").read_text())
@@ -74,8 +107,17 @@ def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_c
     assert r_npz["values"][0]["protocol"]["resize"] == "pad 28x28 -> 32x32"
     assert r_dir["values"][0]["protocol"]["num_fake"] == 60 and r_dir["values"][0]["protocol"]["skipped"] == 1
     # k-NN metrics alone: they run on an equal-count subset, but the file and table name all 200 samples
-    r_knn = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'other.npz'}", "data=mnist_mini", "extractor_epochs=1",
-                              "metric_names=[pr,dc]", "batch_size=64", "num_real=150"))
+    r_knn = evaluate(
+        eval_cfg(
+            make_cfg,
+            f"samples={tmp_path / 'other.npz'}",
+            "data=mnist_mini",
+            "extractor_epochs=1",
+            "metric_names=[pr,dc]",
+            "batch_size=64",
+            "num_real=150",
+        )
+    )
     assert r_knn["out"].endswith("other.eval_domain_200_dc-pr.json")
     assert all(v["protocol"]["num_fake"] == v["protocol"]["num_real"] == 150 for v in r_knn["values"])
     with pytest.raises(Exception, match="cannot read image"):
@@ -94,8 +136,9 @@ def test_bad_evaluate_requests_are_named(cgan_ckpt, make_cfg, tmp_path):
     with pytest.raises(ConfigError, match="must be uint8"):
         evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'f.npz'}", "data=mnist_mini", "extractor_epochs=1"))
     with pytest.raises(ConfigError, match="unknown metric"):
-        evaluate(eval_cfg(make_cfg, f"checkpoint={cgan_ckpt['run_dir']}", "metric_names=[fid,fidd]",
-                          "extractor_epochs=1"))
+        evaluate(
+            eval_cfg(make_cfg, f"checkpoint={cgan_ckpt['run_dir']}", "metric_names=[fid,fidd]", "extractor_epochs=1")
+        )
 
 
 def test_mixture_checkpoint_gets_pacgan_statistics(tiny_run, make_cfg, tmp_path):
@@ -106,8 +149,15 @@ def test_mixture_checkpoint_gets_pacgan_statistics(tiny_run, make_cfg, tmp_path)
 
 
 def test_cli_metrics_list_and_exit_code(tmp_path):
-    cmd = [sys.executable, "-m", "gan_zoo.cli", "evaluate", f"samples={tmp_path / 'none.npz'}", "data=mnist_mini",
-           "metrics=[fid,kid]"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gan_zoo.cli",
+        "evaluate",
+        f"samples={tmp_path / 'none.npz'}",
+        "data=mnist_mini",
+        "metrics=[fid,kid]",
+    ]
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 2 and "no such file" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
 
@@ -120,14 +170,24 @@ def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, m
     from gan_zoo.utils.io import sha256_file
 
     np.savez(tmp_path / "s.npz", images=(np.arange(8 * 28 * 28) % 256).astype(np.uint8).reshape(8, 1, 28, 28))
-    common = [f"samples={tmp_path / 's.npz'}", "data=mnist_mini", "extractor=inception", "num_real=8",
-              "metric_names=[fid,kid,is]", "isc_splits=2", "kid_subsets=3", "extractor_epochs=1", "batch_size=8"]
+    common = [
+        f"samples={tmp_path / 's.npz'}",
+        "data=mnist_mini",
+        "extractor=inception",
+        "num_real=8",
+        "metric_names=[fid,kid,is]",
+        "isc_splits=2",
+        "kid_subsets=3",
+        "extractor_epochs=1",
+        "batch_size=8",
+    ]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(WeightsNotFoundError, match="Inception-v3 weights not found"):
         evaluate(eval_cfg(make_cfg, *common))
     weights = write_standin_inception(tmp_path / "w.pth")
-    rep = evaluate(eval_cfg(make_cfg, *common, f"inception.weights_path={weights}",
-                            f"inception.sha256={sha256_file(weights)}"))
+    rep = evaluate(
+        eval_cfg(make_cfg, *common, f"inception.weights_path={weights}", f"inception.sha256={sha256_file(weights)}")
+    )
     v = values(rep)
     assert {"fid", "kid_mean", "is_mean"} <= set(v) and all(np.isfinite(list(v.values())))
     p = rep["values"][0]["protocol"]
@@ -142,8 +202,21 @@ def test_infogan_checkpoint_and_npz_score_code_alignment(tiny_run, make_cfg, tmp
     common = ["num_fake=200", "batch_size=100", "extractor_epochs=1", "metric_names=[fid,classes]"]
     a = values(evaluate(eval_cfg(make_cfg, f"checkpoint={r['run_dir']}", *common, f"out={tmp_path / 'a.json'}")))
     npz = tmp_path / "info.npz"
-    sample_to_npz(OmegaConf.create({"checkpoint": r["run_dir"], "num": 200, "out": str(npz), "label": None,
-                                    "code": None, "seed": 0, "ema": True, "batch_size": 100, "device": "cpu"}))
+    sample_to_npz(
+        OmegaConf.create(
+            {
+                "checkpoint": r["run_dir"],
+                "num": 200,
+                "out": str(npz),
+                "label": None,
+                "code": None,
+                "seed": 0,
+                "ema": True,
+                "batch_size": 100,
+                "device": "cpu",
+            }
+        )
+    )
     b = values(evaluate(eval_cfg(make_cfg, f"samples={npz}", "data=mnist_mini", *common)))
     assert "code_accuracy" in a and "cond_accuracy" not in a and 0.1 <= a["code_accuracy"] <= 1.0
     assert a == pytest.approx(b, rel=1e-6)

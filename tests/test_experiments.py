@@ -6,15 +6,33 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import EXPERIMENTS, I2I_EXPERIMENTS, tiny_overrides
+
 from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.train import run
 
-REQUIRED = {"dcgan_mnist", "gan_mlp_mnist", "wgan_gp_mnist", "cgan_mnist", "wgan_gp_ring8", "wgan_gp_grid25",
-            "wgan_clip_mnist", "sngan_mnist", "lsgan_mnist", "hinge_mnist", "cwgan_gp_mnist", "infogan_mnist",
-            "pacgan_ring8", "pacgan_grid25", "vae_mnist", "keras_gan_mnist", "lego_dcgan", "pix2pix_edges_mnist",
-            "pix2pix_photos", "cyclegan_digits_mnist"}
+REQUIRED = {
+    "dcgan_mnist",
+    "gan_mlp_mnist",
+    "wgan_gp_mnist",
+    "cgan_mnist",
+    "wgan_gp_ring8",
+    "wgan_gp_grid25",
+    "wgan_clip_mnist",
+    "sngan_mnist",
+    "lsgan_mnist",
+    "hinge_mnist",
+    "cwgan_gp_mnist",
+    "infogan_mnist",
+    "pacgan_ring8",
+    "pacgan_grid25",
+    "vae_mnist",
+    "keras_gan_mnist",
+    "lego_dcgan",
+    "pix2pix_edges_mnist",
+    "pix2pix_photos",
+    "cyclegan_digits_mnist",
+}
 
 
 def test_required_experiments_exist():
@@ -41,12 +59,16 @@ def test_experiment_composes_with_its_seed_settings(experiment, make_cfg):
 FAMILY_RUNS = {"dcgan_mnist", "wgan_gp_ring8", "infogan_mnist", "vae_mnist", "stylegan_mnist", *I2I_EXPERIMENTS}
 
 
-@pytest.mark.parametrize("experiment", [pytest.param(e, marks=() if e in FAMILY_RUNS else pytest.mark.slow)
-                                        for e in EXPERIMENTS])
+@pytest.mark.parametrize(
+    "experiment", [pytest.param(e, marks=() if e in FAMILY_RUNS else pytest.mark.slow) for e in EXPERIMENTS]
+)
 def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
     # the runs are shared with the sample/evaluate/translate tests (conftest.tiny_run, conftest.i2i_runs)
-    out = request.getfixturevalue("i2i_runs")[experiment] if experiment in I2I_EXPERIMENTS else \
-        request.getfixturevalue("tiny_run")(experiment)
+    out = (
+        request.getfixturevalue("i2i_runs")[experiment]
+        if experiment in I2I_EXPERIMENTS
+        else request.getfixturevalue("tiny_run")(experiment)
+    )
     cfg = make_cfg(tiny_overrides(experiment))
     run_dir = Path(out["run_dir"])
     assert Path(out["last_checkpoint"]).is_file() and Path(out["best_checkpoint"]).is_file()
@@ -56,7 +78,9 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
     assert out["generator_steps"] == 4 // cfg.model.get("n_critic", 1)
     metrics = out["final_metrics"]
     if experiment.startswith("pix2pix"):  # held-out pairs, beside both baselines
-        assert {"val/l1", "val/psnr", "val/ssim", "val/l1_identity", "val/l1_mean_target", "val/l1_vs_baseline"} <= set(metrics)
+        assert {"val/l1", "val/psnr", "val/ssim", "val/l1_identity", "val/l1_mean_target", "val/l1_vs_baseline"} <= set(
+            metrics
+        )
     elif experiment.startswith("cyclegan"):
         assert {"val/fid_ab", "val/class_kept_ab", "val/fid_ab_identity", "val/class_kept_ab_identity"} <= set(metrics)
     elif experiment.endswith(("ring8", "grid25")):
@@ -120,8 +144,9 @@ def test_resuming_into_a_changed_network_is_a_clear_error(make_cfg, tmp_path):
     changed = make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]", "trainer.max_epochs=2"])
     with pytest.raises(ConfigError, match="trained with another config: model.generator.hidden"):
         run(changed)  # the same run directory: refused before anything is loaded
-    elsewhere = make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]",
-                                                            f"resume={first['last_checkpoint']}"])
+    elsewhere = make_cfg(
+        tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]", f"resume={first['last_checkpoint']}"]
+    )
     elsewhere.paths.output_dir = str(tmp_path / "other")
     with pytest.raises(ConfigError, match="does not fit this config"):
         run(elsewhere)  # another run started from these weights
@@ -129,8 +154,10 @@ def test_resuming_into_a_changed_network_is_a_clear_error(make_cfg, tmp_path):
 
 def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):
     # model.lr_decay_start lives on the base: a noise game decays both optimizers linearly to 0 over its budget
-    cfg = make_cfg(tiny_overrides("pacgan_ring8") + ["trainer.max_g_steps=4", "trainer.limit_train_batches=1.0",
-                                                     "model.lr_decay_start=0.5"])
+    cfg = make_cfg(
+        tiny_overrides("pacgan_ring8")
+        + ["trainer.max_g_steps=4", "trainer.limit_train_batches=1.0", "model.lr_decay_start=0.5"]
+    )
     out = run(cfg)
     ckpt = torch.load(out["last_checkpoint"], map_location="cpu", weights_only=False)
     assert out["generator_steps"] == 4
@@ -147,7 +174,9 @@ def test_a_budget_ending_mid_epoch_still_keeps_the_best_checkpoint(make_cfg):
 
     cfg = make_cfg(tiny_overrides("dcgan_mnist") + ["trainer.max_g_steps=6", "trainer.max_epochs=null"])
     out = run(cfg)
-    rows = [r for r in csv.DictReader(open(Path(out["run_dir"]) / "csv" / "metrics.csv")) if r.get("val/fid_domain_200")]
+    rows = [
+        r for r in csv.DictReader(open(Path(out["run_dir"]) / "csv" / "metrics.csv")) if r.get("val/fid_domain_200")
+    ]
     fids = {int(float(r["val/g_step"])): float(r["val/fid_domain_200"]) for r in rows}
     assert sorted(fids) == [4, 6]  # one epoch-end evaluation, one at the budget
     best_step = min(fids, key=fids.get)
@@ -167,8 +196,11 @@ def test_keep_best_writes_best_ckpt_only_when_the_final_value_is_better(tmp_path
     cb = ModelCheckpoint(dirpath=str(tmp_path), filename="best", monitor="val/fid", mode="min")
     cb.best_model_score = torch.tensor(3.54)
     saved = []
-    trainer = SimpleNamespace(checkpoint_callbacks=[cb], callback_metrics={"val/fid": torch.tensor(3.02)},
-                              save_checkpoint=lambda path, **kw: saved.append(str(path)))
+    trainer = SimpleNamespace(
+        checkpoint_callbacks=[cb],
+        callback_metrics={"val/fid": torch.tensor(3.02)},
+        save_checkpoint=lambda path, **kw: saved.append(str(path)),
+    )
     _keep_best(trainer)
     assert saved == [str(tmp_path / "best.ckpt")] and float(cb.best_model_score) == pytest.approx(3.02)
     trainer.callback_metrics = {"val/fid": torch.tensor(4.0)}  # worse: best.ckpt stays

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from cheap_runs import cheap_run, md5s, run_cli
 
 KINDS = ("dcgan_mnist", "infogan_mnist", "pix2pix_edges_mnist", "wgan_gp_ring8")  # what the short list needs
@@ -123,14 +122,55 @@ def test_short_fuzz_exits_0_or_2_with_one_message_and_runs_stay_intact(zoo, tmp_
 
 
 BAD_VALUES = {
-    "sample": ["num=-3", "num=abc", "label=-1", "label=99", "code=99", "truncation=0", "truncation_cutoff=2",
-               "noise_mode=fresh", "device=cuda:7", "ema=maybe", "batch_size=-1", "seed=1.5"],
-    "translate": ["num=0", "num=x", "direction=BtoA", "rows=0", "batch_size=0", "resize=bilinear", "device=cuda:7",
-                  "input=/nonexistent"],
-    "evaluate": ["num_fake=0", "seeds=[0,0]", "seeds=[a]", "split=test", "num_real=1", "max_samples=0",
-                 "metrics=[]", "metrics=[is]", "extractor=inception", "device=cuda:7", "noise_mode=const", "data=ring8"],
-    "analyse": ["rows=-1", "steps=0", "target=99", "psis=[0]", "iterations=0", "p_steps=1", "num=0", "noise_mode=x",
-                "truncation_cutoff=1"],
+    "sample": [
+        "num=-3",
+        "num=abc",
+        "label=-1",
+        "label=99",
+        "code=99",
+        "truncation=0",
+        "truncation_cutoff=2",
+        "noise_mode=fresh",
+        "device=cuda:7",
+        "ema=maybe",
+        "batch_size=-1",
+        "seed=1.5",
+    ],
+    "translate": [
+        "num=0",
+        "num=x",
+        "direction=BtoA",
+        "rows=0",
+        "batch_size=0",
+        "resize=bilinear",
+        "device=cuda:7",
+        "input=/nonexistent",
+    ],
+    "evaluate": [
+        "num_fake=0",
+        "seeds=[0,0]",
+        "seeds=[a]",
+        "split=test",
+        "num_real=1",
+        "max_samples=0",
+        "metrics=[]",
+        "metrics=[is]",
+        "extractor=inception",
+        "device=cuda:7",
+        "noise_mode=const",
+        "data=ring8",
+    ],
+    "analyse": [
+        "rows=-1",
+        "steps=0",
+        "target=99",
+        "psis=[0]",
+        "iterations=0",
+        "p_steps=1",
+        "num=0",
+        "noise_mode=x",
+        "truncation_cutoff=1",
+    ],
 }
 MODES = ("interpolate", "label-sweep", "truncation", "traverse", "steer", "mixing", "augment")
 
@@ -147,25 +187,53 @@ def test_full_fuzz_every_command_kind_and_bad_value(zoo, tmp_path, capsys, monke
     for args, expect, _ in _cases(zoo, tmp_path / "listed"):
         _check(capsys, args, expect)
     bad = zoo["bad"]
-    sources = [*zoo["runs"].values(), bad / "truncated.ckpt", bad / "empty.ckpt", bad / "samples.npz",
-               bad / "no_checkpoints"]
+    sources = [
+        *zoo["runs"].values(),
+        bad / "truncated.ckpt",
+        bad / "empty.ckpt",
+        bad / "samples.npz",
+        bad / "no_checkpoints",
+    ]
     counter = itertools.count()
     for source in sources:
         for cmd, values in BAD_VALUES.items():
             for extra in [None, *values]:
                 first = [cmd] if cmd != "analyse" else [cmd, MODES[next(counter) % len(MODES)]]
-                small = {"sample": ["num=4"], "translate": ["num=4"], "analyse": ["rows=2", "steps=2", "num=20",
-                         "iterations=2", "p_steps=2", "seeds=1", "epochs=1", "psis=[1.0]"],
-                         "evaluate": ["num_fake=20", "extractor_epochs=1", "kid_subsets=2", "kid_subset_size=10"]}[cmd]
+                small = {
+                    "sample": ["num=4"],
+                    "translate": ["num=4"],
+                    "analyse": [
+                        "rows=2",
+                        "steps=2",
+                        "num=20",
+                        "iterations=2",
+                        "p_steps=2",
+                        "seeds=1",
+                        "epochs=1",
+                        "psis=[1.0]",
+                    ],
+                    "evaluate": ["num_fake=20", "extractor_epochs=1", "kid_subsets=2", "kid_subset_size=10"],
+                }[cmd]
                 kw = {k.split("=")[0]: k for k in small}
                 if extra is not None:
                     kw[extra.split("=")[0]] = extra
-                out = tmp_path / f"o{next(counter)}" / ("an" if cmd == "analyse" else
-                                                         "e.json" if cmd == "evaluate" else "x.npz")
+                out = (
+                    tmp_path
+                    / f"o{next(counter)}"
+                    / ("an" if cmd == "analyse" else "e.json" if cmd == "evaluate" else "x.npz")
+                )
                 _check(capsys, [*first, f"checkpoint={source}", f"out={out}", *kw.values()])
     for name in ("short_labels.npz", "float_images.npz", "truncated.npz", "samples.npz", "missing.npz"):
         for data in ("mnist_mini", "ring8", "digits"):
-            _check(capsys, ["evaluate", f"samples={bad / name}", f"data={data}", "extractor_epochs=1",
-                            f"out={tmp_path / f'e{next(counter)}.json'}"])
+            _check(
+                capsys,
+                [
+                    "evaluate",
+                    f"samples={bad / name}",
+                    f"data={data}",
+                    "extractor_epochs=1",
+                    f"out={tmp_path / f'e{next(counter)}.json'}",
+                ],
+            )
     after = md5s(zoo["root"] / "runs")
     assert {k: v for k, v in after.items() if k in before} == before

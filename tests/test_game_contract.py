@@ -44,8 +44,9 @@ class NoTrainer:
 
 def game_and_batch(model: str, make_cfg) -> tuple[torch.nn.Module, object, dict]:
     """The game of `model=X debug=tiny` outside a Trainer, one batch of 8 from its data, and the data facts."""
-    cfg = make_cfg([f"model={model}", f"data={DATA.get(model, 'mnist_mini')}", "debug=tiny", "data.batch_size=8",
-                    "metrics=none"])
+    cfg = make_cfg(
+        [f"model={model}", f"data={DATA.get(model, 'mnist_mini')}", "debug=tiny", "data.batch_size=8", "metrics=none"]
+    )
     if cfg.model.get("lr_decay_start") is not None:  # the decay spans a Trainer's budget (tested with one)
         cfg.model.lr_decay_start = None
     datamodule = instantiate_checked(cfg.data, "data")

@@ -72,15 +72,34 @@ def test_packed_critic_reads_m_samples_per_output_and_penalty_runs_on_packs():
 
     g = MLPGenerator(4, (2,), hidden=[16], output="linear")
     d = MLPDiscriminator((8,), hidden=[16], dropout=0.0)  # 4 packed 2D points
-    gan = outside(NoiseGAN, g, d, d_bce, g_nonsaturating, partial(torch.optim.SGD, lr=0.1),
-                  partial(torch.optim.SGD, lr=0.1), latent_dim=4, pack=4, regularizer=gradient_penalty, reg_weight=1.0)
+    gan = outside(
+        NoiseGAN,
+        g,
+        d,
+        d_bce,
+        g_nonsaturating,
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.SGD, lr=0.1),
+        latent_dim=4,
+        pack=4,
+        regularizer=gradient_penalty,
+        reg_weight=1.0,
+    )
     assert gan.critic(torch.randn(12, 2), None).shape == (3,)
     logs = gan.critic_step((torch.randn(12, 2), None))
     assert "train/reg" in logs and torch.isfinite(logs["train/reg"])
     with pytest.raises(ConfigError, match="unconditional"):
-        NoiseGAN(MLPGenerator(4, (2,), hidden=[8], num_classes=3), MLPDiscriminator((8,), hidden=[8], num_classes=3),
-                 d_bce, g_nonsaturating, partial(torch.optim.SGD), partial(torch.optim.SGD), latent_dim=4,
-                 num_classes=3, pack=4)
+        NoiseGAN(
+            MLPGenerator(4, (2,), hidden=[8], num_classes=3),
+            MLPDiscriminator((8,), hidden=[8], num_classes=3),
+            d_bce,
+            g_nonsaturating,
+            partial(torch.optim.SGD),
+            partial(torch.optim.SGD),
+            latent_dim=4,
+            num_classes=3,
+            pack=4,
+        )
 
 
 # ------------------------------------------------------------------------------------------------ InfoGAN
@@ -117,9 +136,19 @@ def make_infogan(**kwargs):
     torch.manual_seed(0)
     g = DCGANGenerator(8 + 10 + 2, (1, 16, 16), base_channels=4)
     d = DCGANDiscriminator((1, 16, 16), base_channels=4, dropout=0.0)
-    return outside(InfoGAN, g, d, latent_dim=8, d_loss=d_bce, g_loss=g_nonsaturating,
-                   g_optimizer=partial(torch.optim.Adam, lr=1e-3), d_optimizer=partial(torch.optim.Adam, lr=1e-3),
-                   num_grid=20, q_hidden=8, **kwargs)
+    return outside(
+        InfoGAN,
+        g,
+        d,
+        latent_dim=8,
+        d_loss=d_bce,
+        g_loss=g_nonsaturating,
+        g_optimizer=partial(torch.optim.Adam, lr=1e-3),
+        d_optimizer=partial(torch.optim.Adam, lr=1e-3),
+        num_grid=20,
+        q_hidden=8,
+        **kwargs,
+    )
 
 
 def test_random_affine_is_the_identity_at_zero_and_a_bounded_warp_otherwise():
@@ -200,7 +229,9 @@ def test_gaussian_kl_and_bernoulli_nll_by_hand():
     assert gaussian_kl(torch.tensor([[1.0]]), torch.tensor([[0.0]])).item() == pytest.approx(0.5)
     assert gaussian_kl(torch.tensor([[0.0]]), torch.tensor([[1.0]])).item() == pytest.approx(0.5 * (math.e - 2))
     # pixels in [-1, 1] -> Bernoulli means; recon 0 is p = 1/2: -log(1/2) per pixel whatever the target
-    assert bernoulli_nll(torch.zeros(1, 1, 2, 2), torch.rand(1, 1, 2, 2) * 2 - 1).item() == pytest.approx(4 * math.log(2))
+    assert bernoulli_nll(torch.zeros(1, 1, 2, 2), torch.rand(1, 1, 2, 2) * 2 - 1).item() == pytest.approx(
+        4 * math.log(2)
+    )
     recon, x = torch.tensor([[0.6]]), torch.tensor([[1.0]])  # p = 0.8, target 1 -> -log 0.8
     assert bernoulli_nll(recon, x).item() == pytest.approx(-math.log(0.8), rel=1e-5)
     loss, nll, kl = negative_elbo(recon, x, torch.tensor([[1.0]]), torch.tensor([[0.0]]), beta=2.0)
@@ -209,8 +240,13 @@ def test_gaussian_kl_and_bernoulli_nll_by_hand():
 
 def test_vae_trains_and_samples_through_the_same_interface():
     torch.manual_seed(0)
-    vae = outside(VAE, DCGANGenerator(4, (1, 16, 16), base_channels=4, negative_slope=0.0),
-                  ConvEncoder((1, 16, 16), 4, base_channels=4), partial(torch.optim.Adam, lr=1e-2), latent_dim=4)
+    vae = outside(
+        VAE,
+        DCGANGenerator(4, (1, 16, 16), base_channels=4, negative_slope=0.0),
+        ConvEncoder((1, 16, 16), 4, base_channels=4),
+        partial(torch.optim.Adam, lr=1e-2),
+        latent_dim=4,
+    )
     x = torch.rand(16, 1, 16, 16) * 2 - 1
     first = None
     for i in range(30):
@@ -245,16 +281,27 @@ def test_dcgan_on_points_names_the_model_to_use():
 
 # ------------------------------------------------------------------------------------------------ the base
 def test_deferred_finite_check_names_the_first_bad_step_and_blocks_checkpoints():
-    gan = outside(NoiseGAN, MLPGenerator(4, (2,), hidden=[8], output="linear"), MLPDiscriminator((2,), hidden=[8]),
-                  d_bce, g_nonsaturating, partial(torch.optim.SGD, lr=0.1), partial(torch.optim.SGD, lr=0.1),
-                  latent_dim=4, finite_check_every=10)
+    gan = outside(
+        NoiseGAN,
+        MLPGenerator(4, (2,), hidden=[8], output="linear"),
+        MLPDiscriminator((2,), hidden=[8]),
+        d_bce,
+        g_nonsaturating,
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.SGD, lr=0.1),
+        latent_dim=4,
+        finite_check_every=10,
+    )
     gan.g_steps, gan.d_steps = 3, 7
     gan.watch("the critic loss", torch.tensor(1.0))
     gan.watch("the critic loss", torch.tensor(float("inf")))  # first bad value: recorded on the device
     gan.g_steps, gan.d_steps = 5, 11
     gan.watch("the critic loss", torch.tensor(float("nan")))  # later ones do not overwrite it
-    with pytest.raises(DivergenceError, match=r"critic loss became inf at generator step 3 \(critic step 7\) "
-                       r"\(found at generator step 5"):
+    with pytest.raises(
+        DivergenceError,
+        match=r"critic loss became inf at generator step 3 \(critic step 7\) "
+        r"\(found at generator step 5",
+    ):
         gan.on_save_checkpoint({})  # a checkpoint is never written from non-finite weights
 
 
@@ -265,9 +312,20 @@ def test_lazy_regulariser_runs_every_k_critic_steps_scaled_by_k():
         calls.append(1)
         return critic(real, y).mean() * 0 + 1.0
 
-    gan = outside(NoiseGAN, MLPGenerator(4, (2,), hidden=[8], output="linear"), MLPDiscriminator((2,), hidden=[8]),
-                  d_bce, g_nonsaturating, partial(torch.optim.SGD, lr=0.1), partial(torch.optim.SGD, lr=0.1),
-                  latent_dim=4, regularizer=reg, reg_weight=0.5, reg_every=4, n_critic=100)
+    gan = outside(
+        NoiseGAN,
+        MLPGenerator(4, (2,), hidden=[8], output="linear"),
+        MLPDiscriminator((2,), hidden=[8]),
+        d_bce,
+        g_nonsaturating,
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.SGD, lr=0.1),
+        latent_dim=4,
+        regularizer=reg,
+        reg_weight=0.5,
+        reg_every=4,
+        n_critic=100,
+    )
     for i in range(8):
         logs = gan.critic_step((torch.randn(4, 2), None))
         assert ("train/reg" in logs) == (i % 4 == 0)
@@ -282,7 +340,7 @@ def test_fourier_features_treat_every_packed_sample_alike():
     out = ff(x).view(5, 4, 2 + 6)
     single = FourierFeatures(2, group=2, features=3, scale=2.0)  # same seed, same B
     for k in range(4):
-        assert torch.allclose(out[:, k], single(x[:, 2 * k:2 * k + 2]), atol=1e-6)
+        assert torch.allclose(out[:, k], single(x[:, 2 * k : 2 * k + 2]), atol=1e-6)
     p = x[:, :2] @ ff.B
     assert torch.allclose(out[:, 0, 2:5], torch.sin(p), atol=1e-6) and torch.equal(out[:, 0, :2], x[:, :2])
     with pytest.raises(ConfigError, match="must divide"):
@@ -290,9 +348,18 @@ def test_fourier_features_treat_every_packed_sample_alike():
 
 
 def test_on_an_accelerator_the_flag_is_read_every_k_steps_not_every_step():
-    gan = outside(NoiseGAN, MLPGenerator(4, (2,), hidden=[8], output="linear"), MLPDiscriminator((2,), hidden=[8]),
-                  lambda r, f: (r.mean() - f.mean()) * float("nan"), g_nonsaturating, partial(torch.optim.SGD, lr=0.1),
-                  partial(torch.optim.SGD, lr=0.1), latent_dim=4, n_critic=100, finite_check_every=5)
+    gan = outside(
+        NoiseGAN,
+        MLPGenerator(4, (2,), hidden=[8], output="linear"),
+        MLPDiscriminator((2,), hidden=[8]),
+        lambda r, f: (r.mean() - f.mean()) * float("nan"),
+        g_nonsaturating,
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.SGD, lr=0.1),
+        latent_dim=4,
+        n_critic=100,
+        finite_check_every=5,
+    )
     gan._reading_is_free = lambda: False  # as on a GPU: reading the flag would be a host sync
     gan.d_steps = 1
     for _ in range(4):  # critic steps 1..4: the NaN is recorded on the device, nothing is read
@@ -303,10 +370,18 @@ def test_on_an_accelerator_the_flag_is_read_every_k_steps_not_every_step():
 
 
 def test_uniform_prior_draws_inside_the_cube_for_training_evaluation_and_the_grid():
-    make = lambda prior: outside(NoiseGAN, MLPGenerator(2, (2,), hidden=[8], output="linear"),  # noqa: E731
-                                 MLPDiscriminator((2,), hidden=[8]), d_bce, g_nonsaturating,
-                                 partial(torch.optim.SGD, lr=0.1), partial(torch.optim.SGD, lr=0.1), latent_dim=2,
-                                 prior=prior, num_grid=400)
+    make = lambda prior: outside(  # noqa: E731
+        NoiseGAN,
+        MLPGenerator(2, (2,), hidden=[8], output="linear"),
+        MLPDiscriminator((2,), hidden=[8]),
+        d_bce,
+        g_nonsaturating,
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.SGD, lr=0.1),
+        latent_dim=2,
+        prior=prior,
+        num_grid=400,
+    )
     gan = make("uniform")
     z = gan.noise(20000)
     assert z.min() >= -1 and z.max() <= 1 and abs(float(z.mean())) < 0.02
@@ -319,10 +394,20 @@ def test_uniform_prior_draws_inside_the_cube_for_training_evaluation_and_the_gri
 
 def test_compile_is_refused_under_a_gradient_penalty():
     from gan_zoo.losses import gradient_penalty
+
     torch.manual_seed(0)
-    gan = outside(NoiseGAN, MLPGenerator(2, (2,), hidden=[8]), MLPDiscriminator((2,), hidden=[8]), latent_dim=2,
-                  d_loss=d_bce, g_loss=g_nonsaturating, regularizer=gradient_penalty, reg_weight=10.0,
-                  g_optimizer=partial(torch.optim.Adam, lr=1e-3), d_optimizer=partial(torch.optim.Adam, lr=1e-3))
+    gan = outside(
+        NoiseGAN,
+        MLPGenerator(2, (2,), hidden=[8]),
+        MLPDiscriminator((2,), hidden=[8]),
+        latent_dim=2,
+        d_loss=d_bce,
+        g_loss=g_nonsaturating,
+        regularizer=gradient_penalty,
+        reg_weight=10.0,
+        g_optimizer=partial(torch.optim.Adam, lr=1e-3),
+        d_optimizer=partial(torch.optim.Adam, lr=1e-3),
+    )
     with pytest.raises(ConfigError, match="no double backward"):
         gan.compile_networks()
 

@@ -1,8 +1,9 @@
 """The shared schedule: n_critic accounting, frozen networks, EMA, eval-mode sampling, divergence."""
 
+from functools import partial
+
 import pytest
 import torch
-from functools import partial
 
 from gan_zoo.errors import ConfigError, DivergenceError
 from gan_zoo.losses import d_bce, d_wasserstein, g_nonsaturating, g_wasserstein, gradient_penalty
@@ -15,8 +16,17 @@ def make_gan(n_critic=1, **kw):
     torch.manual_seed(0)
     g = MLPGenerator(4, (2,), hidden=[16], output="linear")
     d = MLPDiscriminator((2,), hidden=[16], dropout=0.0)
-    return GAN(g, d, d_wasserstein, g_wasserstein, partial(torch.optim.SGD, lr=0.1), partial(torch.optim.SGD, lr=0.1),
-               latent_dim=4, n_critic=n_critic, **kw)
+    return GAN(
+        g,
+        d,
+        d_wasserstein,
+        g_wasserstein,
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.SGD, lr=0.1),
+        latent_dim=4,
+        n_critic=n_critic,
+        **kw,
+    )
 
 
 class FakeTrainerGAN(GAN):
@@ -32,8 +42,11 @@ class FakeTrainerGAN(GAN):
         pass
 
     def toggle_optimizer(self, opt):
-        self._frozen = [p for p in self.parameters() if p.requires_grad and all(
-            p is not q for group in opt.param_groups for q in group["params"])]
+        self._frozen = [
+            p
+            for p in self.parameters()
+            if p.requires_grad and all(p is not q for group in opt.param_groups for q in group["params"])
+        ]
         for p in self._frozen:
             p.requires_grad_(False)
 
@@ -46,8 +59,18 @@ def fake_trainer_gan(n_critic=1, ema=None, d_lr=0.1, **kw):
     torch.manual_seed(0)
     g = MLPGenerator(4, (2,), hidden=[16], output="linear")
     d = MLPDiscriminator((2,), hidden=[16], dropout=0.0)
-    gan = FakeTrainerGAN(g, d, d_wasserstein, g_wasserstein, partial(torch.optim.SGD, lr=0.1),
-                         partial(torch.optim.SGD, lr=d_lr), latent_dim=4, n_critic=n_critic, ema_decay=ema, **kw)
+    gan = FakeTrainerGAN(
+        g,
+        d,
+        d_wasserstein,
+        g_wasserstein,
+        partial(torch.optim.SGD, lr=0.1),
+        partial(torch.optim.SGD, lr=d_lr),
+        latent_dim=4,
+        n_critic=n_critic,
+        ema_decay=ema,
+        **kw,
+    )
     gan._opts = gan.configure_optimizers()
     return gan
 
@@ -129,8 +152,17 @@ def test_sampling_is_eval_mode_and_does_not_touch_global_rng():
 def test_conditional_fixed_grid_has_one_z_per_row():
     g = MLPGenerator(4, (2,), hidden=[8], num_classes=10, output="linear")
     d = MLPDiscriminator((2,), hidden=[8], num_classes=10)
-    gan = GAN(g, d, d_bce, g_nonsaturating, partial(torch.optim.Adam), partial(torch.optim.Adam), latent_dim=4,
-              num_classes=10, num_grid=80)
+    gan = GAN(
+        g,
+        d,
+        d_bce,
+        g_nonsaturating,
+        partial(torch.optim.Adam),
+        partial(torch.optim.Adam),
+        latent_dim=4,
+        num_classes=10,
+        num_grid=80,
+    )
     assert gan.fixed_z.shape == (80, 4) and gan.fixed_y[:12].tolist() == [*range(10), 0, 1]
     assert torch.equal(gan.fixed_z[0], gan.fixed_z[9]) and not torch.equal(gan.fixed_z[0], gan.fixed_z[10])
 
@@ -144,11 +176,14 @@ def test_divergence_stops_before_the_update():
     assert same(d0, params(gan.discriminator))
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"n_critic": 0}, "n_critic must be an integer >= 1"),
-    ({"ema_decay": 1.5}, "ema_decay"),
-    ({"reg_every": 0}, "reg_every"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"n_critic": 0}, "n_critic must be an integer >= 1"),
+        ({"ema_decay": 1.5}, "ema_decay"),
+        ({"reg_every": 0}, "reg_every"),
+    ],
+)
 def test_invalid_schedule_values(kw, match):
     with pytest.raises(ConfigError, match=match):
         make_gan(**kw)
@@ -158,8 +193,17 @@ def test_gradient_penalty_refuses_a_batchnorm_critic():
     g = DCGANGenerator(8, (1, 16, 16), base_channels=4)
     d = DCGANDiscriminator((1, 16, 16), base_channels=4, norm="batch")
     with pytest.raises(ConfigError, match="without BatchNorm"):
-        GAN(g, d, d_wasserstein, g_wasserstein, partial(torch.optim.Adam), partial(torch.optim.Adam), latent_dim=8,
-            regularizer=gradient_penalty, reg_weight=10.0)
+        GAN(
+            g,
+            d,
+            d_wasserstein,
+            g_wasserstein,
+            partial(torch.optim.Adam),
+            partial(torch.optim.Adam),
+            latent_dim=8,
+            regularizer=gradient_penalty,
+            reg_weight=10.0,
+        )
 
 
 def test_weight_clipping_bounds_every_critic_weight():

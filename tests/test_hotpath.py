@@ -16,8 +16,9 @@ def test_hot_path_helpers_drop_hydra_per_call_mediation_and_the_nvml_probe(monke
     from gan_zoo.losses import d_bce
     from gan_zoo.utils.hotpath import cache_cuda_device_count, plain_partial
 
-    wrapped = hydra.utils.instantiate(OmegaConf.create({"_target_": "gan_zoo.losses.d_bce", "_partial_": True,
-                                                        "label_noise": 0.0}))
+    wrapped = hydra.utils.instantiate(
+        OmegaConf.create({"_target_": "gan_zoo.losses.d_bce", "_partial_": True, "label_noise": 0.0})
+    )
     plain = plain_partial(wrapped)
     assert type(plain) is functools.partial and plain.func is d_bce and plain.keywords == {"label_noise": 0.0}
     a, b = torch.randn(8), torch.randn(8)
@@ -50,8 +51,12 @@ def test_fused_optimizers_where_torch_has_them_match_the_per_tensor_loop():
         return hydra.utils.instantiate(OmegaConf.create({"_target_": target, "_partial_": True, "lr": 1e-2, **kw}))
 
     torch.manual_seed(0)
-    for target, fused in [("torch.optim.Adam", True), ("torch.optim.AdamW", True), ("torch.optim.SGD", True),
-                          ("torch.optim.RMSprop", False)]:
+    for target, fused in [
+        ("torch.optim.Adam", True),
+        ("torch.optim.AdamW", True),
+        ("torch.optim.SGD", True),
+        ("torch.optim.RMSprop", False),
+    ]:
         a, b = torch.nn.Linear(6, 5), torch.nn.Linear(6, 5)
         b.load_state_dict(a.state_dict())
         plain, fast = factory(target)(params=a.parameters()), FusedWhenSupported(factory(target))(params=b.parameters())
@@ -99,8 +104,14 @@ def test_resume_takes_this_runs_fused_choice_not_the_checkpoints(make_cfg, tmp_p
     head = run(make_cfg(base + ["trainer.max_epochs=1"]))
     assert fused_flags(head["last_checkpoint"], 1) == [True, True]
     for flag, epochs in ((False, 2), (True, 3)):  # each a new run (run_id) started from the previous one's state
-        cfg = make_cfg(base + [f"trainer.max_epochs={epochs}", f"resume={head['last_checkpoint']}",
-                               f"trainer.fused_optimizers={str(flag).lower()}"])
+        cfg = make_cfg(
+            base
+            + [
+                f"trainer.max_epochs={epochs}",
+                f"resume={head['last_checkpoint']}",
+                f"trainer.fused_optimizers={str(flag).lower()}",
+            ]
+        )
         cfg.paths.output_dir = str(tmp_path / f"run{epochs}")
         head = run(cfg)
         assert fused_flags(head["last_checkpoint"], epochs) == [flag, flag]

@@ -27,7 +27,8 @@ REAL = Path(os.environ.get("GAN_ZOO_CACHE") or ROOT / ".cache") / "weights"
 real_weights = pytest.mark.skipif(
     not ((REAL / iw.CONVERTED_FILE).is_file() and (REAL / iw.SOURCE_FILE).is_file()),
     reason=f"needs the real converted weights and their TorchScript source in {REAL} (run `gan-zoo weights "
-           "inception`: an 81 MB download the tests never make)")
+    "inception`: an 81 MB download the tests never make)",
+)
 
 
 def _synthetic_torchscript(path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -38,10 +39,12 @@ def _synthetic_torchscript(path: Path, seed: int = 0) -> dict[str, torch.Tensor]
     root = torch.nn.Module()
     for tf, fid in iw.layer_map():
         shape = expected[f"{fid}.conv.weight"].shape  # He-scaled, so 94 layers of random values stay finite
-        values = {"weight": torch.randn(shape, generator=g) * (2 / shape[1:].numel()) ** 0.5,
-                  "beta": torch.randn(expected[f"{fid}.bn.bias"].shape, generator=g) * 0.1,
-                  "mean": torch.randn(expected[f"{fid}.bn.running_mean"].shape, generator=g) * 0.1,
-                  "var": torch.rand(expected[f"{fid}.bn.running_var"].shape, generator=g) + 0.5}
+        values = {
+            "weight": torch.randn(shape, generator=g) * (2 / shape[1:].numel()) ** 0.5,
+            "beta": torch.randn(expected[f"{fid}.bn.bias"].shape, generator=g) * 0.1,
+            "mean": torch.randn(expected[f"{fid}.bn.running_mean"].shape, generator=g) * 0.1,
+            "var": torch.rand(expected[f"{fid}.bn.running_var"].shape, generator=g) + 0.5,
+        }
         node = root
         for part in ["net", "layers", *tf.split(".")]:
             if not hasattr(node, part):
@@ -49,9 +52,15 @@ def _synthetic_torchscript(path: Path, seed: int = 0) -> dict[str, torch.Tensor]
             node = getattr(node, part)
         for k, v in values.items():
             node.register_parameter(k, torch.nn.Parameter(v, requires_grad=False))
-        expected.update({f"{fid}.conv.weight": values["weight"], f"{fid}.bn.bias": values["beta"],
-                         f"{fid}.bn.running_mean": values["mean"], f"{fid}.bn.running_var": values["var"],
-                         f"{fid}.bn.weight": torch.ones_like(values["beta"])})
+        expected.update(
+            {
+                f"{fid}.conv.weight": values["weight"],
+                f"{fid}.bn.bias": values["beta"],
+                f"{fid}.bn.running_mean": values["mean"],
+                f"{fid}.bn.running_var": values["var"],
+                f"{fid}.bn.weight": torch.ones_like(values["beta"]),
+            }
+        )
 
     class Root(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -193,10 +202,22 @@ def test_evaluate_fid_agrees_with_torch_fidelity(make_cfg, tmp_path):
         Image.fromarray(base).resize((32, 32), Image.BILINEAR).save(folder / f"{i:03d}.png")
     fakes = rng.integers(0, 256, (24, 3, 32, 32), dtype=np.uint8)
     np.savez(tmp_path / "s.npz", images=fakes)
-    cfg = make_cfg([f"samples={tmp_path / 's.npz'}", "data=image_folder", f"data.root={folder}", "data.channels=3",
-                    "data.image_size=32", "data.val_fraction=0.5", "extractor=inception", "metric_names=[fid]",
-                    f"inception.weights_path={REAL / iw.CONVERTED_FILE}", "batch_size=8", f"out={tmp_path / 'e.json'}"],
-                   config_name="evaluate")
+    cfg = make_cfg(
+        [
+            f"samples={tmp_path / 's.npz'}",
+            "data=image_folder",
+            f"data.root={folder}",
+            "data.channels=3",
+            "data.image_size=32",
+            "data.val_fraction=0.5",
+            "extractor=inception",
+            "metric_names=[fid]",
+            f"inception.weights_path={REAL / iw.CONVERTED_FILE}",
+            "batch_size=8",
+            f"out={tmp_path / 'e.json'}",
+        ],
+        config_name="evaluate",
+    )
     rep = evaluate(cfg)
     ours = next(v["value"] for v in rep["values"] if v["metric"] == "fid")
     from hydra.utils import instantiate
@@ -206,9 +227,16 @@ def test_evaluate_fid_agrees_with_torch_fidelity(make_cfg, tmp_path):
     reals = dm.val_set.tensors[0]
     assert rep["values"][0]["protocol"]["num_real"] == len(reals)
     theirs = torch_fidelity.calculate_metrics(
-        input1=UInt8Images(torch.from_numpy(fakes)), input2=UInt8Images(reals), fid=True, batch_size=8,
-        feature_extractor="inception-v3-compat", feature_extractor_weights_path=str(REAL / iw.CONVERTED_FILE),
-        cuda=False, verbose=False, cache=False)["frechet_inception_distance"]
+        input1=UInt8Images(torch.from_numpy(fakes)),
+        input2=UInt8Images(reals),
+        fid=True,
+        batch_size=8,
+        feature_extractor="inception-v3-compat",
+        feature_extractor_weights_path=str(REAL / iw.CONVERTED_FILE),
+        cuda=False,
+        verbose=False,
+        cache=False,
+    )["frechet_inception_distance"]
     assert ours == pytest.approx(theirs, rel=1e-4)
 
 
@@ -252,7 +280,9 @@ def test_cifar10_reference_defaults_to_the_first_training_images(monkeypatch):
 
     monkeypatch.setitem(suite.REFERENCE_DEFAULTS, "cifar10", ("train", 12))  # 10,000 in the real table
     dm = _Official("cifar10")
-    ev = suite.ImageEvaluator(dm, _Pixels(), ["fid"], num_fake=4, cache_dir=None, split=None, num_real=None, floor=False)
+    ev = suite.ImageEvaluator(
+        dm, _Pixels(), ["fid"], num_fake=4, cache_dir=None, split=None, num_real=None, floor=False
+    )
     assert (ev.split, ev.num_real) == ("train", 12)
     fakes = suite.tensor_source(dm.val_set.tensors[0][:6], None, 6, "fakes")
     p = ev.score(fakes)[0]["protocol"]
@@ -261,8 +291,9 @@ def test_cifar10_reference_defaults_to_the_first_training_images(monkeypatch):
     # split and count can be set; other data keep the held-out split, whole
     ev = suite.ImageEvaluator(dm, _Pixels(), ["fid"], num_fake=4, cache_dir=None, split="test", num_real=5, floor=False)
     assert (ev.split, ev.num_real) == ("val", 5) and ev.score(fakes)[0]["protocol"]["num_real"] == 5
-    other = suite.ImageEvaluator(_Official("digits"), _Pixels(), ["fid"], num_fake=4, cache_dir=None, split=None,
-                                 num_real=None, floor=False)
+    other = suite.ImageEvaluator(
+        _Official("digits"), _Pixels(), ["fid"], num_fake=4, cache_dir=None, split=None, num_real=None, floor=False
+    )
     assert (other.split, other.num_real) == ("val", None)
 
 

@@ -7,8 +7,17 @@ import torch
 
 from gan_zoo.errors import ConfigError
 from gan_zoo.losses import (
-    d_bce, d_hinge, d_lsgan, d_wasserstein, g_hinge, g_lsgan, g_nonsaturating, g_wasserstein, gradient_penalty,
-    noisy_targets, r1_penalty,
+    d_bce,
+    d_hinge,
+    d_lsgan,
+    d_wasserstein,
+    g_hinge,
+    g_lsgan,
+    g_nonsaturating,
+    g_wasserstein,
+    gradient_penalty,
+    noisy_targets,
+    r1_penalty,
 )
 
 
@@ -54,8 +63,12 @@ def test_one_sided_smoothing_keeps_fake_targets_at_zero():
     torch.manual_seed(1)
     a = d_bce(torch.zeros(1000), logits, label_noise=0.1, one_sided=True)
     torch.manual_seed(1)
-    real_part = torch.nn.functional.binary_cross_entropy_with_logits(torch.zeros(1000), noisy_targets(torch.zeros(1000), True, 0.1))
-    assert a.item() == pytest.approx(real_part.item() + torch.nn.functional.softplus(torch.tensor(-3.0)).item(), rel=1e-5)
+    real_part = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.zeros(1000), noisy_targets(torch.zeros(1000), True, 0.1)
+    )
+    assert a.item() == pytest.approx(
+        real_part.item() + torch.nn.functional.softplus(torch.tensor(-3.0)).item(), rel=1e-5
+    )
 
 
 class Linear:

@@ -91,15 +91,14 @@ def test_maxout_takes_the_max_over_each_units_pieces():
 
     m = Maxout(2, 3, pieces=2)
     with torch.no_grad():  # unit u's pieces are rows 2u and 2u+1 of the linear layer
-        m.linear.weight.copy_(torch.tensor([[1., 0], [0, 1], [-1, 0], [0, -1], [1, 1], [0, 0]]))
+        m.linear.weight.copy_(torch.tensor([[1.0, 0], [0, 1], [-1, 0], [0, -1], [1, 1], [0, 0]]))
         m.linear.bias.zero_()
     x = torch.tensor([[2.0, -3.0]])
     assert torch.equal(m(x), torch.tensor([[2.0, 3.0, 0.0]]))  # max(x0, x1), max(-x0, -x1), max(x0 + x1, 0)
 
 
 def test_maxout_critic_is_pacgans_shape_and_refuses_a_norm():
-    d = MLPDiscriminator((8,), hidden=[200, 200, 200], dropout=0.0, activation="maxout", maxout_pieces=5,
-                         init_std=0.02)
+    d = MLPDiscriminator((8,), hidden=[200, 200, 200], dropout=0.0, activation="maxout", maxout_pieces=5, init_std=0.02)
     assert d(torch.randn(6, 8)).shape == (6,)
     linears = [m for m in d.modules() if isinstance(m, nn.Linear)]
     assert [m.out_features for m in linears] == [1000, 1000, 1000, 1]
@@ -121,4 +120,3 @@ def test_relu_batchnorm_generator_with_normal_init():
     assert len(acts) == 4 and all(m.negative_slope == 0.0 for m in acts)
     first = next(m for m in g.modules() if isinstance(m, nn.Linear))
     assert abs(float(first.weight.detach().std()) - 0.02) < 0.005
-

@@ -55,8 +55,17 @@ def test_a_game_from_outside_the_package_trains_samples_and_evaluates(tmp_path: 
     (conf / "toy.yaml").write_text(TOY_YAML)
     search = f"hydra.searchpath=[file://{tmp_path / 'conf'}]"
     run = tmp_path / "run"
-    rc, text = run_cli(capsys, "train", "model=toy", "data=ring8", "metrics=mixture", "debug=tiny", search,
-                       f"hydra.run.dir={run}", f"paths.root_dir={tmp_path}")
+    rc, text = run_cli(
+        capsys,
+        "train",
+        "model=toy",
+        "data=ring8",
+        "metrics=mixture",
+        "debug=tiny",
+        search,
+        f"hydra.run.dir={run}",
+        f"paths.root_dir={tmp_path}",
+    )
     assert rc == 0, text
     assert (run / "checkpoints" / "last.ckpt").is_file()
 

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from cheap_runs import cheap_run, md5s, run_cli
+from PIL import Image
 
 KINDS = ("dcgan_mnist", "cgan_mnist", "infogan_mnist", "vae_mnist", "pix2pix_edges_mnist", "wgan_gp_ring8")
 
@@ -99,9 +98,11 @@ def test_outputs_under_a_file_or_proc_are_refused_and_nothing_is_made(runs, gz, 
     base = "notes.txt/sub" if place == "file" else "/proc/gan_zoo_test"
     dc = runs["dcgan_mnist"]
     kept_run, kept_here = md5s(dc), md5s(tmp_path)
-    for args in (["sample", f"checkpoint={dc}", "num=4", f"out={base}/s.npz"],
-                 ["evaluate", f"checkpoint={dc}", f"out={base}/e.json"],
-                 ["analyse", "interpolate", f"checkpoint={dc}", f"out={base}/an"]):
+    for args in (
+        ["sample", f"checkpoint={dc}", "num=4", f"out={base}/s.npz"],
+        ["evaluate", f"checkpoint={dc}", f"out={base}/e.json"],
+        ["analyse", "interpolate", f"checkpoint={dc}", f"out={base}/an"],
+    ):
         rc, text = gz(*args)
         assert rc == 2 and "out=" in _error(text), text
     assert md5s(dc) == kept_run and md5s(tmp_path) == kept_here
@@ -120,7 +121,8 @@ def test_evaluate_on_a_translation_checkpoint_names_translate(runs, gz):
     assert not (runs["pix2pix_edges_mnist"] / "eval").exists()
 
 
-# ------------------------------------------------------------------------------------------- finding 7: no silent ignore
+# ------------------------------------------------------------------------------------------- finding 7: no
+# silent ignore
 @pytest.mark.parametrize("kind", ["dcgan_mnist", "cgan_mnist", "vae_mnist"])
 def test_sample_code_on_a_game_without_codes_is_refused(runs, gz, tmp_path, kind):
     rc, text = gz("sample", f"checkpoint={runs[kind]}", "num=4", "code=3", "out=new/s.npz")

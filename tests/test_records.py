@@ -27,8 +27,9 @@ def _copy_repo_records(dst: Path) -> Path:
 def _tracked_experiment_files() -> list[Path]:
     """The files under experiments/ that git tracks (every file there outside a git checkout)."""
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "experiments"], capture_output=True, text=True,
-                             check=True, timeout=30).stdout.split()
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "ls-files", "experiments"], capture_output=True, text=True, check=True, timeout=30
+        ).stdout.split()
     except (OSError, subprocess.SubprocessError):
         out = []
     if out:
@@ -73,13 +74,21 @@ def _fake_run(run_dir: Path, fid: float) -> None:
     (run_dir / "csv").mkdir(parents=True)
     (run_dir / "samples").mkdir()
     Image.new("RGB", (8, 8), (40, 40, 40)).save(run_dir / "samples" / "epoch_0001.png")
-    (run_dir / "csv" / "metrics.csv").write_text(f"epoch,step,val/fid_domain_1k,train/g_loss\n0,9,{fid + 1},\n"
-                                                 f"0,9,,0.7\n1,19,{fid},\n")
-    (run_dir / "metrics_protocol.json").write_text(json.dumps({"metric": "val/fid_domain_1k", "num_fake": 10,
-                                                               "code_version": "abc1234"}))
-    (run_dir / "summary.json").write_text(json.dumps({
-        "samples": str(run_dir / "samples" / "epoch_0001.png"), "generator_steps": 20,
-        "final_metrics": {"val/fid_domain_1k": fid}}))
+    (run_dir / "csv" / "metrics.csv").write_text(
+        f"epoch,step,val/fid_domain_1k,train/g_loss\n0,9,{fid + 1},\n0,9,,0.7\n1,19,{fid},\n"
+    )
+    (run_dir / "metrics_protocol.json").write_text(
+        json.dumps({"metric": "val/fid_domain_1k", "num_fake": 10, "code_version": "abc1234"})
+    )
+    (run_dir / "summary.json").write_text(
+        json.dumps(
+            {
+                "samples": str(run_dir / "samples" / "epoch_0001.png"),
+                "generator_steps": 20,
+                "final_metrics": {"val/fid_domain_1k": fid},
+            }
+        )
+    )
 
 
 def test_records_add_writes_the_record_and_the_tables(tmp_path) -> None:
@@ -89,30 +98,77 @@ def test_records_add_writes_the_record_and_the_tables(tmp_path) -> None:
     first, second = tmp_path / "outputs/train/toy/r1", tmp_path / "outputs/train/toy/r2"
     _fake_run(first, 3.5)
     _fake_run(second, 2.25)
-    assert records.main(["add", str(first), "--command", "gan-zoo train experiment=toy", "--wall", "12 s",
-                         "--bar", "a toy bar", "--root", str(root)]) == 0
+    assert (
+        records.main(
+            [
+                "add",
+                str(first),
+                "--command",
+                "gan-zoo train experiment=toy",
+                "--wall",
+                "12 s",
+                "--bar",
+                "a toy bar",
+                "--root",
+                str(root),
+            ]
+        )
+        == 0
+    )
     rec = json.loads((root / "experiments/toy/r1.json").read_text())
     assert rec["metrics"] == {"val/fid_domain_1k": 3.5} and rec["role"] == "primary" and rec["wall_s"] == 12.0
     assert rec["commit"] == "abc1234" and [v["val/fid_domain_1k"] for v in rec["validations"]] == [4.5, 3.5]
     assert (root / "experiments/toy" / rec["picture"]).is_file()
     assert "[r1](experiments/toy/r1.json)" in (root / "README.md").read_text()
 
-    assert records.main(["add", str(second), "--command", "gan-zoo train experiment=toy", "--wall", "1m05s",
-                         "--primary", "--root", str(root)]) == 0
+    assert (
+        records.main(
+            [
+                "add",
+                str(second),
+                "--command",
+                "gan-zoo train experiment=toy",
+                "--wall",
+                "1m05s",
+                "--primary",
+                "--root",
+                str(root),
+            ]
+        )
+        == 0
+    )
     old = json.loads((root / "experiments/toy/r1.json").read_text())
     assert (old["role"], old["superseded_by"]) == ("superseded", "r2")
     table = (root / "README.md").read_text()
     assert "[r2](experiments/toy/r2.json)" in table and "r1.json" not in table and "a toy bar" in table
 
-    assert records.main(["add", str(first), "--command", "gan-zoo train", "--wall", "3 s", "--experiment", "other",
-                         "--run-id", "again", "--root", str(root)]) == 0
+    assert (
+        records.main(
+            [
+                "add",
+                str(first),
+                "--command",
+                "gan-zoo train",
+                "--wall",
+                "3 s",
+                "--experiment",
+                "other",
+                "--run-id",
+                "again",
+                "--root",
+                str(root),
+            ]
+        )
+        == 0
+    )
     assert json.loads((root / "experiments/other/again.json").read_text())["role"] == "primary"
 
 
 def test_records_add_names_a_folder_without_a_finished_run(tmp_path, capsys) -> None:
     (tmp_path / "experiments").mkdir()
-    assert records.main(["add", str(tmp_path / "nope"), "--command", "c", "--wall", "1 s",
-                         "--root", str(tmp_path)]) == 2
+    assert (
+        records.main(["add", str(tmp_path / "nope"), "--command", "c", "--wall", "1 s", "--root", str(tmp_path)]) == 2
+    )
     assert "summary.json" in capsys.readouterr().err
 
 
@@ -148,6 +204,7 @@ def test_a_table_naming_a_missing_evaluation_is_refused(tmp_path, capsys) -> Non
 def test_a_steps_table_naming_a_step_without_a_validation_is_refused(tmp_path, capsys) -> None:
     root = _copy_repo_records(tmp_path)
     (root / "docs" / "extra.md").write_text(
-        "<!-- results:begin steps wgan_gp_grid25/long1:val/modes_2500:1000,1234 -->\n<!-- results:end -->\n")
+        "<!-- results:begin steps wgan_gp_grid25/long1:val/modes_2500:1000,1234 -->\n<!-- results:end -->\n"
+    )
     assert records.main(["--root", str(root)]) == 2
     assert "1234" in capsys.readouterr().err

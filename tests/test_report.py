@@ -12,8 +12,14 @@ import yaml
 from gan_zoo.errors import ConfigError
 from gan_zoo.report import main, make_report, mean_ci
 
-PROTO = {"extractor": {"name": "domain-smallcnn-v1", "sha256": "ab" * 32}, "num_fake": 1000, "num_real": "whole split",
-         "reference": "mnist val split", "image_size": 32, "resize": "pad"}
+PROTO = {
+    "extractor": {"name": "domain-smallcnn-v1", "sha256": "ab" * 32},
+    "num_fake": 1000,
+    "num_real": "whole split",
+    "reference": "mnist val split",
+    "image_size": 32,
+    "resize": "pad",
+}
 
 
 def fake_run(root, job, overrides, seed, finals, protocol=PROTO, finished=True):
@@ -25,8 +31,17 @@ def fake_run(root, job, overrides, seed, finals, protocol=PROTO, finished=True):
     (d / "csv").mkdir()
     with open(d / "csv" / "metrics.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["epoch", "step", "train/g_loss", "val/fid_domain_1k", "val/precision_domain_1k",
-                    "val/recall_domain_1k", "val/g_step"])
+        w.writerow(
+            [
+                "epoch",
+                "step",
+                "train/g_loss",
+                "val/fid_domain_1k",
+                "val/precision_domain_1k",
+                "val/recall_domain_1k",
+                "val/g_step",
+            ]
+        )
         w.writerow([0, 10, 1.0, "", "", "", ""])
         for i, (fid, p, r) in enumerate(finals):
             w.writerow([i, 10 * i, "", fid, p, r, 100 * (i + 1)])

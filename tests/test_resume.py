@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import assert_same_weights, split_run, tiny_overrides
 
 ROOT = Path(__file__).parents[1]
@@ -23,9 +22,20 @@ def test_resume_in_process_matches_uninterrupted(make_cfg, tmp_path):
 
 
 def _train(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}", "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(cwd / "c")}
-    return subprocess.run([sys.executable, "-m", "gan_zoo.cli", "train", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}",
+        "WANDB_MODE": "disabled",
+        "GAN_ZOO_CACHE": str(cwd / "c"),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "gan_zoo.cli", "train", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -33,8 +43,11 @@ def test_sigkill_then_rerun_resumes_to_the_same_weights(tmp_path):
     args = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=6", "trainer.max_epochs=3"]
     ref = _train(args + ["run_id=ref"], tmp_path)
     assert ref.returncode == 0, ref.stdout + ref.stderr
-    killer = ["+callbacks.killer._target_=helpers.SigkillAfterEpoch", "+callbacks.killer.epoch=1",
-              f"+callbacks.killer.once_file={tmp_path / 'killed'}"]
+    killer = [
+        "+callbacks.killer._target_=helpers.SigkillAfterEpoch",
+        "+callbacks.killer.epoch=1",
+        f"+callbacks.killer.once_file={tmp_path / 'killed'}",
+    ]
     killed = _train(args + ["run_id=victim", *killer], tmp_path)
     assert killed.returncode == -9, killed.stdout + killed.stderr
     run_dir = tmp_path / "outputs" / "train" / "wgan_gp_ring8"
@@ -44,8 +57,9 @@ def test_sigkill_then_rerun_resumes_to_the_same_weights(tmp_path):
     again = _train(args + ["run_id=victim", *killer], tmp_path)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "resuming from" in again.stdout + again.stderr
-    assert_same_weights(str(run_dir / "ref" / "checkpoints" / "last.ckpt"),
-                        str(run_dir / "victim" / "checkpoints" / "last.ckpt"))
+    assert_same_weights(
+        str(run_dir / "ref" / "checkpoints" / "last.ckpt"), str(run_dir / "victim" / "checkpoints" / "last.ckpt")
+    )
 
 
 def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import compose_cfg, tiny_overrides
 
 import gan_zoo.train  # noqa: F401 - imported at collection, so Lightning's log handlers outlive each test's capture
@@ -37,8 +36,11 @@ def train(*args: str) -> int:
 
 def md5s(run_dir: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     """{relative path: md5} of every file in a run directory (those named in `skip` left out)."""
-    return {str(p.relative_to(run_dir)): hashlib.md5(p.read_bytes()).hexdigest()
-            for p in sorted(run_dir.rglob("*")) if p.is_file() and p.name not in skip}
+    return {
+        str(p.relative_to(run_dir)): hashlib.md5(p.read_bytes()).hexdigest()
+        for p in sorted(run_dir.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
 
 
 def rows(run_dir: Path) -> list[dict[str, str]]:
@@ -66,7 +68,7 @@ def test_a_longer_budget_appends_to_the_record_and_keeps_the_first_config(in_tmp
     assert first_rows and "Epoch 0" not in capfd.readouterr().err  # callbacks.progress=null: no progress bar
     assert train("run_id=r", "trainer.max_epochs=2") == 0
     after = rows(run)
-    assert after[:len(first_rows)] == first_rows and len(after) > len(first_rows)  # appended, nothing lost
+    assert after[: len(first_rows)] == first_rows and len(after) > len(first_rows)  # appended, nothing lost
     assert md5s(run / ".hydra", skip=("config.2.yaml", "hydra.2.yaml", "overrides.2.yaml")) == first_config
     assert "trainer.max_epochs=2" in (run / ".hydra" / "overrides.2.yaml").read_text()
     assert g_step(run / "checkpoints" / "last.ckpt") == 6
@@ -81,14 +83,20 @@ def test_a_finished_run_run_again_changes_nothing(in_tmp, capsys):
     assert md5s(RUNS / "r") == before  # train.log included
 
 
-@pytest.mark.parametrize("args,names", [
-    (["model.n_critic=0"], ["model.n_critic=0", "run_id=<new>"]),                     # a bad value
-    (["model.generator.hidden=[16,16]"], ["model.generator.hidden", "run_id=<new>"]),  # another network
-    (["resume=null"], ["run_id=<new>", "overwrite=true"]),                             # a fresh start
-])
+@pytest.mark.parametrize(
+    "args,names",
+    [
+        (["model.n_critic=0"], ["model.n_critic=0", "run_id=<new>"]),  # a bad value
+        (["model.generator.hidden=[16,16]"], ["model.generator.hidden", "run_id=<new>"]),  # another network
+        (["resume=null"], ["run_id=<new>", "overwrite=true"]),  # a fresh start
+    ],
+)
 def test_a_refused_command_on_an_existing_run_changes_nothing_but_its_log(args, names, in_tmp, capfd):
-    stop = ["+callbacks.stop._target_=helpers.SignalAt", "+callbacks.stop.g_step=4",
-            f"+callbacks.stop.once_file={in_tmp / 'sent'}"]
+    stop = [
+        "+callbacks.stop._target_=helpers.SignalAt",
+        "+callbacks.stop.g_step=4",
+        f"+callbacks.stop.once_file={in_tmp / 'sent'}",
+    ]
     assert train("run_id=r", "trainer.max_epochs=2", *stop) == 130  # an unfinished run, as after a Ctrl-C
     run = RUNS / "r"
     before, log_before = md5s(run, skip=("train.log",)), (run / "train.log").read_text()
@@ -101,7 +109,7 @@ def test_a_refused_command_on_an_existing_run_changes_nothing_but_its_log(args, 
         assert name in message[0], message[0]
     assert md5s(run, skip=("train.log",)) == before
     log_after = (run / "train.log").read_text()
-    assert log_after.startswith(log_before) and names[0] in log_after[len(log_before):]
+    assert log_after.startswith(log_before) and names[0] in log_after[len(log_before) :]
 
 
 def test_overwrite_moves_the_old_run_aside_intact(in_tmp):
@@ -141,18 +149,28 @@ def test_the_defaults_are_filed_under_dcgan_mnist(tmp_path):
     assert OmegaConf.to_container(plain) == OmegaConf.to_container(recipe)
 
 
-@pytest.mark.parametrize("signum,times,where,code", [
-    ("SIGINT", 1, "train", 130),
-    ("SIGTERM", 1, "train", 143),
-    ("SIGINT", 1, "validation", 130),
-    ("SIGINT", 2, "train", 130),  # a second Ctrl-C: at once, no checkpoint
-])
+@pytest.mark.parametrize(
+    "signum,times,where,code",
+    [
+        ("SIGINT", 1, "train", 130),
+        ("SIGTERM", 1, "train", 143),
+        ("SIGINT", 1, "validation", 130),
+        ("SIGINT", 2, "train", 130),  # a second Ctrl-C: at once, no checkpoint
+    ],
+)
 def test_ctrl_c_and_sigterm_stop_cleanly_and_the_printed_command_resumes(signum, times, where, code, in_tmp, capfd):
     old = signal.getsignal(signal.SIGINT)
     once = in_tmp / "sent"
-    args = ["run_id=r", "trainer.max_epochs=2", "+callbacks.sig._target_=helpers.SignalAt", "+callbacks.sig.g_step=2",
-            f"+callbacks.sig.signum={signum}", f"+callbacks.sig.times={times}", f"+callbacks.sig.where={where}",
-            f"+callbacks.sig.once_file={once}"]
+    args = [
+        "run_id=r",
+        "trainer.max_epochs=2",
+        "+callbacks.sig._target_=helpers.SignalAt",
+        "+callbacks.sig.g_step=2",
+        f"+callbacks.sig.signum={signum}",
+        f"+callbacks.sig.times={times}",
+        f"+callbacks.sig.where={where}",
+        f"+callbacks.sig.once_file={once}",
+    ]
     assert train(*args) == code
     assert signal.getsignal(signal.SIGINT) == old  # handlers put back
     out = capfd.readouterr()
@@ -176,7 +194,7 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_the_printed_command_resumes(signum,
         assert gan_zoo(command) == 0
     finally:
         sys.argv = saved
-    assert rows(run)[:len(before)] == before and g_step(run / "checkpoints" / "last.ckpt") == 6
+    assert rows(run)[: len(before)] == before and g_step(run / "checkpoints" / "last.ckpt") == 6
     assert (run / "summary.json").is_file()
 
 
@@ -184,7 +202,12 @@ def test_ctrl_c_and_sigterm_stop_cleanly_and_the_printed_command_resumes(signum,
 def test_ctrl_c_from_outside_a_real_process(tmp_path):
     """A real `gan-zoo train` process, SIGINT sent from outside once its first checkpoint exists: exit 130, the
     last line names the command, last.ckpt written, no traceback."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}", "WANDB_MODE": "disabled", "GAN_ZOO_CACHE": str(tmp_path / "c")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{ROOT}",
+        "WANDB_MODE": "disabled",
+        "GAN_ZOO_CACHE": str(tmp_path / "c"),
+    }
     args = [sys.executable, "-m", "gan_zoo.cli", "train", *BASE, "trainer.max_epochs=1000", "run_id=r"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     last = tmp_path / RUNS / "r" / "checkpoints" / "last.ckpt"

@@ -9,7 +9,16 @@ from gan_zoo.sample import sample_to_npz
 
 
 def sample_cfg(**kw):
-    base = {"num": 12, "out": "s.npz", "label": None, "code": None, "seed": 0, "ema": True, "batch_size": 5, "device": "cpu"}
+    base = {
+        "num": 12,
+        "out": "s.npz",
+        "label": None,
+        "code": None,
+        "seed": 0,
+        "ema": True,
+        "batch_size": 5,
+        "device": "cpu",
+    }
     return OmegaConf.create({**base, **kw})
 
 
@@ -55,15 +64,34 @@ def test_sample_command_end_to_end(cgan_run, tmp_path):
     import sys
 
     out = tmp_path / "cli.npz"
-    r = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "sample", f"checkpoint={cgan_run['run_dir']}", "num=20",
-                        f"out={out}", "label=7"], capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                       env={**os.environ, "WANDB_MODE": "disabled"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gan_zoo.cli",
+            "sample",
+            f"checkpoint={cgan_run['run_dir']}",
+            "num=20",
+            f"out={out}",
+            "label=7",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+        env={**os.environ, "WANDB_MODE": "disabled"},
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     d = np.load(out)
     assert d["images"].shape == (20, 1, 32, 32) and (d["labels"] == 7).all()
     assert not (tmp_path / "outputs").exists()  # sampling leaves no Hydra run folders behind
-    bad = subprocess.run([sys.executable, "-m", "gan_zoo.cli", "sample", "num=3"], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "gan_zoo.cli", "sample", "num=3"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "checkpoint" in bad.stderr
 
 

@@ -37,9 +37,9 @@ def test_running_stats_match_numpy_even_with_a_large_mean():
 def test_fid_matches_scipy_reference():
     g = torch.Generator().manual_seed(1)
     a = torch.randn(2000, 16, generator=g, dtype=torch.float64)
-    b = 0.3 + torch.randn(1500, 16, generator=g, dtype=torch.float64) @ (torch.eye(16) + 0.2 * torch.randn(16, 16,
-                                                                                                         generator=g,
-                                                                                                         dtype=torch.float64))
+    b = 0.3 + torch.randn(1500, 16, generator=g, dtype=torch.float64) @ (
+        torch.eye(16) + 0.2 * torch.randn(16, 16, generator=g, dtype=torch.float64)
+    )
     ours = scores.fid(RunningStats.of(a), RunningStats.of(b))
     assert ours == pytest.approx(scipy_fid(a.numpy(), b.numpy()), rel=1e-6)
     assert scores.fid(RunningStats.of(a), RunningStats.of(a)) == pytest.approx(0.0, abs=1e-8)
@@ -48,8 +48,10 @@ def test_fid_matches_scipy_reference():
 def test_fid_of_two_gaussians_has_the_closed_form():
     # 1-D: FID = (mu1 - mu2)^2 + (s1 - s2)^2 with the sample moments
     g = torch.Generator().manual_seed(2)
-    a, b = torch.randn(5000, 1, generator=g, dtype=torch.float64), 3 + 2 * torch.randn(4000, 1, generator=g,
-                                                                                      dtype=torch.float64)
+    a, b = (
+        torch.randn(5000, 1, generator=g, dtype=torch.float64),
+        3 + 2 * torch.randn(4000, 1, generator=g, dtype=torch.float64),
+    )
     expected = (a.mean() - b.mean()) ** 2 + (a.std() - b.std()) ** 2
     assert scores.fid(RunningStats.of(a), RunningStats.of(b)) == pytest.approx(float(expected), rel=1e-9)
 

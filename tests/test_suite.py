@@ -27,8 +27,9 @@ def digits():
 @pytest.fixture(scope="module")
 def random_domain_extractor():
     torch.manual_seed(0)
-    return DomainExtractor(SmallCNN(1, 10, width=8, feature_dim=32).eval(), {"arch": "smallcnn-test", "sha256": "t",
-                                                                              "num_classes": 10})
+    return DomainExtractor(
+        SmallCNN(1, 10, width=8, feature_dim=32).eval(), {"arch": "smallcnn-test", "sha256": "t", "num_classes": 10}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,17 +47,40 @@ def degraded(x: torch.Tensor, seed: int) -> torch.Tensor:
 
 
 def test_suite_agrees_with_torch_fidelity_on_the_same_extractor(digits, trained_domain_extractor):
-    """FID, KID, IS, precision and recall to 1e-4 relative: our streamed pipeline vs torch_fidelity.calculate_metrics."""
+    """FID, KID, IS, precision and recall to 1e-4 relative: our streamed pipeline vs
+    torch_fidelity.calculate_metrics."""
     n = len(digits.val_set)  # equal counts: our precision/recall would subsample the larger side
     fakes = degraded(digits.train_set.tensors[0][:n], seed=0)
-    ev = ImageEvaluator(digits, trained_domain_extractor, ["fid", "kid", "is", "pr"], num_fake=n, cache_dir=None,
-                        batch_size=128, seed=2020, kid_subsets=50, kid_subset_size=200)
+    ev = ImageEvaluator(
+        digits,
+        trained_domain_extractor,
+        ["fid", "kid", "is", "pr"],
+        num_fake=n,
+        cache_dir=None,
+        batch_size=128,
+        seed=2020,
+        kid_subsets=50,
+        kid_subset_size=200,
+    )
     ours = {v["metric"]: v["value"] for v in ev.score(tensor_source(fakes, None, 128, "degraded digits"))}
     name = register_extractor(trained_domain_extractor)
     ref = torch_fidelity.calculate_metrics(
-        input1=UInt8Images(fakes), input2=UInt8Images(digits.val_set.tensors[0]), feature_extractor=name, cuda=False,
-        fid=True, kid=True, isc=True, prc=True, kid_subsets=50, kid_subset_size=200, rng_seed=2020, cache=False,
-        batch_size=128, verbose=False, save_cpu_ram=True)
+        input1=UInt8Images(fakes),
+        input2=UInt8Images(digits.val_set.tensors[0]),
+        feature_extractor=name,
+        cuda=False,
+        fid=True,
+        kid=True,
+        isc=True,
+        prc=True,
+        kid_subsets=50,
+        kid_subset_size=200,
+        rng_seed=2020,
+        cache=False,
+        batch_size=128,
+        verbose=False,
+        save_cpu_ram=True,
+    )
     assert ours["fid"] > 5 * ours["fid_real_floor"]  # far from the floor: relative agreement means something
     assert ours["fid"] == pytest.approx(ref["frechet_inception_distance"], rel=1e-4)
     assert ours["kid_mean"] == pytest.approx(ref["kernel_inception_distance_mean"], rel=1e-4)
@@ -76,8 +100,18 @@ def test_torchmetrics_with_our_extractor_gives_the_same_fid_kid_and_is(digits, t
     real = digits.val_set.tensors[0]
     n = len(real)
     fakes = degraded(digits.train_set.tensors[0][:n], seed=1)
-    ev = ImageEvaluator(digits, trained_domain_extractor, ["fid", "kid", "is"], num_fake=n, cache_dir=None,
-                        batch_size=128, kid_subsets=1, kid_subset_size=n, isc_splits=1, floor=False)
+    ev = ImageEvaluator(
+        digits,
+        trained_domain_extractor,
+        ["fid", "kid", "is"],
+        num_fake=n,
+        cache_dir=None,
+        batch_size=128,
+        kid_subsets=1,
+        kid_subset_size=n,
+        isc_splits=1,
+        floor=False,
+    )
     ours = {v["metric"]: v["value"] for v in ev.score(tensor_source(fakes, None, 128, "degraded digits"))}
     feats = ExtractorFeatures(trained_domain_extractor)
     fid = FrechetInceptionDistance(feature=feats, reset_real_features=False)
@@ -85,9 +119,9 @@ def test_torchmetrics_with_our_extractor_gives_the_same_fid_kid_and_is(digits, t
     isc = InceptionScore(feature=ExtractorLogits(trained_domain_extractor), splits=1)
     for i in range(0, n, 128):
         for metric in (fid, kid):
-            metric.update(real[i:i + 128], real=True)
-            metric.update(fakes[i:i + 128], real=False)
-        isc.update(fakes[i:i + 128])
+            metric.update(real[i : i + 128], real=True)
+            metric.update(fakes[i : i + 128], real=False)
+        isc.update(fakes[i : i + 128])
     assert ours["fid"] > 1.0
     assert float(fid.compute()) == pytest.approx(ours["fid"], rel=1e-4)
     assert float(kid.compute()[0]) == pytest.approx(ours["kid_mean"], rel=1e-4)
@@ -148,8 +182,9 @@ def test_real_features_are_cached_per_protocol(digits, random_domain_extractor, 
     assert second.cache_info["val"]["cache"] == "hit" and counting.seen == seen + 100  # only the fakes
     assert a[0]["value"] == b[0]["value"]
     # another protocol (fewer reference images) is another cache entry
-    third = ImageEvaluator(digits, counting, ["fid"], num_fake=100, cache_dir=str(tmp_path), batch_size=100,
-                           num_real=200)
+    third = ImageEvaluator(
+        digits, counting, ["fid"], num_fake=100, cache_dir=str(tmp_path), batch_size=100, num_real=200
+    )
     third.score(fakes)
     assert third.cache_info["val"]["cache"] == "miss"
     # a torn cache file is recomputed, not trusted
@@ -236,19 +271,20 @@ def test_extraction_shards_across_ranks_and_gathers_in_source_order(tmp_path):
 
 
 def test_num_real_takes_a_class_balanced_fixed_subset(digits, random_domain_extractor):
-    ev = ImageEvaluator(digits, random_domain_extractor, ["fid"], num_fake=50, cache_dir=None, batch_size=50,
-                        num_real=100)
+    ev = ImageEvaluator(
+        digits, random_domain_extractor, ["fid"], num_fake=50, cache_dir=None, batch_size=50, num_real=100
+    )
     ref = ev.reference()
     counts = torch.bincount(ref.labels, minlength=10)
     assert ref.n == 100 and (counts > 0).all()  # the split is stored in class order: a prefix would not be
-    again = ImageEvaluator(digits, random_domain_extractor, ["fid"], num_fake=50, cache_dir=None, batch_size=50,
-                           num_real=100).reference()
+    again = ImageEvaluator(
+        digits, random_domain_extractor, ["fid"], num_fake=50, cache_dir=None, batch_size=50, num_real=100
+    ).reference()
     assert torch.equal(again.features, ref.features)
 
 
 def test_memorisation_through_the_suite_flags_copied_training_images(digits, random_domain_extractor):
-    ev = ImageEvaluator(digits, random_domain_extractor, ["memorisation"], num_fake=300, cache_dir=None,
-                        batch_size=100)
+    ev = ImageEvaluator(digits, random_domain_extractor, ["memorisation"], num_fake=300, cache_dir=None, batch_size=100)
     train_x = digits.train_set.tensors[0]
     copies = {v["metric"]: v["value"] for v in ev.score(tensor_source(train_x[:300], None, 100, "copies"))}
     assert copies["memo_l1_copy_fraction"] == 1.0 and copies["memo_l1_ratio"] == 0.0

@@ -12,10 +12,10 @@ from hydra import compose, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.types import RunMode
 from omegaconf import OmegaConf
+from test_cli import cli
 
 from gan_zoo.errors import ConfigError
 from gan_zoo.train import group_sweep_runs, optimized_value
-from test_cli import cli
 
 SEARCHES = sorted(p.stem for p in (Path(__file__).parents[1] / "gan_zoo" / "conf" / "hparams_search").glob("*.yaml"))
 
@@ -62,11 +62,15 @@ def test_optimized_value_is_the_named_metric_or_the_monitor():
 
 def test_sweep_runs_are_grouped_and_tagged_for_wandb(monkeypatch):
     cfg = OmegaConf.create({"name": "dcgan_mnist", "logger": {"wandb": {"group": "dcgan_mnist", "name": "x"}}})
-    hc = SimpleNamespace(mode=RunMode.MULTIRUN, sweep=SimpleNamespace(dir="outputs/train/multirun/s1"),
-                         job=SimpleNamespace(num=3),
-                         overrides=SimpleNamespace(task=["model.g_optimizer.lr=0.0002", "seed=1"]),
-                         runtime=SimpleNamespace(choices={"experiment": "dcgan_mnist", "loss": "bce",
-                                                          "hydra/launcher": "basic", "launcher": None}))
+    hc = SimpleNamespace(
+        mode=RunMode.MULTIRUN,
+        sweep=SimpleNamespace(dir="outputs/train/multirun/s1"),
+        job=SimpleNamespace(num=3),
+        overrides=SimpleNamespace(task=["model.g_optimizer.lr=0.0002", "seed=1"]),
+        runtime=SimpleNamespace(
+            choices={"experiment": "dcgan_mnist", "loss": "bce", "hydra/launcher": "basic", "launcher": None}
+        ),
+    )
     monkeypatch.setattr("gan_zoo.train.HydraConfig.initialized", lambda: True)
     monkeypatch.setattr("gan_zoo.train.HydraConfig.get", lambda: hc)
     group_sweep_runs(cfg)
@@ -81,22 +85,41 @@ def test_sweep_runs_are_grouped_and_tagged_for_wandb(monkeypatch):
 
 @pytest.mark.slow
 def test_multirun_ddp_is_refused_with_joblib_too(tmp_path):
-    r = cli("train", "-m", "hydra/launcher=joblib", "experiment=wgan_gp_ring8", "hardware=ddp_sim", "seed=0,1",
-            "logger=csv", cwd=tmp_path)
+    r = cli(
+        "train",
+        "-m",
+        "hydra/launcher=joblib",
+        "experiment=wgan_gp_ring8",
+        "hardware=ddp_sim",
+        "seed=0,1",
+        "logger=csv",
+        cwd=tmp_path,
+    )
     assert r.returncode == 2 and "is unsafe" in r.stdout, r.stdout[-1500:] + r.stderr[-1500:]
 
 
 @pytest.mark.slow
 def test_optuna_sweep_runs_two_trials_in_one_epoch_and_report_reads_it(tmp_path, shared_cache):
     """The issue's smoke command: `-m hparams_search=... hydra.sweeper.n_trials=2 trainer.max_epochs=1`."""
-    r = cli("train", "-m", "hparams_search=dcgan_mnist_optuna", "hydra.sweeper.n_trials=2", "trainer.max_epochs=1",
-            "trainer.limit_train_batches=4", "metrics.num_fake=200", "logger=csv", "callbacks.progress=null",
-            "run_id=smoke", cwd=tmp_path)
+    r = cli(
+        "train",
+        "-m",
+        "hparams_search=dcgan_mnist_optuna",
+        "hydra.sweeper.n_trials=2",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=4",
+        "metrics.num_fake=200",
+        "logger=csv",
+        "callbacks.progress=null",
+        "run_id=smoke",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     sweep = tmp_path / "outputs" / "train" / "multirun" / "smoke"
     results = OmegaConf.load(sweep / "optimization_results.yaml")
-    values = [json.loads((sweep / str(i) / "summary.json").read_text())["final_metrics"]["val/fid_domain_200"]
-              for i in (0, 1)]
+    values = [
+        json.loads((sweep / str(i) / "summary.json").read_text())["final_metrics"]["val/fid_domain_200"] for i in (0, 1)
+    ]
     assert results.best_value == pytest.approx(min(values))  # what train returned is what Optuna minimised
     rep = cli("report", str(sweep), "--out", str(tmp_path / "rep"), cwd=tmp_path)
     assert rep.returncode == 0 and (tmp_path / "rep" / "report.md").exists(), rep.stdout[-1500:] + rep.stderr[-1500:]
@@ -104,9 +127,20 @@ def test_optuna_sweep_runs_two_trials_in_one_epoch_and_report_reads_it(tmp_path,
 
 @pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path, shared_cache):
-    r = cli("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", "trainer.max_epochs=1",
-            "trainer.limit_train_batches=2", "metrics.num_fake=200", "logger=csv", "callbacks.progress=null",
-            "run_id=jl", cwd=tmp_path)
+    r = cli(
+        "train",
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "seed=0,1",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "metrics.num_fake=200",
+        "logger=csv",
+        "callbacks.progress=null",
+        "run_id=jl",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     sweep = tmp_path / "outputs" / "train" / "multirun" / "jl"
     assert all((sweep / str(i) / "checkpoints" / "last.ckpt").exists() for i in (0, 1))

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 from conftest import assert_same_weights, split_run, tiny_overrides, write_paired_folder, write_unpaired_folder
+
 from gan_zoo.data.translation import (
     EdgesMNISTDataModule,
     PairedFolderDataModule,
@@ -24,8 +24,8 @@ from gan_zoo.data.translation import (
 from gan_zoo.errors import ConfigError, CorruptDataError, DatasetNotFoundError
 from gan_zoo.losses import d_lsgan, g_lsgan
 from gan_zoo.metrics.translation import PairedEvaluator, paired_scores
-from gan_zoo.models.cyclegan import CycleGAN, ImageHistory, cycle_loss
 from gan_zoo.models.base import LinearDecay
+from gan_zoo.models.cyclegan import CycleGAN, ImageHistory, cycle_loss
 from gan_zoo.models.pix2pix import Pix2Pix
 from gan_zoo.networks.translation import (
     PatchDiscriminator,
@@ -142,8 +142,20 @@ class Scale(nn.Module):
 
 def _cyclegan(g_ab: float, g_ba: float, **kw) -> CycleGAN:
     adam = lambda params: torch.optim.Adam(params)  # noqa: E731
-    return CycleGAN(Scale(g_ab), Scale(g_ba), Scale(1), Scale(1), d_lsgan, g_lsgan, adam, adam, (1, 2, 2), (1, 2, 2),
-                    pool_size=0, **kw)
+    return CycleGAN(
+        Scale(g_ab),
+        Scale(g_ba),
+        Scale(1),
+        Scale(1),
+        d_lsgan,
+        g_lsgan,
+        adam,
+        adam,
+        (1, 2, 2),
+        (1, 2, 2),
+        pool_size=0,
+        **kw,
+    )
 
 
 def test_cycle_loss_is_the_mean_absolute_error():
@@ -152,12 +164,15 @@ def test_cycle_loss_is_the_mean_absolute_error():
     assert float(cycle_loss(x, x - 0.25)) == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("g_ab,g_ba,expected", [
-    # F(G(a)) = a, G(F(b)) = b: no cycle loss; identity |G(b) - b| = |b| = 0.2, |F(a) - a| = 0.5 |a| = 0.2
-    (2.0, 0.5, 10 * 0.0 + 0.5 * 10 * (0.2 + 0.2)),
-    # F(G(a)) = 2a: |a| = 0.4; G(F(b)) = 2b: |b| = 0.2; identity: |2b - b| = 0.2, |a - a| = 0
-    (2.0, 1.0, 10 * (0.4 + 0.2) + 0.5 * 10 * (0.2 + 0.0)),
-])
+@pytest.mark.parametrize(
+    "g_ab,g_ba,expected",
+    [
+        # F(G(a)) = a, G(F(b)) = b: no cycle loss; identity |G(b) - b| = |b| = 0.2, |F(a) - a| = 0.5 |a| = 0.2
+        (2.0, 0.5, 10 * 0.0 + 0.5 * 10 * (0.2 + 0.2)),
+        # F(G(a)) = 2a: |a| = 0.4; G(F(b)) = 2b: |b| = 0.2; identity: |2b - b| = 0.2, |a - a| = 0
+        (2.0, 1.0, 10 * (0.4 + 0.2) + 0.5 * 10 * (0.2 + 0.0)),
+    ],
+)
 def test_cyclegan_cycle_and_identity_terms_on_known_tensors(g_ab, g_ba, expected):
     gan = _cyclegan(g_ab, g_ba)
     batch = {"a": torch.full((3, 1, 2, 2), 0.4), "b": torch.full((3, 1, 2, 2), 0.2)}
@@ -282,9 +297,13 @@ def test_paired_evaluator_reports_the_model_beside_its_baselines():
     ev = PairedEvaluator(dm, num_samples=200)
     targets = dm.val_set.tensors["b"][:200]
     perfect = ev.compute(Oracle(lambda x: targets.float() / 127.5 - 1))
-    assert perfect["val/l1"] == 0.0 and perfect["val/ssim"] == pytest.approx(1.0) and perfect["val/l1_vs_baseline"] == 0.0
+    assert (
+        perfect["val/l1"] == 0.0 and perfect["val/ssim"] == pytest.approx(1.0) and perfect["val/l1_vs_baseline"] == 0.0
+    )
     copy = ev.compute(Oracle(lambda x: x))  # the model that returns its input is the identity baseline
-    assert copy["val/l1"] == pytest.approx(copy["val/l1_identity"]) and copy["val/psnr"] == pytest.approx(copy["val/psnr_identity"])
+    assert copy["val/l1"] == pytest.approx(copy["val/l1_identity"]) and copy["val/psnr"] == pytest.approx(
+        copy["val/psnr_identity"]
+    )
     assert copy["val/l1_mean_target"] < copy["val/l1_identity"]  # on outlines, the mean digit is the better baseline
     assert copy["val/l1_vs_baseline"] == pytest.approx(copy["val/l1"] / copy["val/l1_mean_target"])
 
@@ -292,8 +311,14 @@ def test_paired_evaluator_reports_the_model_beside_its_baselines():
 # ----------------------------------------------------------------------------------------------- end to end
 def _translate(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run([sys.executable, "-m", "gan_zoo.cli", "translate", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gan_zoo.cli", "translate", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def _translate_in_process(make_cfg, args: list[str]) -> dict:
@@ -309,7 +334,10 @@ def test_translate_paired_writes_the_npz_contract(i2i_runs, tmp_path):
     assert "capped to 1000" in r.stdout
     z = np.load(tmp_path / "t.npz")
     assert set(z.files) == {"images", "sources", "labels", "targets"}
-    assert z["images"].dtype == np.uint8 and z["images"].shape == (1000, 1, 32, 32) == z["targets"].shape == z["sources"].shape
+    assert (
+        z["images"].dtype == np.uint8
+        and z["images"].shape == (1000, 1, 32, 32) == z["targets"].shape == z["sources"].shape
+    )
     assert z["labels"].dtype == np.int64 and sorted(np.bincount(z["labels"])) == [100] * 10
     assert (tmp_path / "t.png").is_file()
 
@@ -345,8 +373,13 @@ def test_cyclegan_resume_is_exact_and_the_lr_decays(make_cfg, tmp_path):
     """History buffers, LR schedules and RNG state all come back: 2 + 2 steps end where 4 steps do."""
     import torch as t
 
-    base = [o for o in tiny_overrides("cyclegan_digits_mnist") if not o.startswith("metrics.")] + ["model.pool_size=3", "resume=null", "metrics=none",
-                                                      "trainer.limit_train_batches=2", "data.batch_size=2"]
+    base = [o for o in tiny_overrides("cyclegan_digits_mnist") if not o.startswith("metrics.")] + [
+        "model.pool_size=3",
+        "resume=null",
+        "metrics=none",
+        "trainer.limit_train_batches=2",
+        "data.batch_size=2",
+    ]
     full, resumed = split_run(make_cfg, tmp_path, base, total=2, first=1)
     assert_same_weights(full["last_checkpoint"], resumed["last_checkpoint"])
     wa = t.load(full["last_checkpoint"], map_location="cpu", weights_only=False)
@@ -363,8 +396,11 @@ def test_image_to_image_games_train_under_ddp_with_rank_identical_weights(experi
     under DDP; afterwards every rank holds the same generator weights (gradients were all-reduced)."""
     from helpers import train_ddp_sim_rank_states
 
-    w0, w1 = train_ddp_sim_rank_states(["metrics=none", *[o for o in tiny_overrides(experiment)
-                                                          if not o.startswith("metrics.")]], tmp_path, timeout=600)
+    w0, w1 = train_ddp_sim_rank_states(
+        ["metrics=none", *[o for o in tiny_overrides(experiment) if not o.startswith("metrics.")]],
+        tmp_path,
+        timeout=600,
+    )
     assert w0.keys() == w1.keys() and any("generator" in k for k in w0)
     for k in w0:
         if "generator" in k and w0[k].is_floating_point():
@@ -377,15 +413,35 @@ def test_pix2pix_gradient_penalty_on_the_pair_and_no_batchnorm_critic():
     adam = lambda params: torch.optim.Adam(params)  # noqa: E731
     g = UNetGenerator((1, 16, 16), (1, 16, 16), base_channels=4)
     d = PatchDiscriminator((2, 16, 16), base_channels=4, receptive_field=16, norm="instance")
-    gan = Pix2Pix(g, d, d_wasserstein, g_wasserstein, adam, adam, (1, 16, 16), (1, 16, 16),
-                  regularizer=gradient_penalty, reg_weight=10.0)
+    gan = Pix2Pix(
+        g,
+        d,
+        d_wasserstein,
+        g_wasserstein,
+        adam,
+        adam,
+        (1, 16, 16),
+        (1, 16, 16),
+        regularizer=gradient_penalty,
+        reg_weight=10.0,
+    )
     batch = {"a": torch.randn(4, 1, 16, 16), "b": torch.randn(4, 1, 16, 16)}
     state = gan.prepare(batch, generator_step_follows=False)
     reg, logs = gan.d_reg(batch, state)
     assert torch.isfinite(reg) and float(reg) == pytest.approx(10.0 * float(logs["train/reg"]))
     with pytest.raises(ConfigError, match="without BatchNorm"):
-        Pix2Pix(g, PatchDiscriminator((2, 16, 16), base_channels=4, receptive_field=16, norm="batch"), d_wasserstein,
-                g_wasserstein, adam, adam, (1, 16, 16), (1, 16, 16), regularizer=gradient_penalty, reg_weight=10.0)
+        Pix2Pix(
+            g,
+            PatchDiscriminator((2, 16, 16), base_channels=4, receptive_field=16, norm="batch"),
+            d_wasserstein,
+            g_wasserstein,
+            adam,
+            adam,
+            (1, 16, 16),
+            (1, 16, 16),
+            regularizer=gradient_penalty,
+            reg_weight=10.0,
+        )
 
 
 @pytest.mark.slow
@@ -393,8 +449,10 @@ def test_pix2pix_gradient_penalty_on_the_pair_and_no_batchnorm_critic():
 def test_image_to_image_games_train_under_bf16_autocast(experiment, make_cfg):
     from gan_zoo.train import run
 
-    cfg = make_cfg([o for o in tiny_overrides(experiment) if not o.startswith("metrics.")] +
-                   ["hardware=bf16", "metrics=none", "trainer.limit_train_batches=2", "data.batch_size=4"])
+    cfg = make_cfg(
+        [o for o in tiny_overrides(experiment) if not o.startswith("metrics.")]
+        + ["hardware=bf16", "metrics=none", "trainer.limit_train_batches=2", "data.batch_size=4"]
+    )
     out = run(cfg)
     assert out["generator_steps"] == 2 and Path(out["last_checkpoint"]).is_file()
 

@@ -53,7 +53,7 @@ def train_lenet(x: torch.Tensor, y: torch.Tensor, epochs: int = 15, seed: int = 
     for _ in range(epochs):
         perm = torch.randperm(len(xf))
         for i in range(0, len(xf), 64):
-            idx = perm[i:i + 64]
+            idx = perm[i : i + 64]
             loss = F.cross_entropy(net(torch.stack([aug(im) for im in xf[idx]])), y[idx])
             opt.zero_grad()
             loss.backward()

@@ -17,9 +17,11 @@ with the protocol of `gan-zoo evaluate` (domain features, 1,000 fakes against th
 
 Each is the mean over the sampling seeds. Results are written up in experiments/stylegan_mnist/README.md.
 
-`missed`: Which held-out digits a checkpoint's recall misses: recall per class and per ink quartile, and the missed digits.
+`missed`: Which held-out digits a checkpoint's recall misses: recall per class and per ink quartile, and the
+missed digits.
 
-    python experiments/stylegan_mnist/recall_study.py missed CKPT_A CKPT_B [--num 1000] [--seeds 0 1 2] [--out missed.png]
+    python experiments/stylegan_mnist/recall_study.py missed CKPT_A CKPT_B [--num 1000] [--seeds 0 1 2] [--out
+    missed.png]
 
 Recall (Kynkaanniemi et al. 2019, k = 3, domain features, 1,000 fakes against the 1,000 held-out digits: the
 protocol of `gan-zoo evaluate`) is the share of real digits inside some fake's k-NN ball. `missed` keeps the
@@ -79,9 +81,14 @@ def outliers(argv: list[str]) -> None:
             d = torch.cdist(real, fake)  # one distance matrix for both rules (distance <= radius, torch-fidelity's)
             in_fake_ball = d <= r_fake[None]  # [real, fake]: real i inside fake j's ball (recall)
             on = (d <= r_real[:, None]).any(0)  # fake j inside some real ball (precision): on the manifold
-            rows.append([in_fake_ball.any(1).float().mean().item(), 1 - on.float().mean().item(),
-                         in_fake_ball[:, on].any(1).float().mean().item(),
-                         (r_fake.median() / r_real.median()).item()])
+            rows.append(
+                [
+                    in_fake_ball.any(1).float().mean().item(),
+                    1 - on.float().mean().item(),
+                    in_fake_ball[:, on].any(1).float().mean().item(),
+                    (r_fake.median() / r_real.median()).item(),
+                ]
+            )
         m = torch.tensor(rows).mean(0).tolist()
         print(f"{path[-60:]:60s} {m[0]:.3f}   {m[1]:.3f}         {m[2]:.3f}                      {m[3]:.3f}")
 
@@ -119,13 +126,19 @@ def missed(argv: list[str]) -> None:
     print(f"{'all':12s}" + "".join(f"{r[0].mean().item():24.3f}" for r in res))
     for c in range(int(y.max()) + 1):
         m = y == c
-        print(f"{'class ' + str(c):12s}" + "".join(f"{r[0][m].mean().item():24.3f}" for r in res) + f"   n={int(m.sum())}")
+        print(
+            f"{'class ' + str(c):12s}" + "".join(f"{r[0][m].mean().item():24.3f}" for r in res) + f"   n={int(m.sum())}"
+        )
     for q in range(4):
         m = quart == q
-        print(f"{'ink q' + str(q + 1):12s}" + "".join(f"{r[0][m].mean().item():24.3f}" for r in res)
-              + f"   ink {ink[m].min().item():.3f}..{ink[m].max().item():.3f}")
+        print(
+            f"{'ink q' + str(q + 1):12s}"
+            + "".join(f"{r[0][m].mean().item():24.3f}" for r in res)
+            + f"   ink {ink[m].min().item():.3f}..{ink[m].max().item():.3f}"
+        )
     if args.out:
         from torchvision.utils import save_image
+
         gap = res[1][0] - res[0][0]
         idx = torch.argsort(gap, descending=True)[:64]
         print(f"{int((gap > 0.5).sum())} digits covered by B in more than half the draws more often than by A")

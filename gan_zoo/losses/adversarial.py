@@ -19,14 +19,19 @@ def noisy_targets(like: torch.Tensor, real: bool, noise: float) -> torch.Tensor:
     return (1.0 - u) if real else u
 
 
-def d_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor, label_noise: float = 0.0,
-          one_sided: bool = False) -> torch.Tensor:
+def d_bce(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, label_noise: float = 0.0, one_sided: bool = False
+) -> torch.Tensor:
     """-log D(x) - log(1 - D(G(z))), with optional label noise (one-sided: only real targets softened)."""
     real_t = noisy_targets(real_logits, True, label_noise)
-    fake_t = torch.zeros_like(fake_logits, dtype=torch.float32) if one_sided else noisy_targets(
-        fake_logits, False, label_noise)
-    return (F.binary_cross_entropy_with_logits(real_logits.float(), real_t)
-            + F.binary_cross_entropy_with_logits(fake_logits.float(), fake_t))
+    fake_t = (
+        torch.zeros_like(fake_logits, dtype=torch.float32)
+        if one_sided
+        else noisy_targets(fake_logits, False, label_noise)
+    )
+    return F.binary_cross_entropy_with_logits(real_logits.float(), real_t) + F.binary_cross_entropy_with_logits(
+        fake_logits.float(), fake_t
+    )
 
 
 def g_nonsaturating(fake_logits: torch.Tensor) -> torch.Tensor:

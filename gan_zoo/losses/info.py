@@ -13,9 +13,16 @@ import torch
 import torch.nn.functional as F
 
 
-def info_nll(cat_logits: torch.Tensor | None, cat_codes: torch.Tensor | None, cont_mean: torch.Tensor | None,
-             cont_codes: torch.Tensor | None, lambda_cat: float = 1.0, lambda_cont: float = 0.1) -> torch.Tensor:
-    """lambda_cat * CE(Q_cat, c_cat) + lambda_cont * 1/2 ||c_cont - mu||^2 (mean over the batch): minimised by G and Q."""
+def info_nll(
+    cat_logits: torch.Tensor | None,
+    cat_codes: torch.Tensor | None,
+    cont_mean: torch.Tensor | None,
+    cont_codes: torch.Tensor | None,
+    lambda_cat: float = 1.0,
+    lambda_cont: float = 0.1,
+) -> torch.Tensor:
+    """lambda_cat * CE(Q_cat, c_cat) + lambda_cont * 1/2 ||c_cont - mu||^2 (mean over the batch): minimised by
+    G and Q."""
     loss = torch.zeros((), device=(cat_logits if cat_logits is not None else cont_mean).device)
     if cat_logits is not None and cat_codes is not None:
         loss = loss + lambda_cat * F.cross_entropy(cat_logits.float(), cat_codes)

@@ -26,8 +26,15 @@ def _input_grad_norm(critic: Critic, x: torch.Tensor, y: torch.Tensor | None, gr
     return (grad.flatten(1).pow(2).sum(1) + 1e-12).sqrt()
 
 
-def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None = None,
-                     grad_scale: float = 1.0, eps: torch.Tensor | None = None, target: float = 1.0) -> torch.Tensor:
+def gradient_penalty(
+    critic: Critic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    y: torch.Tensor | None = None,
+    grad_scale: float = 1.0,
+    eps: torch.Tensor | None = None,
+    target: float = 1.0,
+) -> torch.Tensor:
     """WGAN-GP (Gulrajani et al. 2017): E[(||grad C(x_hat)||_2 - target)^2] at x_hat = eps x + (1 - eps) G(z).
 
     eps ~ U(0, 1), one draw per sample, broadcast over the other dims (not N(0, 1): that is a bug seen
@@ -40,7 +47,8 @@ def gradient_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, y: 
     return (_input_grad_norm(critic, x_hat, y, grad_scale) - target).pow(2).mean()
 
 
-def r1_penalty(critic: Critic, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None = None,
-               grad_scale: float = 1.0) -> torch.Tensor:
+def r1_penalty(
+    critic: Critic, real: torch.Tensor, fake: torch.Tensor, y: torch.Tensor | None = None, grad_scale: float = 1.0
+) -> torch.Tensor:
     """R1 (Mescheder et al. 2018): E[||grad D(x)||^2] on real data; the usual weight is gamma / 2."""
     return _input_grad_norm(critic, real, y, grad_scale).pow(2).mean()

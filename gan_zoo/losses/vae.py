@@ -18,8 +18,9 @@ def bernoulli_nll(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(p, t, reduction="none").flatten(1).sum(1)
 
 
-def negative_elbo(recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
-                  beta: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def negative_elbo(
+    recon: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mean -ELBO, mean reconstruction NLL, mean KL) with -ELBO = NLL + beta * KL (beta = 1: the ELBO)."""
     nll, kl = bernoulli_nll(recon, x), gaussian_kl(mu, logvar)
     return (nll + beta * kl).mean(), nll.mean(), kl.mean()

@@ -43,8 +43,9 @@ def train_classifier(datamodule: Any, epochs: int = 6, seed: int = 0) -> tuple[S
         model = SmallCNN(c, datamodule.num_classes)
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
         # small folders (fewer than 128 images) still get whole batches: no zero-step schedule
-        loader = DataLoader(datamodule.train_set, batch_size=min(128, len(datamodule.train_set)), shuffle=True,
-                            drop_last=True)
+        loader = DataLoader(
+            datamodule.train_set, batch_size=min(128, len(datamodule.train_set)), shuffle=True, drop_last=True
+        )
         steps = epochs * len(loader)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
         for _ in range(epochs):
@@ -74,8 +75,13 @@ def load_or_train_extractor(datamodule: Any, cache_dir: str | Path, epochs: int 
     if not path.exists():
         log.info("training the domain feature extractor for %s (cached at %s)", datamodule.dataset_id, path)
         model, acc = train_classifier(datamodule, epochs=epochs)
-        info = {"dataset_id": datamodule.dataset_id, "arch": EXTRACTOR_VERSION, "val_accuracy": acc,
-                "in_channels": datamodule.image_shape[0], "num_classes": datamodule.num_classes}
+        info = {
+            "dataset_id": datamodule.dataset_id,
+            "arch": EXTRACTOR_VERSION,
+            "val_accuracy": acc,
+            "in_channels": datamodule.image_shape[0],
+            "num_classes": datamodule.num_classes,
+        }
         atomic_torch_save({"state_dict": model.state_dict(), "info": info}, path)
     blob = torch.load(path, map_location="cpu", weights_only=False)
     info = dict(blob["info"])
@@ -83,6 +89,10 @@ def load_or_train_extractor(datamodule: Any, cache_dir: str | Path, epochs: int 
         model = SmallCNN(info["in_channels"], info["num_classes"])
     model.load_state_dict(blob["state_dict"])
     info.update(path=str(path), sha256=sha256_file(path))
-    log.info("domain extractor %s: sha256 %s..., held-out accuracy %.4f", path.name, info["sha256"][:12],
-             info["val_accuracy"])
+    log.info(
+        "domain extractor %s: sha256 %s..., held-out accuracy %.4f",
+        path.name,
+        info["sha256"][:12],
+        info["val_accuracy"],
+    )
     return model.eval(), info

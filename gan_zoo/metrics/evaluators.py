@@ -10,8 +10,7 @@ import torch.nn as nn
 from gan_zoo.metrics.suite import count_tag
 
 
-def mixture_stats(samples: torch.Tensor, centers: torch.Tensor, std: float,
-                  min_share: float = 0.2) -> dict[str, float]:
+def mixture_stats(samples: torch.Tensor, centers: torch.Tensor, std: float, min_share: float = 0.2) -> dict[str, float]:
     """Mode-collapse statistics for samples of a Gaussian mixture (PacGAN/VEEGAN protocol).
 
     A sample is high quality if it lies within 3 std of its nearest centre. A mode is captured if it
@@ -49,6 +48,11 @@ class MixtureEvaluator(nn.Module):
 
     def protocol(self) -> dict[str, Any]:
         """What the values above were measured with."""
-        return {"metric": "mode coverage (PacGAN protocol)", "num_samples": self.num_samples,
-                "high_quality": "within 3 std of nearest mode", "mode_captured": ">= 20% of fair share of HQ samples",
-                "std": self.std, "num_modes": len(self.centers)}
+        return {
+            "metric": "mode coverage (PacGAN protocol)",
+            "num_samples": self.num_samples,
+            "high_quality": "within 3 std of nearest mode",
+            "mode_captured": ">= 20% of fair share of HQ samples",
+            "std": self.std,
+            "num_modes": len(self.centers),
+        }

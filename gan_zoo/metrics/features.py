@@ -38,7 +38,9 @@ def prepare_images(x: torch.Tensor, channels: int, size: int, resize: str) -> to
     exactly as MNIST was). Channels: grey -> RGB repeats the plane; RGB -> grey uses ITU-R 601 luma
     (what PIL's convert("L") does).
     """
-    require(x.dtype == torch.uint8 and x.dim() == 4, f"images must be uint8 [N, C, H, W], got {x.dtype} {list(x.shape)}")
+    require(
+        x.dtype == torch.uint8 and x.dim() == 4, f"images must be uint8 [N, C, H, W], got {x.dtype} {list(x.shape)}"
+    )
     c = x.shape[1]
     if c != channels:
         if c == 1 and channels == 3:
@@ -69,8 +71,9 @@ def describe_resize(sizes: Any, size: int, resize: str) -> str:
             parts.append(f"none ({h}x{w})")
             continue
         method = resize_method(h, w, size, resize)
-        notes = (["aspect ratio not kept: squashed"] if method != "pad" and h != w else []) + \
-                ([f"{resize} cannot shrink"] if method != resize else [])
+        notes = (["aspect ratio not kept: squashed"] if method != "pad" and h != w else []) + (
+            [f"{resize} cannot shrink"] if method != resize else []
+        )
         parts.append(f"{method} {h}x{w} -> {size}x{size}" + (f" ({'; '.join(notes)})" if notes else ""))
     if not parts:
         return "none"
@@ -88,16 +91,24 @@ class Source:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def tensor_source(x: torch.Tensor, y: torch.Tensor | None, batch_size: int, description: str,
-                  prepare: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Source:
+def tensor_source(
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    batch_size: int,
+    description: str,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> Source:
     """Chunks of an in-memory tensor (a data split, an .npz of samples)."""
     n = len(x)
 
     def chunk(s: int) -> Callable[[], tuple[torch.Tensor, torch.Tensor | None]]:
         def make() -> tuple[torch.Tensor, torch.Tensor | None]:
-            xb = x[s:s + batch_size]
+            xb = x[s : s + batch_size]
             xb = torch.as_tensor(np.ascontiguousarray(xb)) if isinstance(xb, np.ndarray) else xb
-            return (prepare(xb) if prepare else xb), (None if y is None else torch.as_tensor(y[s:s + batch_size]).long())
+            return (prepare(xb) if prepare else xb), (
+                None if y is None else torch.as_tensor(y[s : s + batch_size]).long()
+            )
+
         return make
 
     return Source(description, n, [chunk(s) for s in range(0, n, batch_size)])
@@ -116,20 +127,30 @@ def generator_source(gan: Any, num: int, batch_size: int, seed: int) -> Source:
         def make() -> tuple[torch.Tensor, torch.Tensor | None]:
             x, y = gan.sample(num, seed=seed, batch_size=batch_size, start=s, stop=min(s + batch_size, num))
             return to_uint8_images(x).cpu(), (None if y is None else y.cpu())
+
         return make
 
     ema, kind = gan.has_ema, gan.label_kind
-    return Source(f"{num} samples of the {'EMA ' if ema else ''}generator (seed {seed})", num,
-                  [chunk(s) for s in range(0, num, batch_size)],
-                  {"sampling": f"eval mode, quantised to uint8, balanced {kind}", "ema": ema, "seed": seed,
-                   "conditioning": capabilities_of(gan).conditioning})
+    return Source(
+        f"{num} samples of the {'EMA ' if ema else ''}generator (seed {seed})",
+        num,
+        [chunk(s) for s in range(0, num, batch_size)],
+        {
+            "sampling": f"eval mode, quantised to uint8, balanced {kind}",
+            "ema": ema,
+            "seed": seed,
+            "conditioning": capabilities_of(gan).conditioning,
+        },
+    )
 
 
 def open_npz(path: Path) -> Any:
     """np.load of a samples .npz, with a clear error for a missing or unreadable file."""
     if not path.is_file():
-        raise DatasetNotFoundError(f"samples={path}: no such file. Give an .npz written by `gan-zoo sample` "
-                                   "(`images` uint8 [N, C, H, W] or `samples` float32 [N, D]) or a folder of images.")
+        raise DatasetNotFoundError(
+            f"samples={path}: no such file. Give an .npz written by `gan-zoo sample` "
+            "(`images` uint8 [N, C, H, W] or `samples` float32 [N, D]) or a folder of images."
+        )
     try:
         blob = np.load(path)
         blob.files  # noqa: B018 - an .npy or a non-zip file fails here
@@ -163,24 +184,31 @@ def check_npz_labels(path: Path) -> None:
         if key in arrays and main is not None:
             shape, dtype = arrays[key]
             if len(shape) != 1 or shape[0] != main[0][0] or not np.issubdtype(dtype, np.integer):
-                raise ConfigError(f"samples={path}: `{key}` must hold one integer per sample (int [{main[0][0]}]), got "
-                                  f"{dtype} {list(shape)}. Fix the array or remove it to score without {key}.")
+                raise ConfigError(
+                    f"samples={path}: `{key}` must hold one integer per sample (int [{main[0][0]}]), got "
+                    f"{dtype} {list(shape)}. Fix the array or remove it to score without {key}."
+                )
 
 
-def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
-               limit: int | None = None) -> Source:
+def npz_source(
+    path: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor], limit: int | None = None
+) -> Source:
     """Images of a `gan-zoo sample` .npz (or any .npz with `images` uint8 [N, C, H, W] and optional `labels`)."""
     p = Path(path)
     blob = open_npz(p)  # an .npz member is read whole on access (uint8: 10k 64x64 RGB images = 123 MB)
     keys = set(blob.files)
     if "images" not in keys:
         hint = " (it holds vector `samples`: score 2D data with metrics for mixtures)" if "samples" in keys else ""
-        raise ConfigError(f"samples={path} has no `images` array (keys: {sorted(keys)}){hint}. Expected `images` "
-                          "uint8 [N, C, H, W] as `gan-zoo sample` writes.")
+        raise ConfigError(
+            f"samples={path} has no `images` array (keys: {sorted(keys)}){hint}. Expected `images` "
+            "uint8 [N, C, H, W] as `gan-zoo sample` writes."
+        )
     images = blob["images"]
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ConfigError(f"samples={path}: `images` must be uint8 [N, C, H, W] with C in (1, 3), got {images.dtype} "
-                          f"{list(images.shape)}. Convert floats in [-1, 1] with round((x + 1) * 127.5).")
+        raise ConfigError(
+            f"samples={path}: `images` must be uint8 [N, C, H, W] with C in (1, 3), got {images.dtype} "
+            f"{list(images.shape)}. Convert floats in [-1, 1] with round((x + 1) * 127.5)."
+        )
     labels = blob["labels"] if "labels" in keys else None
     kind = "labels"
     if labels is None and "codes" in keys:  # InfoGAN samples: codes align with classes up to a permutation
@@ -188,23 +216,34 @@ def npz_source(path: str | Path, batch_size: int, prepare: Callable[[torch.Tenso
     if labels is not None:
         labels = np.asarray(labels)
         if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
-            raise ConfigError(f"samples={path}: `{kind}` must hold one integer per image (int [{len(images)}]), got "
-                              f"{labels.dtype} {list(labels.shape)}. Fix the array or remove it to score without "
-                              f"{kind}.")
+            raise ConfigError(
+                f"samples={path}: `{kind}` must hold one integer per image (int [{len(images)}]), got "
+                f"{labels.dtype} {list(labels.shape)}. Fix the array or remove it to score without "
+                f"{kind}."
+            )
     n = len(images) if limit is None else min(limit, len(images))
     require(n > 0, f"samples={path}: `images` holds no image")
-    src = tensor_source(images[:n], None if labels is None else labels[:n], batch_size, f"{n} images from {p}",
-                        prepare)
-    src.info = {"file": str(p), "stored_shape": list(images.shape[1:]),
-                "conditioning": None if labels is None else kind,
-                "has_labels": labels is not None and kind == "labels", "stored_sizes": {tuple(images.shape[2:])}}
+    src = tensor_source(images[:n], None if labels is None else labels[:n], batch_size, f"{n} images from {p}", prepare)
+    src.info = {
+        "file": str(p),
+        "stored_shape": list(images.shape[1:]),
+        "conditioning": None if labels is None else kind,
+        "has_labels": labels is not None and kind == "labels",
+        "stored_sizes": {tuple(images.shape[2:])},
+    }
     if labels is not None:
         src.info["label_range"] = (int(labels[:n].min()), int(labels[:n].max()))
     return src
 
 
-def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Tensor], torch.Tensor],
-                  channels: int, strict: bool = False, limit: int | None = None) -> Source:
+def folder_source(
+    root: str | Path,
+    batch_size: int,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    channels: int,
+    strict: bool = False,
+    limit: int | None = None,
+) -> Source:
     """Image files under a folder (any size; decoded per chunk). Unreadable files are skipped and counted."""
     root = Path(root)
     if not root.is_dir():
@@ -220,7 +259,7 @@ def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Te
     def chunk(s: int) -> Callable[[], tuple[torch.Tensor, None]]:
         def make() -> tuple[torch.Tensor, None]:
             out = []
-            for f in files[s:s + batch_size]:
+            for f in files[s : s + batch_size]:
                 x = read_image(f, channels, strict, "Remove it or set strict=false to skip unreadable files.")
                 if x is None:
                     skipped.append(str(f))
@@ -228,10 +267,15 @@ def folder_source(root: str | Path, batch_size: int, prepare: Callable[[torch.Te
                 sizes.add(tuple(x.shape[-2:]))
                 out.append(prepare(x[None])[0])  # files may differ in size: bring each to the protocol first
             return (torch.stack(out) if out else torch.zeros(0, channels, 1, 1, dtype=torch.uint8)), None
+
         return make
 
-    src = Source(f"{len(files)} image files under {root}", len(files),
-                 [chunk(s) for s in range(0, len(files), batch_size)], {"folder": str(root)})
+    src = Source(
+        f"{len(files)} image files under {root}",
+        len(files),
+        [chunk(s) for s in range(0, len(files), batch_size)],
+        {"folder": str(root)},
+    )
     src.info["skipped"] = skipped  # filled while extracting
     src.info["stored_sizes"] = sizes
     return src
@@ -261,8 +305,11 @@ class FeatureSet:
     @classmethod
     def from_state_dict(cls, state: dict[str, Any]) -> FeatureSet:
         """Inverse of `state_dict`."""
-        return cls(RunningStats.from_state_dict(state["stats"]), int(state["n"]),
-                   **{k: state.get(k) for k in ("features", "logits", "labels", "preds", "nn_l1")})
+        return cls(
+            RunningStats.from_state_dict(state["stats"]),
+            int(state["n"]),
+            **{k: state.get(k) for k in ("features", "logits", "labels", "preds", "nn_l1")},
+        )
 
 
 def _world() -> tuple[int, int]:
@@ -272,8 +319,15 @@ def _world() -> tuple[int, int]:
 
 
 @torch.no_grad()
-def extract(source: Source, extractor: torch.nn.Module, *, keep: bool = True, classifier: torch.nn.Module | None = None,
-            train_images: torch.Tensor | None = None, device: str | torch.device = "cpu") -> FeatureSet:
+def extract(
+    source: Source,
+    extractor: torch.nn.Module,
+    *,
+    keep: bool = True,
+    classifier: torch.nn.Module | None = None,
+    train_images: torch.Tensor | None = None,
+    device: str | torch.device = "cpu",
+) -> FeatureSet:
     """Run `extractor` over the source in its fixed chunks (the batch size is part of the protocol).
 
     keep: keep features and logits (KID, IS, precision/recall need them; FID alone does not).
@@ -332,8 +386,9 @@ def cache_key(**protocol: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def cached_features(cache_dir: str | Path | None, protocol: dict[str, Any],
-                    compute: Callable[[], FeatureSet]) -> tuple[FeatureSet, dict[str, Any]]:
+def cached_features(
+    cache_dir: str | Path | None, protocol: dict[str, Any], compute: Callable[[], FeatureSet]
+) -> tuple[FeatureSet, dict[str, Any]]:
     """The real-data FeatureSet for this protocol, computed once and cached on disk.
 
     The protocol (dataset id, split, extractor name + weights sha256, image size, resize, sample count,
@@ -354,8 +409,9 @@ def cached_features(cache_dir: str | Path | None, protocol: dict[str, Any],
         return FeatureSet.from_state_dict(state), {"cache": "hit", "path": str(path)}
     fs = compute()
     if rank == 0:
-        atomic_torch_save({"protocol": json.loads(json.dumps(protocol, default=str)), "features": fs.state_dict()},
-                          path)
+        atomic_torch_save(
+            {"protocol": json.loads(json.dumps(protocol, default=str)), "features": fs.state_dict()}, path
+        )
     return fs, {"cache": "miss", "path": str(path)}
 
 
@@ -369,8 +425,9 @@ def _load_cached(path: Path, protocol: dict[str, Any]) -> dict[str, Any] | None:
         return None
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-        if json.dumps(blob["protocol"], sort_keys=True, default=str) != json.dumps(protocol, sort_keys=True,
-                                                                                  default=str):
+        if json.dumps(blob["protocol"], sort_keys=True, default=str) != json.dumps(
+            protocol, sort_keys=True, default=str
+        ):
             log.warning("real-feature cache %s was written for another protocol; recomputing", path)
             return None
         FeatureSet.from_state_dict(blob["features"])  # complete enough to use

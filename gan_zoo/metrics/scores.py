@@ -94,12 +94,14 @@ class RunningStats:
 
 def fid(stats_a: RunningStats, stats_b: RunningStats) -> float:
     """Frechet distance between two Gaussians fitted to features (torch-fidelity's formula)."""
-    return float(fid_statistics_to_metric(stats_a.as_numpy(), stats_b.as_numpy(), verbose=False)[
-        "frechet_inception_distance"])
+    return float(
+        fid_statistics_to_metric(stats_a.as_numpy(), stats_b.as_numpy(), verbose=False)["frechet_inception_distance"]
+    )
 
 
-def kid(fake: torch.Tensor, real: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 2020) -> dict[str, float]:
+def kid(
+    fake: torch.Tensor, real: torch.Tensor, subsets: int = 100, subset_size: int = 1000, seed: int = 2020
+) -> dict[str, float]:
     """Kernel Inception Distance (cubic polynomial kernel, unbiased MMD^2 over random subsets).
 
     torch-fidelity's defaults: 100 subsets of 1,000; the subset size is capped at the smaller sample
@@ -107,11 +109,23 @@ def kid(fake: torch.Tensor, real: torch.Tensor, subsets: int = 100, subset_size:
     """
     size = min(subset_size, len(fake), len(real))
     require(size >= 2, f"KID needs at least 2 samples on each side, got {len(fake)} fake and {len(real)} real")
-    out = kid_features_to_metric(fake.double().cpu(), real.double().cpu(), kid_subsets=subsets, kid_subset_size=size,
-                                 kid_kernel="poly", kid_kernel_poly_degree=3, kid_kernel_poly_gamma=None,
-                                 kid_kernel_poly_coef0=1, rng_seed=seed, verbose=False)
-    return {"kid_mean": out["kernel_inception_distance_mean"], "kid_std": out["kernel_inception_distance_std"],
-            "kid_subset_size": size}
+    out = kid_features_to_metric(
+        fake.double().cpu(),
+        real.double().cpu(),
+        kid_subsets=subsets,
+        kid_subset_size=size,
+        kid_kernel="poly",
+        kid_kernel_poly_degree=3,
+        kid_kernel_poly_gamma=None,
+        kid_kernel_poly_coef0=1,
+        rng_seed=seed,
+        verbose=False,
+    )
+    return {
+        "kid_mean": out["kernel_inception_distance_mean"],
+        "kid_std": out["kernel_inception_distance_std"],
+        "kid_subset_size": size,
+    }
 
 
 def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = 2020) -> dict[str, float]:
@@ -128,8 +142,14 @@ def precision_recall(fake: torch.Tensor, real: torch.Tensor, k: int = 3, batch_s
     some fake's ball. torch-fidelity's implementation, in its memory-saving (batched) mode.
     """
     require(min(len(fake), len(real)) > k, f"precision/recall with k={k} needs more than {k} samples on each side")
-    out = prc_features_to_metric(fake.float().cpu(), real.float().cpu(), prc_neighborhood=k, prc_batch_size=batch_size,
-                                 save_cpu_ram=True, verbose=False)
+    out = prc_features_to_metric(
+        fake.float().cpu(),
+        real.float().cpu(),
+        prc_neighborhood=k,
+        prc_batch_size=batch_size,
+        save_cpu_ram=True,
+        verbose=False,
+    )
     return {"precision": out["precision"], "recall": out["recall"], "f_score": out["f_score"]}
 
 
@@ -153,14 +173,15 @@ def density_coverage(fake: torch.Tensor, real: torch.Tensor, k: int = 5, batch_s
     inside_count = torch.zeros(len(fake))
     covered = torch.zeros(len(real), dtype=torch.bool)
     for start in range(0, len(fake), batch_size):
-        inside = torch.cdist(fake[start:start + batch_size], real) < radius[None, :]  # [b, N], open ball as in prdc
-        inside_count[start:start + batch_size] = inside.sum(1).float()
+        inside = torch.cdist(fake[start : start + batch_size], real) < radius[None, :]  # [b, N], open ball as in prdc
+        inside_count[start : start + batch_size] = inside.sum(1).float()
         covered |= inside.any(0)
     return {"density": float(inside_count.sum() / (k * len(fake))), "coverage": float(covered.float().mean())}
 
 
-def nearest_distances(query: torch.Tensor, reference: torch.Tensor, p: float = 2.0,
-                      batch_size: int = 1024) -> torch.Tensor:
+def nearest_distances(
+    query: torch.Tensor, reference: torch.Tensor, p: float = 2.0, batch_size: int = 1024
+) -> torch.Tensor:
     """Distance from each query row to its nearest reference row (flattened), p=1 (L1) or 2."""
     q, r = query.flatten(1).float().cpu(), reference.flatten(1).float().cpu()
     out = []
@@ -172,7 +193,9 @@ def nearest_distances(query: torch.Tensor, reference: torch.Tensor, p: float = 2
     return torch.cat(out)
 
 
-def memorisation(fake_to_train: torch.Tensor, heldout_to_train: torch.Tensor, quantile: float = 0.01) -> dict[str, float]:
+def memorisation(
+    fake_to_train: torch.Tensor, heldout_to_train: torch.Tensor, quantile: float = 0.01
+) -> dict[str, float]:
     """Compare generated samples' nearest-training distances with held-out real data's.
 
     Held-out real images were never trained on, so their distance to the closest training image is
@@ -182,19 +205,26 @@ def memorisation(fake_to_train: torch.Tensor, heldout_to_train: torch.Tensor, qu
     """
     threshold = torch.quantile(heldout_to_train.double(), quantile)
     med_fake, med_held = fake_to_train.double().median(), heldout_to_train.double().median()
-    return {"fake_to_train_median": float(med_fake), "heldout_to_train_median": float(med_held),
-            "ratio": float(med_fake / med_held) if med_held > 0 else math.inf,
-            "copy_fraction": float((fake_to_train.double() < threshold).double().mean())}
+    return {
+        "fake_to_train_median": float(med_fake),
+        "heldout_to_train_median": float(med_held),
+        "ratio": float(med_fake / med_held) if med_held > 0 else math.inf,
+        "copy_fraction": float((fake_to_train.double() < threshold).double().mean()),
+    }
 
 
-def intra_fid(fake: torch.Tensor, fake_labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor,
-              num_classes: int) -> dict[str, float]:
+def intra_fid(
+    fake: torch.Tensor, fake_labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor, num_classes: int
+) -> dict[str, float]:
     """FID per class (samples asked for class c vs real images of class c), mean and worst over classes."""
     values = []
     for c in range(num_classes):
         f, r = fake[fake_labels == c], real[real_labels == c]
-        require(len(f) >= 2 and len(r) >= 2, f"intra-class FID: class {c} has {len(f)} fake and {len(r)} real samples "
-                "(needs >= 2 each); raise the sample count")
+        require(
+            len(f) >= 2 and len(r) >= 2,
+            f"intra-class FID: class {c} has {len(f)} fake and {len(r)} real samples "
+            "(needs >= 2 each); raise the sample count",
+        )
         values.append(fid(RunningStats.of(f), RunningStats.of(r)))
     return {"intra_fid_mean": float(np.mean(values)), "intra_fid_max": float(np.max(values))}
 
@@ -218,7 +248,8 @@ def code_accuracy(codes: torch.Tensor, preds: torch.Tensor, num_classes: int) ->
 
     k = max(int(codes.max().item()) + 1, num_classes)
     confusion = torch.zeros(k, k, dtype=torch.long)
-    confusion.index_put_((codes.long().cpu(), preds.long().cpu()), torch.ones(len(codes), dtype=torch.long),
-                         accumulate=True)
+    confusion.index_put_(
+        (codes.long().cpu(), preds.long().cpu()), torch.ones(len(codes), dtype=torch.long), accumulate=True
+    )
     rows, cols = linear_sum_assignment(-confusion.numpy())
     return float(confusion[rows, cols].sum().item() / max(len(codes), 1))

@@ -16,8 +16,15 @@ import torch.nn as nn
 
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.metrics import scores
-from gan_zoo.metrics.features import (FeatureSet, Source, cached_features, describe_resize, extract, generator_source,
-                                      tensor_source)
+from gan_zoo.metrics.features import (
+    FeatureSet,
+    Source,
+    cached_features,
+    describe_resize,
+    extract,
+    generator_source,
+    tensor_source,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +52,11 @@ def fid_sample_warning(num_fake: int, num_real: int, dim: int) -> str | None:
     need = FID_SAMPLES_PER_DIM * dim
     if min(num_fake, num_real) >= need:
         return None
-    return (f"FID from {num_fake} fake and {num_real} real samples in {dim}-d features: below {need} "
-            f"({FID_SAMPLES_PER_DIM} x the feature dimension) on a side the covariance is poorly estimated and the "
-            "value is biased upwards; compare it only with FIDs of the same counts, or raise the counts")
+    return (
+        f"FID from {num_fake} fake and {num_real} real samples in {dim}-d features: below {need} "
+        f"({FID_SAMPLES_PER_DIM} x the feature dimension) on a side the covariance is poorly estimated and the "
+        "value is biased upwards; compare it only with FIDs of the same counts, or raise the counts"
+    )
 
 
 def check_label_range(lo: int, hi: int, codes: bool, datamodule: Any, where: str) -> None:
@@ -56,8 +65,11 @@ def check_label_range(lo: int, hi: int, codes: bool, datamodule: Any, where: str
         require(lo >= 0, f"codes must be >= 0 (categorical code indices), got {lo} in {where}")
         return
     k = datamodule.num_classes
-    require(0 <= lo and hi < k, f"labels must be classes in [0, {k}) of {datamodule.dataset_id}, got values from {lo} "
-            f"to {hi} in {where}: fix the `labels` array (or remove it to score without labels)")
+    require(
+        0 <= lo and hi < k,
+        f"labels must be classes in [0, {k}) of {datamodule.dataset_id}, got values from {lo} "
+        f"to {hi} in {where}: fix the `labels` array (or remove it to score without labels)",
+    )
 
 
 #: The field's reference protocol per data set (dm.name): split and count used when split/num_real are null.
@@ -111,21 +123,44 @@ class ImageEvaluator(nn.Module):
     protocol, GPU Inception features depend on it). classifier: the domain classifier for `classes`.
     """
 
-    def __init__(self, datamodule: Any, extractor: nn.Module, metrics: list[str] | tuple[str, ...], num_fake: int,
-                 *, cache_dir: str | None, split: str | None = "val", num_real: int | None = None, batch_size: int = 250,
-                 classifier: nn.Module | None = None, seed: int = 0, kid_subsets: int = 100,
-                 kid_subset_size: int = 1000, isc_splits: int = 10, pr_k: int = 3, dc_k: int = 5,
-                 key_prefix: str = "val/", device: str | torch.device = "cpu", floor: bool = True) -> None:
+    def __init__(
+        self,
+        datamodule: Any,
+        extractor: nn.Module,
+        metrics: list[str] | tuple[str, ...],
+        num_fake: int,
+        *,
+        cache_dir: str | None,
+        split: str | None = "val",
+        num_real: int | None = None,
+        batch_size: int = 250,
+        classifier: nn.Module | None = None,
+        seed: int = 0,
+        kid_subsets: int = 100,
+        kid_subset_size: int = 1000,
+        isc_splits: int = 10,
+        pr_k: int = 3,
+        dc_k: int = 5,
+        key_prefix: str = "val/",
+        device: str | torch.device = "cpu",
+        floor: bool = True,
+    ) -> None:
         super().__init__()
         unknown = [m for m in metrics if m not in IMAGE_METRICS]
         require(not unknown, f"unknown metric(s) {unknown}; choose from {sorted(IMAGE_METRICS)}")
-        require(split in (None, "val", "test", "train"), f"metrics.split must be 'val' (= 'test', held out), 'train' or "
-                f"null (the data's default), got {split!r}")
+        require(
+            split in (None, "val", "test", "train"),
+            f"metrics.split must be 'val' (= 'test', held out), 'train' or null (the data's default), got {split!r}",
+        )
         split, num_real = default_reference(datamodule, split, num_real)
-        require(isinstance(num_fake, int) and num_fake >= 2, f"metrics.num_fake must be an integer >= 2, got {num_fake!r}")
+        require(
+            isinstance(num_fake, int) and num_fake >= 2, f"metrics.num_fake must be an integer >= 2, got {num_fake!r}"
+        )
         require(isinstance(batch_size, int) and batch_size > 0, f"metrics.batch_size must be > 0, got {batch_size!r}")
-        require(num_real is None or (isinstance(num_real, int) and num_real >= 2),
-                f"metrics.num_real must be null (the whole split) or an integer >= 2, got {num_real!r}")
+        require(
+            num_real is None or (isinstance(num_real, int) and num_real >= 2),
+            f"metrics.num_real must be null (the whole split) or an integer >= 2, got {num_real!r}",
+        )
         if "is" in metrics and not getattr(extractor, "num_logits", 0):
             reason = getattr(extractor, "no_logits_reason", None) or f"extractor {extractor.name} has none"
             raise ConfigError(f"metric 'is' (Inception Score) needs class logits: {reason}")
@@ -160,7 +195,9 @@ class ImageEvaluator(nn.Module):
         ds = self.datamodule.val_set if split == "val" else self.datamodule.train_set
         x, y = ds.tensors[0], ds.tensors[1]
         if split == self.split and self.num_real is not None:
-            require(self.num_real <= len(x), f"metrics.num_real={self.num_real} but the {split} split has {len(x)} images")
+            require(
+                self.num_real <= len(x), f"metrics.num_real={self.num_real} but the {split} split has {len(x)} images"
+            )
             if self.num_real < len(x):
                 first_n = getattr(self.datamodule, "first_n", None)
                 x, y = first_n(self.num_real, split) if first_n is not None else _fixed_subset(x, y, self.num_real)
@@ -171,7 +208,10 @@ class ImageEvaluator(nn.Module):
         if self.num_real is None:
             return "the whole split"
         if getattr(self.datamodule, "first_n", None) is not None:
-            return f"the first {self.num_real} (the data's rule: file order, or the first n/K of each class's sorted files)"
+            return (
+                f"the first {self.num_real} (the data's rule: file order, or the first n/K of each class's "
+                f"sorted files)"
+            )
         return f"a fixed random subset of {self.num_real} (seed 0)"
 
     def _content_hash(self, split: str) -> str:
@@ -186,15 +226,25 @@ class ImageEvaluator(nn.Module):
     def _real_protocol(self, split: str, n: int) -> dict[str, Any]:
         dm = self.datamodule
         memo = split == "val" and "memorisation" in self.metrics
-        return {"dataset_id": dm.dataset_id, "split": split, "num_real": n, "content_sha256": self._content_hash(split),
-                "train_content_sha256": self._content_hash("train") if memo else None,
-                "image_size": dm.image_size, "channels": dm.channels, "resize": dm.resize,
-                "extractor": self.extractor.name, "extractor_sha256": self.extractor.protocol().get("sha256"),
-                "extractor_input": self.extractor.protocol().get("input"),
-                "extractor_implementation": self.extractor.protocol().get("implementation"),
-                "reference_images": self.reference_rule() if split == self.split else None,
-                "classifier_sha256": None if self.classifier is None else self.classifier.protocol().get("sha256"),
-                "chunk": self.batch_size, "memorisation": memo, "device": torch.device(self.device_).type}
+        return {
+            "dataset_id": dm.dataset_id,
+            "split": split,
+            "num_real": n,
+            "content_sha256": self._content_hash(split),
+            "train_content_sha256": self._content_hash("train") if memo else None,
+            "image_size": dm.image_size,
+            "channels": dm.channels,
+            "resize": dm.resize,
+            "extractor": self.extractor.name,
+            "extractor_sha256": self.extractor.protocol().get("sha256"),
+            "extractor_input": self.extractor.protocol().get("input"),
+            "extractor_implementation": self.extractor.protocol().get("implementation"),
+            "reference_images": self.reference_rule() if split == self.split else None,
+            "classifier_sha256": None if self.classifier is None else self.classifier.protocol().get("sha256"),
+            "chunk": self.batch_size,
+            "memorisation": memo,
+            "device": torch.device(self.device_).type,
+        }
 
     def _features_of_split(self, split: str, subset: int | None = None) -> FeatureSet:
         """Features of a split (or of a fixed random subset of it), from the cache when possible."""
@@ -208,8 +258,13 @@ class ImageEvaluator(nn.Module):
 
         def compute() -> FeatureSet:
             log.info("extracting %s features of %d %s images (cached afterwards)", self.extractor.name, len(x), split)
-            return extract(tensor_source(x, y, self.batch_size, f"{split} split"), self.extractor,
-                           classifier=self.classifier, train_images=train, device=self.device_)
+            return extract(
+                tensor_source(x, y, self.batch_size, f"{split} split"),
+                self.extractor,
+                classifier=self.classifier,
+                train_images=train,
+                device=self.device_,
+            )
 
         fs, info = cached_features(self.cache_dir, protocol, compute)
         self.cache_info[split if subset is None else f"{split}_subset"] = info
@@ -245,8 +300,14 @@ class ImageEvaluator(nn.Module):
         """Extract the source and compute every configured metric. Returns [{metric, value, protocol}]."""
         need_keep = any(m in self.metrics for m in ("kid", "is", "pr", "dc", "memorisation", "intra_fid"))
         train_x = self._split_tensors("train")[0] if "memorisation" in self.metrics else None
-        fake = extract(source, self.extractor, keep=need_keep, classifier=self.classifier, train_images=train_x,
-                       device=self.device_)
+        fake = extract(
+            source,
+            self.extractor,
+            keep=need_keep,
+            classifier=self.classifier,
+            train_images=train_x,
+            device=self.device_,
+        )
         real = self.reference()
         self.last_counts = (fake.n, real.n)  # before any equal-count subsampling of the k-NN metrics
         info = dict(source.info)
@@ -255,15 +316,27 @@ class ImageEvaluator(nn.Module):
         info.pop("has_labels", None)
         info.pop("label_range", None)
         sizes = info.pop("stored_sizes", None)  # files: what was done to bring them to the protocol's size
-        resize = (describe_resize(sizes, self.datamodule.image_size, self.datamodule.resize) if sizes is not None
-                  else "none (already at the data's size)")
-        base = {"extractor": self.extractor.protocol(), "image_size": self.datamodule.image_size,
-                "channels": self.datamodule.channels, "resize": resize, "reference_resize": self.datamodule.resize,
-                "num_fake": fake.n,
-                "num_real": real.n, "reference": f"{self.datamodule.dataset_id} {self.split} split",
-                "reference_split": self.split, "reference_images": self.reference_rule(),
-                "chunk": self.batch_size, "fake_source": source.description, **info,
-                "real_cache": self.cache_info.get(self.split, {}).get("cache")}
+        resize = (
+            describe_resize(sizes, self.datamodule.image_size, self.datamodule.resize)
+            if sizes is not None
+            else "none (already at the data's size)"
+        )
+        base = {
+            "extractor": self.extractor.protocol(),
+            "image_size": self.datamodule.image_size,
+            "channels": self.datamodule.channels,
+            "resize": resize,
+            "reference_resize": self.datamodule.resize,
+            "num_fake": fake.n,
+            "num_real": real.n,
+            "reference": f"{self.datamodule.dataset_id} {self.split} split",
+            "reference_split": self.split,
+            "reference_images": self.reference_rule(),
+            "chunk": self.batch_size,
+            "fake_source": source.description,
+            **info,
+            "real_cache": self.cache_info.get(self.split, {}).get("cache"),
+        }
         out: list[dict[str, Any]] = []
 
         def put(name: str, value: float, **extra: Any) -> None:
@@ -275,18 +348,31 @@ class ImageEvaluator(nn.Module):
             if few and few != getattr(self, "_warned", None):  # once per count, not at every validation
                 log.warning(few)
                 self._warned = few
-            put("fid", scores.fid(fake.stats, real.stats), implementation="torch_fidelity.fid_statistics_to_metric "
-                "on streamed float64 statistics", **({"warning": few} if few else {}))
+            put(
+                "fid",
+                scores.fid(fake.stats, real.stats),
+                implementation="torch_fidelity.fid_statistics_to_metric on streamed float64 statistics",
+                **({"warning": few} if few else {}),
+            )
             if self.floor:
                 if self._floor is None or self._floor[0] != fake.n:  # computed once per sample count
                     self._floor = (fake.n, *self.real_floor(fake.n))
-                put("fid_real_floor", self._floor[1], num_fake=self._floor[2],
-                    fake_source=f"{self._floor[3]} split subset of {self._floor[2]} real images (fixed seed 0)")
+                put(
+                    "fid_real_floor",
+                    self._floor[1],
+                    num_fake=self._floor[2],
+                    fake_source=f"{self._floor[3]} split subset of {self._floor[2]} real images (fixed seed 0)",
+                )
         if "kid" in self.metrics:
-            k = scores.kid(fake.features, real.features, subsets=self.kid_subsets, subset_size=self.kid_subset_size,
-                           seed=self.seed)
-            extra = {"kid_subsets": self.kid_subsets, "kid_subset_size": k["kid_subset_size"], "kid_seed": self.seed,
-                     "implementation": "torch_fidelity.kid_features_to_metric (poly kernel, degree 3)"}
+            k = scores.kid(
+                fake.features, real.features, subsets=self.kid_subsets, subset_size=self.kid_subset_size, seed=self.seed
+            )
+            extra = {
+                "kid_subsets": self.kid_subsets,
+                "kid_subset_size": k["kid_subset_size"],
+                "kid_seed": self.seed,
+                "implementation": "torch_fidelity.kid_features_to_metric (poly kernel, degree 3)",
+            }
             put("kid_mean", k["kid_mean"], **extra)
             if k["kid_subset_size"] < max(fake.n, real.n):  # otherwise every subset is the same: no spread to report
                 put("kid_std", k["kid_std"], **extra)
@@ -297,8 +383,11 @@ class ImageEvaluator(nn.Module):
             put("is_std", s["is_std"], **extra)
         if "pr" in self.metrics or "dc" in self.metrics:  # k-NN metrics: equal counts on both sides
             knn_fake, knn_real = _paired(fake.features, real.features)
-            paired = {"num_fake": len(knn_fake), "num_real": len(knn_real), "equal_counts": "larger side subsampled, "
-                      "seed 0"}
+            paired = {
+                "num_fake": len(knn_fake),
+                "num_real": len(knn_real),
+                "equal_counts": "larger side subsampled, seed 0",
+            }
         if "pr" in self.metrics:
             s = scores.precision_recall(knn_fake, knn_real, k=self.pr_k)
             extra = {"k": self.pr_k, "implementation": "torch_fidelity.prc_features_to_metric", **paired}
@@ -312,10 +401,15 @@ class ImageEvaluator(nn.Module):
         if "memorisation" in self.metrics:
             train = self.train_reference()
             pix = scores.memorisation(fake.nn_l1, real.nn_l1)
-            feat = scores.memorisation(scores.nearest_distances(fake.features, train.features),
-                                       scores.nearest_distances(real.features, train.features))
-            extra = {"num_train": train.n, "copy_fraction": "share of samples nearer a training image than 99% of "
-                     "held-out real images are", "pixel_distance": "mean |a - b| per pixel in [0, 1]"}
+            feat = scores.memorisation(
+                scores.nearest_distances(fake.features, train.features),
+                scores.nearest_distances(real.features, train.features),
+            )
+            extra = {
+                "num_train": train.n,
+                "copy_fraction": "share of samples nearer a training image than 99% of held-out real images are",
+                "pixel_distance": "mean |a - b| per pixel in [0, 1]",
+            }
             for space, m in (("l1", pix), ("feat", feat)):
                 for k in ("fake_to_train_median", "heldout_to_train_median", "ratio", "copy_fraction"):
                     put(f"memo_{space}_{k}", m[k], **extra)
@@ -324,10 +418,14 @@ class ImageEvaluator(nn.Module):
         codes = info.pop("conditioning", None) == "codes"
         base.pop("conditioning", None)
         if fake.labels is not None and len(fake.labels) and ("intra_fid" in self.metrics or "classes" in self.metrics):
-            check_label_range(int(fake.labels.min()), int(fake.labels.max()), codes, self.datamodule, source.description)
+            check_label_range(
+                int(fake.labels.min()), int(fake.labels.max()), codes, self.datamodule, source.description
+            )
         if "intra_fid" in self.metrics and not codes:
-            require(fake.labels is not None, "metric 'intra_fid' needs labelled samples: a conditional checkpoint, or "
-                    "an .npz with a `labels` array")
+            require(
+                fake.labels is not None,
+                "metric 'intra_fid' needs labelled samples: a conditional checkpoint, or an .npz with a `labels` array",
+            )
             s = scores.intra_fid(fake.features, fake.labels, real.features, real.labels, self.datamodule.num_classes)
             put("intra_fid_mean", s["intra_fid_mean"])
             put("intra_fid_max", s["intra_fid_max"])
@@ -338,9 +436,15 @@ class ImageEvaluator(nn.Module):
             put("classes_covered", covered, **extra)
             put("min_class_share", min_share, **extra)
             if fake.labels is not None and codes:
-                put("code_accuracy", scores.code_accuracy(fake.labels, fake.preds, k),
-                    **{**extra, "code_accuracy": "agreement of the categorical code with the classifier's class under "
-                       "the best one-to-one code->class map (Hungarian)"})
+                put(
+                    "code_accuracy",
+                    scores.code_accuracy(fake.labels, fake.preds, k),
+                    **{
+                        **extra,
+                        "code_accuracy": "agreement of the categorical code with the classifier's class under "
+                        "the best one-to-one code->class map (Hungarian)",
+                    },
+                )
             elif fake.labels is not None:
                 put("cond_accuracy", (fake.preds == fake.labels).float().mean(), **extra)
         return out
@@ -366,14 +470,23 @@ class ImageEvaluator(nn.Module):
 
     def protocol(self) -> dict[str, Any]:
         """What every value above was measured with (also written to metrics_protocol.json)."""
-        return {"metrics": self.metrics, "monitor": self.monitor, "extractor": self.extractor.protocol(),
-                "num_fake": self.num_fake, "reference": f"{self.datamodule.dataset_id} {self.split} split",
-                "num_real": self.num_real or "whole split", "reference_images": self.reference_rule(),
-                "chunk": self.batch_size, "seed": self.seed,
-                "image_size": self.datamodule.image_size, "resize": self.datamodule.resize,
-                "real_floor": "FID of num_fake real images of the other split vs the reference split",
-                "fake_sampling": "eval mode, EMA generator if any, all noise drawn from the model's eval_seed (z, and "
-                                 "per-sample noise maps for style models with noise_mode=random), balanced labels, "
-                                 "quantised to uint8",
-                "kid": {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size},
-                "pr_k": self.pr_k, "dc_k": self.dc_k}
+        return {
+            "metrics": self.metrics,
+            "monitor": self.monitor,
+            "extractor": self.extractor.protocol(),
+            "num_fake": self.num_fake,
+            "reference": f"{self.datamodule.dataset_id} {self.split} split",
+            "num_real": self.num_real or "whole split",
+            "reference_images": self.reference_rule(),
+            "chunk": self.batch_size,
+            "seed": self.seed,
+            "image_size": self.datamodule.image_size,
+            "resize": self.datamodule.resize,
+            "real_floor": "FID of num_fake real images of the other split vs the reference split",
+            "fake_sampling": "eval mode, EMA generator if any, all noise drawn from the model's eval_seed (z, and "
+            "per-sample noise maps for style models with noise_mode=random), balanced labels, "
+            "quantised to uint8",
+            "kid": {"subsets": self.kid_subsets, "subset_size": self.kid_subset_size},
+            "pr_k": self.pr_k,
+            "dc_k": self.dc_k,
+        }

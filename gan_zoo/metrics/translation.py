@@ -70,14 +70,23 @@ class PairedEvaluator(nn.Module):
         values = {f"val/{k}": v for k, v in paired_scores(pred, to_float_images(self.targets)).items()}
         base = self.baselines()
         values.update(base)
-        values["val/l1_vs_baseline"] = values["val/l1"] / max(min(base["val/l1_identity"], base["val/l1_mean_target"]), 1e-12)
+        values["val/l1_vs_baseline"] = values["val/l1"] / max(
+            min(base["val/l1_identity"], base["val/l1_mean_target"]), 1e-12
+        )
         return values
 
     def protocol(self) -> dict[str, Any]:
-        return {"metric": "paired translation: L1, PSNR, SSIM on [0, 1] pixels (torchmetrics, SSIM gaussian 11x11)",
-                "dataset_id": self.dataset_id, "num_pairs": self.num, "split": "held-out pairs",
-                "baselines": {"identity": "the input (channels matched)", "mean_target": "per-pixel mean of training targets"},
-                "l1_vs_baseline": "model L1 / min(identity L1, mean-target L1)"}
+        return {
+            "metric": "paired translation: L1, PSNR, SSIM on [0, 1] pixels (torchmetrics, SSIM gaussian 11x11)",
+            "dataset_id": self.dataset_id,
+            "num_pairs": self.num,
+            "split": "held-out pairs",
+            "baselines": {
+                "identity": "the input (channels matched)",
+                "mean_target": "per-pixel mean of training targets",
+            },
+            "l1_vs_baseline": "model L1 / min(identity L1, mean-target L1)",
+        }
 
 
 class UnpairedEvaluator(nn.Module):
@@ -85,8 +94,9 @@ class UnpairedEvaluator(nn.Module):
 
     monitor, mode = "val/fid_ab", "min"
 
-    def __init__(self, datamodule: Any, classifiers: dict[str, Any], num_samples: int | None = None,
-                 batch_size: int = 256) -> None:
+    def __init__(
+        self, datamodule: Any, classifiers: dict[str, Any], num_samples: int | None = None, batch_size: int = 256
+    ) -> None:
         super().__init__()
         datamodule.setup("fit")
         self.batch_size = batch_size
@@ -109,7 +119,7 @@ class UnpairedEvaluator(nn.Module):
     def _features(self, judge: str, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats, logits = [], []
         for i in range(0, len(images), self.batch_size):
-            f, lg = self.classifiers[judge](images[i:i + self.batch_size])
+            f, lg = self.classifiers[judge](images[i : i + self.batch_size])
             feats.append(f)
             logits.append(lg)
         return torch.cat(feats), torch.cat(logits)
@@ -138,14 +148,19 @@ class UnpairedEvaluator(nn.Module):
     def compute(self, gan: Any) -> dict[str, float]:
         values: dict[str, float] = {}
         for name, src, dst in self.directions():
-            fake = gan.translate(to_float_images(getattr(self, f"images_{src}")), f"{src}to{dst}", batch_size=self.batch_size)
+            fake = gan.translate(
+                to_float_images(getattr(self, f"images_{src}")), f"{src}to{dst}", batch_size=self.batch_size
+            )
             values.update({f"val/{k}": v for k, v in self._score(name, src, dst, fake).items()})
         values.update(self.baselines())
         return values
 
     def protocol(self) -> dict[str, Any]:
-        return {"metric": "unpaired translation: FID and class preservation in the target domain's classifier "
-                          "features (penultimate layer / argmax)",
-                "dataset_id": self.dataset_id, "held_out": self.counts,
-                "judges": {k: v.protocol() for k, v in self.classifiers.items()},
-                "baselines": {"identity": "the untranslated source images, scored the same way"}}
+        return {
+            "metric": "unpaired translation: FID and class preservation in the target domain's classifier "
+            "features (penultimate layer / argmax)",
+            "dataset_id": self.dataset_id,
+            "held_out": self.counts,
+            "judges": {k: v.protocol() for k, v in self.classifiers.items()},
+            "baselines": {"identity": "the untranslated source images, scored the same way"},
+        }

@@ -8,5 +8,17 @@ from gan_zoo.models.pix2pix import Pix2Pix
 from gan_zoo.models.style import GrowthSchedule, StyleGAN
 from gan_zoo.models.vae import VAE
 
-__all__ = ["GAN", "AdversarialModule", "CycleGAN", "GrowthSchedule", "ImageHistory", "InfoGAN", "NoiseGAN", "Pix2Pix", "StyleGAN", "VAE", "eval_mode",
-           "pack_samples"]
+__all__ = [
+    "GAN",
+    "AdversarialModule",
+    "CycleGAN",
+    "GrowthSchedule",
+    "ImageHistory",
+    "InfoGAN",
+    "NoiseGAN",
+    "Pix2Pix",
+    "StyleGAN",
+    "VAE",
+    "eval_mode",
+    "pack_samples",
+]

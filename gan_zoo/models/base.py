@@ -103,16 +103,27 @@ class Schedule:
     lr_decay_start: float | None = None  # fraction of training at constant LR before the linear decay
 
     def __post_init__(self) -> None:
-        require(self.lr_decay_start is None or 0.0 <= self.lr_decay_start < 1.0, "model.lr_decay_start must be in "
-                f"[0, 1) (the fraction of training at constant LR) or null, got {self.lr_decay_start!r}")
-        require(isinstance(self.n_critic, int) and self.n_critic >= 1,
-                f"model.n_critic must be an integer >= 1 (critic steps per generator step), got {self.n_critic!r}")
-        require(isinstance(self.reg_every, int) and self.reg_every >= 1,
-                f"model.reg_every must be >= 1, got {self.reg_every!r}")
-        require(self.ema_decay is None or 0.0 < self.ema_decay < 1.0,
-                f"model.ema_decay must be in (0, 1) or null, got {self.ema_decay!r}")
-        require(isinstance(self.finite_check_every, int) and self.finite_check_every >= 1,
-                f"model.finite_check_every must be an integer >= 1, got {self.finite_check_every!r}")
+        require(
+            self.lr_decay_start is None or 0.0 <= self.lr_decay_start < 1.0,
+            "model.lr_decay_start must be in "
+            f"[0, 1) (the fraction of training at constant LR) or null, got {self.lr_decay_start!r}",
+        )
+        require(
+            isinstance(self.n_critic, int) and self.n_critic >= 1,
+            f"model.n_critic must be an integer >= 1 (critic steps per generator step), got {self.n_critic!r}",
+        )
+        require(
+            isinstance(self.reg_every, int) and self.reg_every >= 1,
+            f"model.reg_every must be >= 1, got {self.reg_every!r}",
+        )
+        require(
+            self.ema_decay is None or 0.0 < self.ema_decay < 1.0,
+            f"model.ema_decay must be in (0, 1) or null, got {self.ema_decay!r}",
+        )
+        require(
+            isinstance(self.finite_check_every, int) and self.finite_check_every >= 1,
+            f"model.finite_check_every must be an integer >= 1, got {self.finite_check_every!r}",
+        )
 
 
 class AdversarialModule(L.LightningModule):
@@ -135,14 +146,25 @@ class AdversarialModule(L.LightningModule):
         """Columns of the sample grid; 0 leaves the choice to the caller."""
         return 0
 
-    def __init__(self, optimizers: dict[str, OptimizerFactory], n_critic: int = 1, reg_every: int = 1,
-                 ema_decay: float | None = None, eval_seed: int = 2024, finite_check_every: int = 50,
-                 regularizer: Callable[..., torch.Tensor] | None = None, reg_weight: float = 0.0,
-                 critic_weight_clip: float | None = None, lr_decay_start: float | None = None) -> None:
+    def __init__(
+        self,
+        optimizers: dict[str, OptimizerFactory],
+        n_critic: int = 1,
+        reg_every: int = 1,
+        ema_decay: float | None = None,
+        eval_seed: int = 2024,
+        finite_check_every: int = 50,
+        regularizer: Callable[..., torch.Tensor] | None = None,
+        reg_weight: float = 0.0,
+        critic_weight_clip: float | None = None,
+        lr_decay_start: float | None = None,
+    ) -> None:
         super().__init__()
         require(reg_weight >= 0, f"model.reg_weight must be >= 0, got {reg_weight!r}")
-        require(critic_weight_clip is None or critic_weight_clip > 0,
-                f"model.critic_weight_clip must be > 0 or null, got {critic_weight_clip!r}")
+        require(
+            critic_weight_clip is None or critic_weight_clip > 0,
+            f"model.critic_weight_clip must be > 0 or null, got {critic_weight_clip!r}",
+        )
         self.automatic_optimization = False
         self.optimizer_factories = dict(optimizers)
         self.schedule_options = Schedule(n_critic, reg_every, ema_decay, eval_seed, finite_check_every, lr_decay_start)
@@ -209,9 +231,11 @@ class AdversarialModule(L.LightningModule):
         Refused under a gradient penalty: AOTAutograd has no double backward ("torch.compile with aot_autograd
         does not currently support double backward"), which the penalty needs through the critic.
         """
-        require(not self.regularized,
-                "trainer.compile=true cannot train a game with a gradient penalty or R1 (torch.compile has no double "
-                "backward): set trainer.compile=false, or choose a loss without a regulariser (e.g. loss=hinge)")
+        require(
+            not self.regularized,
+            "trainer.compile=true cannot train a game with a gradient penalty or R1 (torch.compile has no double "
+            "backward): set trainer.compile=false, or choose a loss without a regulariser (e.g. loss=hinge)",
+        )
         names = []
         for group in self.optimized_networks().values():
             for net in group:
@@ -226,8 +250,9 @@ class AdversarialModule(L.LightningModule):
         if self.regularized:
             require(not any(has_batchnorm(c) for c in self.critics()), fix)
 
-    def penalty(self, terms: list[tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None]]
-                ) -> tuple[torch.Tensor, Logs]:
+    def penalty(
+        self, terms: list[tuple[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor | None]]
+    ) -> tuple[torch.Tensor, Logs]:
         """Dreg of (critic, real, fake, y) terms: reg_weight x the summed regulariser, with the fp16 loss scale;
         watched unless a GradScaler is in charge of overflows."""
         grad_scale = self._grad_scale()
@@ -236,8 +261,15 @@ class AdversarialModule(L.LightningModule):
             self.watch("the critic regulariser", reg)
         return self.reg_weight * reg, {"train/reg": reg.detach()}
 
-    def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
-                 stop: int | None = None, **conditions: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generate(
+        self,
+        n: int,
+        seed: int | None = None,
+        batch_size: int = 500,
+        start: int = 0,
+        stop: int | None = None,
+        **conditions: Any,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Samples [start, stop) of n, in eval mode from the EMA generator(s), and the conditions used."""
         raise NotImplementedError
 
@@ -270,11 +302,16 @@ class AdversarialModule(L.LightningModule):
         """The sampling generator on z (and conditions) in chunks of batch_size: eval mode, autocast off."""
         net = self.sampling_generator
         with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            return torch.cat([self.synthesize(net, z[i:i + batch_size], {k: v[i:i + batch_size] for k, v in conds.items()})
-                              for i in range(0, len(z), batch_size)])
+            return torch.cat(
+                [
+                    self.synthesize(net, z[i : i + batch_size], {k: v[i : i + batch_size] for k, v in conds.items()})
+                    for i in range(0, len(z), batch_size)
+                ]
+            )
 
-    def sample(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
-               stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def sample(
+        self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0, stop: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(samples, labels or None): the evaluators' interface; the labels are the `label_kind` condition."""
         x, conds = self.generate(n, seed=seed, batch_size=batch_size, start=start, stop=stop)
         return x, conds.get(self.label_kind)
@@ -295,8 +332,10 @@ class AdversarialModule(L.LightningModule):
         groups = self.optimized_networks()
         missing = [k for k in groups if k not in self.optimizer_factories]
         require(not missing, f"no optimizer configured for {missing} (model.<name>_optimizer)")
-        optimizers = [self.optimizer_factories[name](params=list(chain.from_iterable(m.parameters() for m in nets)))
-                      for name, nets in groups.items()]
+        optimizers = [
+            self.optimizer_factories[name](params=list(chain.from_iterable(m.parameters() for m in nets)))
+            for name, nets in groups.items()
+        ]
         self._keep_this_runs_kernels(optimizers)
         if self.lr_decay_start is None:
             return optimizers
@@ -324,8 +363,10 @@ class AdversarialModule(L.LightningModule):
         if t.max_steps is not None and t.max_steps > 0:
             return max(1, t.max_steps // self.optimizer_steps_per_g_step)
         batches = t.estimated_stepping_batches
-        require(batches != float("inf"), "model.lr_decay_start needs a finite budget: set trainer.max_epochs or "
-                "trainer.max_g_steps")
+        require(
+            batches != float("inf"),
+            "model.lr_decay_start needs a finite budget: set trainer.max_epochs or trainer.max_g_steps",
+        )
         return max(1, int(batches) // self.n_critic)
 
     def _point_lr_decay_at_budget(self) -> None:
@@ -368,8 +409,11 @@ class AdversarialModule(L.LightningModule):
 
     def _reduces_per_phase(self) -> bool:
         """True under a strategy that leaves gradient averaging to the update helper (no DDP wrapper)."""
-        return self._trainer is not None and getattr(self.trainer.strategy, "reduces_gradients_per_phase", False) \
+        return (
+            self._trainer is not None
+            and getattr(self.trainer.strategy, "reduces_gradients_per_phase", False)
             and self.trainer.world_size > 1
+        )
 
     def _grad_scale(self) -> float:
         """The fp16 loss scale for autograd.grad-based penalties (1 under fp32/bf16, which need no scaler)."""
@@ -395,9 +439,12 @@ class AdversarialModule(L.LightningModule):
         v = value.detach().float().reshape(-1)[:1].reshape(())
         bad = ~torch.isfinite(value.detach()).all()
         if self._bad is None or self._bad["code"].device != v.device:
-            self._bad = {"code": torch.full((), -1, dtype=torch.long, device=v.device),
-                         "value": torch.zeros((), device=v.device), "g_step": torch.zeros((), dtype=torch.long, device=v.device),
-                         "d_step": torch.zeros((), dtype=torch.long, device=v.device)}
+            self._bad = {
+                "code": torch.full((), -1, dtype=torch.long, device=v.device),
+                "value": torch.zeros((), device=v.device),
+                "g_step": torch.zeros((), dtype=torch.long, device=v.device),
+                "d_step": torch.zeros((), dtype=torch.long, device=v.device),
+            }
         b = self._bad
         first = bad & (b["code"] < 0)
         b["code"] = torch.where(first, torch.full_like(b["code"], idx), b["code"])
@@ -424,15 +471,21 @@ class AdversarialModule(L.LightningModule):
         if not bad:
             return
         if code < 0:
-            raise DivergenceError(f"another process saw a non-finite loss at generator step {self.g_steps}; the last "
-                                  "checkpoint is intact. Lower the learning rates or resume with another seed.")
+            raise DivergenceError(
+                f"another process saw a non-finite loss at generator step {self.g_steps}; the last "
+                "checkpoint is intact. Lower the learning rates or resume with another seed."
+            )
         what, g_step, d_step = self._terms[code], int(self._bad["g_step"]), int(self._bad["d_step"])
-        applied = "" if (g_step, d_step) == (self.g_steps, self.d_steps) else (
-            f" (found at generator step {self.g_steps}; the weights since then are discarded)")
+        applied = (
+            ""
+            if (g_step, d_step) == (self.g_steps, self.d_steps)
+            else (f" (found at generator step {self.g_steps}; the weights since then are discarded)")
+        )
         raise DivergenceError(
             f"{what} became {float(self._bad['value'])} at generator step {g_step} (critic step {d_step}){applied}; "
             "the update was not applied and the last checkpoint is intact. Lower the learning rates, add a "
-            "regulariser, or resume from the last checkpoint with another seed.")
+            "regulariser, or resume from the last checkpoint with another seed."
+        )
 
     # ----------------------------------------------------------------------------------- the schedule
     def prepare(self, batch: Batch, generator_step_follows: bool) -> dict[str, Any]:
@@ -498,7 +551,7 @@ class AdversarialModule(L.LightningModule):
     def step_lr_schedulers(self) -> None:
         """Step every LR scheduler once per generator step (games that configure one, e.g. CycleGAN's decay)."""
         scheds = self.lr_schedulers() if self._trainer is not None else None
-        for sched in (scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []):
+        for sched in scheds if isinstance(scheds, list) else [scheds] if scheds is not None else []:
             sched.step()
 
     @staticmethod
@@ -610,12 +663,20 @@ class AdversarialModule(L.LightningModule):
         self._check_now(force=True)
         # Plain types and tensors only, so Lightning's weights_only=True loading accepts the checkpoint.
         name, keys, pos, has_gauss, gauss = np.random.get_state()
-        rng = {"torch": torch.get_rng_state(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss,
-                                                         gauss], "python": random.getstate()}
+        rng = {
+            "torch": torch.get_rng_state(),
+            "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss],
+            "python": random.getstate(),
+        }
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        checkpoint["gan_zoo"] = {"d_steps": self.d_steps, "g_steps": self.g_steps,
-                                 "last_eval_g_step": self.last_eval_g_step, "rng": rng, **self.run_info}
+        checkpoint["gan_zoo"] = {
+            "d_steps": self.d_steps,
+            "g_steps": self.g_steps,
+            "last_eval_g_step": self.last_eval_g_step,
+            "rng": rng,
+            **self.run_info,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore counters and RNG states so a resumed run continues the same random stream."""

@@ -104,19 +104,35 @@ class CycleGAN(TranslationGame):
         eval_seed: int = 2024,
         finite_check_every: int = 50,
     ) -> None:
-        super().__init__({"g": g_optimizer, "d": d_optimizer}, shape_a, shape_b, num_grid=num_grid,
-                         lr_decay_start=lr_decay_start, n_critic=n_critic, reg_every=reg_every, ema_decay=ema_decay,
-                         eval_seed=eval_seed, finite_check_every=finite_check_every, regularizer=regularizer,
-                         reg_weight=reg_weight, critic_weight_clip=critic_weight_clip)
-        require(lambda_cycle >= 0 and lambda_identity >= 0,
-                f"model.lambda_cycle and model.lambda_identity must be >= 0, got {lambda_cycle}, {lambda_identity}")
-        require(lambda_identity == 0 or self.shape_a[0] == self.shape_b[0],
-                f"the identity loss compares G(b) with b, so it needs domains with the same channels (A {self.shape_a}, "
-                f"B {self.shape_b}): set model.lambda_identity=0")
+        super().__init__(
+            {"g": g_optimizer, "d": d_optimizer},
+            shape_a,
+            shape_b,
+            num_grid=num_grid,
+            lr_decay_start=lr_decay_start,
+            n_critic=n_critic,
+            reg_every=reg_every,
+            ema_decay=ema_decay,
+            eval_seed=eval_seed,
+            finite_check_every=finite_check_every,
+            regularizer=regularizer,
+            reg_weight=reg_weight,
+            critic_weight_clip=critic_weight_clip,
+        )
+        require(
+            lambda_cycle >= 0 and lambda_identity >= 0,
+            f"model.lambda_cycle and model.lambda_identity must be >= 0, got {lambda_cycle}, {lambda_identity}",
+        )
+        require(
+            lambda_identity == 0 or self.shape_a[0] == self.shape_b[0],
+            f"the identity loss compares G(b) with b, so it needs domains with the same channels (A {self.shape_a}, "
+            f"B {self.shape_b}): set model.lambda_identity=0",
+        )
         self.generator_ab, self.generator_ba = generator_ab, generator_ba
         self.discriminator_a, self.discriminator_b = discriminator_a, discriminator_b
-        self.require_penalty_safe_critics("a gradient penalty needs critics without BatchNorm: set "
-                                          "model.discriminator_*.norm to instance")
+        self.require_penalty_safe_critics(
+            "a gradient penalty needs critics without BatchNorm: set model.discriminator_*.norm to instance"
+        )
         self.d_loss, self.g_loss = d_loss, g_loss
         self.lambda_cycle, self.lambda_identity = lambda_cycle, lambda_identity
         self.pool_a = ImageHistory(pool_size, self.shape_a)
@@ -127,8 +143,12 @@ class CycleGAN(TranslationGame):
     @classmethod
     def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
         a, b = tuple(facts["shape_a"]), tuple(facts["shape_b"])
-        return {"generator_ab": {"in_shape": a, "out_shape": b}, "generator_ba": {"in_shape": b, "out_shape": a},
-                "discriminator_a": {"in_shape": a, "num_classes": 0}, "discriminator_b": {"in_shape": b, "num_classes": 0}}
+        return {
+            "generator_ab": {"in_shape": a, "out_shape": b},
+            "generator_ba": {"in_shape": b, "out_shape": a},
+            "discriminator_a": {"in_shape": a, "num_classes": 0},
+            "discriminator_b": {"in_shape": b, "num_classes": 0},
+        }
 
     def optimized_networks(self) -> dict[str, list[nn.Module]]:
         return {"g": [self.generator_ab, self.generator_ba], "d": [self.discriminator_a, self.discriminator_b]}
@@ -144,8 +164,14 @@ class CycleGAN(TranslationGame):
         """a, G(a), F(G(a)) then b, F(b), G(F(b)): both translations and both cycles."""
         fake_b = self.translate(self.fixed_a, "AtoB")
         fake_a = self.translate(self.fixed_b, "BtoA")
-        return [self.fixed_a, fake_b, self.translate(fake_b, "BtoA"),
-                self.fixed_b, fake_a, self.translate(fake_a, "AtoB")]
+        return [
+            self.fixed_a,
+            fake_b,
+            self.translate(fake_b, "BtoA"),
+            self.fixed_b,
+            fake_a,
+            self.translate(fake_a, "AtoB"),
+        ]
 
     # ----------------------------------------------------------------------------------- phases
     def prepare(self, batch: Batch, generator_step_follows: bool) -> dict[str, Any]:
@@ -166,8 +192,12 @@ class CycleGAN(TranslationGame):
     def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
         if not self.regularized:
             return None
-        return self.penalty([(self.discriminator_a, batch["a"], state["pooled_a"], None),
-                             (self.discriminator_b, batch["b"], state["pooled_b"], None)])
+        return self.penalty(
+            [
+                (self.discriminator_a, batch["a"], state["pooled_a"], None),
+                (self.discriminator_b, batch["b"], state["pooled_b"], None),
+            ]
+        )
 
     def critics(self) -> list[nn.Module]:
         return [self.discriminator_a, self.discriminator_b]

@@ -1,11 +1,11 @@
 """What the image-to-image games (models/pix2pix.py, models/cyclegan.py) share on top of the adversarial base.
 
-  * `translate(x, direction)`: the sampling interface of these games (used by `gan-zoo translate` and the
-    translation metrics), in eval mode from the EMA generators when there are any; `generate` (noise ->
-    image) does not apply and says so;
-  * fixed held-out inputs (`fixed_a`, `fixed_b`, buffers filled from the data's held-out split at fit
-    start) for the per-validation picture of input | output (| target) rows;
-  * the paper's linear learning-rate decay (`lr_decay_start`, the base's), on by default in CycleGAN.
+* `translate(x, direction)`: the sampling interface of these games (used by `gan-zoo translate` and the
+  translation metrics), in eval mode from the EMA generators when there are any; `generate` (noise ->
+  image) does not apply and says so;
+* fixed held-out inputs (`fixed_a`, `fixed_b`, buffers filled from the data's held-out split at fit
+  start) for the per-validation picture of input | output (| target) rows;
+* the paper's linear learning-rate decay (`lr_decay_start`, the base's), on by default in CycleGAN.
 """
 
 from __future__ import annotations
@@ -39,8 +39,15 @@ class TranslationGame(AdversarialModule):
     CAPABILITIES = Capabilities(noise=False, images_to_images=True)
     directions: tuple[str, ...] = ("AtoB",)
 
-    def __init__(self, optimizers: dict[str, OptimizerFactory], shape_a: tuple[int, ...], shape_b: tuple[int, ...],
-                 num_grid: int = 8, lr_decay_start: float | None = None, **base: Any) -> None:
+    def __init__(
+        self,
+        optimizers: dict[str, OptimizerFactory],
+        shape_a: tuple[int, ...],
+        shape_b: tuple[int, ...],
+        num_grid: int = 8,
+        lr_decay_start: float | None = None,
+        **base: Any,
+    ) -> None:
         super().__init__(optimizers, lr_decay_start=lr_decay_start, **base)
         self.shape_a, self.shape_b = tuple(shape_a), tuple(shape_b)
         self.register_buffer("fixed_a", torch.zeros(num_grid, *self.shape_a))
@@ -49,9 +56,12 @@ class TranslationGame(AdversarialModule):
     @classmethod
     def data_kwargs(cls, facts: dict[str, Any]) -> dict[str, Any]:
         """Constructor arguments taken from the data: both sides' shapes."""
-        require(facts.get("kind") in ("paired", "unpaired"),
-                f"{cls.__name__} translates images and needs paired or unpaired image data, got {facts.get('kind')} "
-                f"data ({facts.get('dataset_id')}); use data=edges_mnist, photos, paired_folder, digits2mnist or unpaired_folder")
+        require(
+            facts.get("kind") in ("paired", "unpaired"),
+            f"{cls.__name__} translates images and needs paired or unpaired image data, got {facts.get('kind')} "
+            f"data ({facts.get('dataset_id')}); use data=edges_mnist, photos, paired_folder, digits2mnist or "
+            f"unpaired_folder",
+        )
         return {"shape_a": tuple(facts["shape_a"]), "shape_b": tuple(facts["shape_b"])}
 
     # ----------------------------------------------------------------------------------- what a game provides
@@ -62,9 +72,11 @@ class TranslationGame(AdversarialModule):
     # ----------------------------------------------------------------------------------- sampling
     def check_direction(self, direction: str) -> None:
         require(direction in DIRECTIONS, f"direction must be AtoB or BtoA, got {direction!r}")
-        require(direction in self.directions,
-                f"this {type(self).__name__} model translates {'/'.join(self.directions)} only; to go the other way "
-                "train one with data.direction=BtoA")
+        require(
+            direction in self.directions,
+            f"this {type(self).__name__} model translates {'/'.join(self.directions)} only; to go the other way "
+            "train one with data.direction=BtoA",
+        )
 
     def inference_mode_for(self, net: nn.Module) -> Any:
         """The context translations run in: eval mode (BatchNorm running statistics, no dropout)."""
@@ -77,12 +89,21 @@ class TranslationGame(AdversarialModule):
         net = self.translator(direction)
         x = x.to(self.device)
         with self.inference_mode_for(net), torch.autocast(self.device.type, enabled=False):
-            return torch.cat([net(x[i:i + batch_size].float()) for i in range(0, len(x), batch_size)])
+            return torch.cat([net(x[i : i + batch_size].float()) for i in range(0, len(x), batch_size)])
 
-    def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
-                 stop: int | None = None, **conditions: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        raise ConfigError(f"{type(self).__name__} translates images, it does not sample noise: use `gan-zoo translate "
-                          "checkpoint=RUN out=FILE.npz` (sample/evaluate take noise-to-image checkpoints)")
+    def generate(
+        self,
+        n: int,
+        seed: int | None = None,
+        batch_size: int = 500,
+        start: int = 0,
+        stop: int | None = None,
+        **conditions: Any,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise ConfigError(
+            f"{type(self).__name__} translates images, it does not sample noise: use `gan-zoo translate "
+            "checkpoint=RUN out=FILE.npz` (sample/evaluate take noise-to-image checkpoints)"
+        )
 
     @property
     def grid_columns(self) -> int:

@@ -39,25 +39,48 @@ class InfoGAN(NoiseGAN):
     # sample() reports codes, not labels: evaluators align them with classes by the best permutation
     CAPABILITIES = Capabilities(codes=True, truncation="z")
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, code_categories: int = 10,
-                 code_continuous: int = 2, lambda_cat: float = 1.0, lambda_cont: float = 0.1, q_hidden: int = 128,
-                 num_grid: int = 80, q_augment: float = 0.0, lambda_iic: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int,
+        code_categories: int = 10,
+        code_continuous: int = 2,
+        lambda_cat: float = 1.0,
+        lambda_cont: float = 0.1,
+        q_hidden: int = 128,
+        num_grid: int = 80,
+        q_augment: float = 0.0,
+        lambda_iic: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         require(kwargs.get("num_classes", 0) == 0, "InfoGAN learns its own codes: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "InfoGAN reads one sample per critic input: set model.pack=1")
-        require(not kwargs.get("augment"), "InfoGAN's critic shares its body with Q, and its phases call it directly: "
-                "model.augment is not applied there; set model.augment=null (model.q_augment warps Q's inputs)")
-        require(isinstance(code_categories, int) and code_categories >= 2,
-                f"model.code_categories must be an integer >= 2, got {code_categories!r}")
-        require(isinstance(code_continuous, int) and code_continuous >= 0,
-                f"model.code_continuous must be an integer >= 0, got {code_continuous!r}")
-        require(all(callable(getattr(discriminator, a, None)) for a in ("features", "head")),
-                "InfoGAN's Q head shares the discriminator's body: use a discriminator with features()/head() "
-                "(dcgan or mlp)")
+        require(
+            not kwargs.get("augment"),
+            "InfoGAN's critic shares its body with Q, and its phases call it directly: "
+            "model.augment is not applied there; set model.augment=null (model.q_augment warps Q's inputs)",
+        )
+        require(
+            isinstance(code_categories, int) and code_categories >= 2,
+            f"model.code_categories must be an integer >= 2, got {code_categories!r}",
+        )
+        require(
+            isinstance(code_continuous, int) and code_continuous >= 0,
+            f"model.code_continuous must be an integer >= 0, got {code_continuous!r}",
+        )
+        require(
+            all(callable(getattr(discriminator, a, None)) for a in ("features", "head")),
+            "InfoGAN's Q head shares the discriminator's body: use a discriminator with features()/head() "
+            "(dcgan or mlp)",
+        )
         require(0 <= q_augment <= 3, f"model.q_augment must be in [0, 3], got {q_augment!r}")
         super().__init__(generator, discriminator, latent_dim=latent_dim, num_grid=num_grid, **kwargs)
         require(lambda_iic >= 0, f"model.lambda_iic must be >= 0, got {lambda_iic!r}")
-        require(lambda_iic == 0 or q_augment > 0, "model.lambda_iic needs model.q_augment > 0 (the augmentation it "
-                "is invariant to)")
+        require(
+            lambda_iic == 0 or q_augment > 0,
+            "model.lambda_iic needs model.q_augment > 0 (the augmentation it is invariant to)",
+        )
         self.q_augment, self.lambda_iic = float(q_augment), float(lambda_iic)
         self.code_categories, self.code_continuous = code_categories, code_continuous
         self.lambda_cat, self.lambda_cont = lambda_cat, lambda_cont
@@ -74,15 +97,20 @@ class InfoGAN(NoiseGAN):
     def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
         """NoiseGAN's network shapes; q_augment (an image warp) is refused on vector data, where it would do nothing."""
         if float(model_cfg.get("q_augment", 0.0) or 0.0) > 0 and len(facts["shape"]) != 3:
-            raise ConfigError(f"model.q_augment={model_cfg.q_augment} warps images, but the data's samples have shape "
-                              f"{list(facts['shape'])}; set model.q_augment=0 (and model.lambda_iic=0)")
+            raise ConfigError(
+                f"model.q_augment={model_cfg.q_augment} warps images, but the data's samples have shape "
+                f"{list(facts['shape'])}; set model.q_augment=0 (and model.lambda_iic=0)"
+            )
         return super().network_kwargs(model_cfg, facts, num_classes)
 
     @classmethod
     def generator_input_dim(cls, model_cfg: Any) -> int:
         """z, one-hot categorical code and continuous codes, concatenated."""
-        return int(model_cfg.latent_dim) + int(model_cfg.get("code_categories", 10)) + int(
-            model_cfg.get("code_continuous", 2))
+        return (
+            int(model_cfg.latent_dim)
+            + int(model_cfg.get("code_categories", 10))
+            + int(model_cfg.get("code_continuous", 2))
+        )
 
     @property
     def grid_columns(self) -> int:
@@ -99,8 +127,10 @@ class InfoGAN(NoiseGAN):
         code = given.get("code")
         require(given.get("label") is None, "InfoGAN is unconditional: use code=K (its categorical code), not label=")
         if code is not None:
-            require(0 <= int(code) < self.code_categories,
-                    f"code must be in [0, {self.code_categories - 1}] for this model, got {code}")
+            require(
+                0 <= int(code) < self.code_categories,
+                f"code must be in [0, {self.code_categories - 1}] for this model, got {code}",
+            )
             codes = torch.full((n,), int(code), dtype=torch.long, device=self.device)
         else:
             codes = torch.arange(n, device=self.device) % self.code_categories
@@ -109,8 +139,10 @@ class InfoGAN(NoiseGAN):
 
     def random_conditions(self, n: int) -> dict[str, torch.Tensor]:
         """Training codes: c_cat ~ uniform over K, c_cont ~ U(-1, 1)."""
-        return {"codes": torch.randint(self.code_categories, (n,), device=self.device),
-                "continuous_codes": torch.rand(n, self.code_continuous, device=self.device) * 2 - 1}
+        return {
+            "codes": torch.randint(self.code_categories, (n,), device=self.device),
+            "continuous_codes": torch.rand(n, self.code_continuous, device=self.device) * 2 - 1,
+        }
 
     def synthesize(self, net: nn.Module, z: torch.Tensor, conds: dict[str, torch.Tensor]) -> torch.Tensor:
         """G(concat(z, one_hot(c_cat), c_cont))."""
@@ -123,8 +155,10 @@ class InfoGAN(NoiseGAN):
 
     def fixed_conditions(self) -> dict[str, torch.Tensor]:
         """The categorical code along each row of the grid; continuous codes at 0."""
-        return {"codes": self.fixed_y,
-                "continuous_codes": torch.zeros(len(self.fixed_z), self.code_continuous, device=self.device)}
+        return {
+            "codes": self.fixed_y,
+            "continuous_codes": torch.zeros(len(self.fixed_z), self.code_continuous, device=self.device),
+        }
 
     # ----------------------------------------------------------------------------------- phases
     def q_nll(self, features: torch.Tensor, conds: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -152,9 +186,13 @@ class InfoGAN(NoiseGAN):
         q_loss, mi = self.q_nll(self.q_features(fake, feats), conds)
         self.watch("the critic loss", d_adv)
         self.watch("the Q head's code loss", q_loss)
-        logs = {"train/d_loss": d_adv.detach(), "train/d_real": real_out.detach().float().mean(),
-                "train/d_fake": fake_out.detach().float().mean(), "train/q_loss_d": q_loss.detach(),
-                "train/mi_cat_nats": mi}
+        logs = {
+            "train/d_loss": d_adv.detach(),
+            "train/d_real": real_out.detach().float().mean(),
+            "train/d_fake": fake_out.detach().float().mean(),
+            "train/q_loss_d": q_loss.detach(),
+            "train/mi_cat_nats": mi,
+        }
         loss = d_adv + q_loss
         if self.lambda_iic > 0:
             # Optional (off in the paper's setting): Q's categorical head also clusters the real digits, IIC's way:
@@ -182,4 +220,3 @@ class InfoGAN(NoiseGAN):
         q_loss, _ = self.q_nll(state["features"], state["conds"])
         self.watch("the generator's code loss", q_loss)
         return q_loss, {"train/q_loss_g": q_loss.detach()}
-

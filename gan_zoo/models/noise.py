@@ -36,8 +36,12 @@ def pack_samples(x: torch.Tensor, m: int) -> torch.Tensor:
 PRIORS = ("normal", "uniform")
 
 
-def draw_prior(prior: str, shape: tuple[int, ...], generator: torch.Generator | None = None,
-               device: torch.device | str | None = None) -> torch.Tensor:
+def draw_prior(
+    prior: str,
+    shape: tuple[int, ...],
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """z ~ N(0, I) (`normal`) or U(-1, 1)^d (`uniform`, the original GAN's noise; on the 25-mode grid a square
     latent maps onto the square grid of modes more easily than a Gaussian one, experiments/pacgan)."""
     if prior == "uniform":
@@ -81,23 +85,36 @@ class NoiseGAN(AdversarialModule):
         augment: Sequence[str] | None = None,
         augment_p: float = 1.0,
     ) -> None:
-        super().__init__({"g": g_optimizer, "d": d_optimizer}, n_critic=n_critic, reg_every=reg_every,
-                         ema_decay=ema_decay, eval_seed=eval_seed, finite_check_every=finite_check_every,
-                         regularizer=regularizer, reg_weight=reg_weight, critic_weight_clip=critic_weight_clip,
-                         lr_decay_start=lr_decay_start)
+        super().__init__(
+            {"g": g_optimizer, "d": d_optimizer},
+            n_critic=n_critic,
+            reg_every=reg_every,
+            ema_decay=ema_decay,
+            eval_seed=eval_seed,
+            finite_check_every=finite_check_every,
+            regularizer=regularizer,
+            reg_weight=reg_weight,
+            critic_weight_clip=critic_weight_clip,
+            lr_decay_start=lr_decay_start,
+        )
         require(isinstance(latent_dim, int) and latent_dim >= 1, f"model.latent_dim must be >= 1, got {latent_dim!r}")
         require(isinstance(pack, int) and pack >= 1, f"model.pack must be an integer >= 1, got {pack!r}")
-        require(pack == 1 or num_classes == 0, "model.pack > 1 (PacGAN) is for unconditional models: set "
-                "model.conditional=false or model.pack=1")
+        require(
+            pack == 1 or num_classes == 0,
+            "model.pack > 1 (PacGAN) is for unconditional models: set model.conditional=false or model.pack=1",
+        )
         require(truncation is None or truncation > 0, f"model.truncation must be > 0 or null, got {truncation!r}")
         require(prior in PRIORS, f"model.prior must be one of {PRIORS}, got {prior!r}")
         self.prior = prior
-        # DiffAugment of every critic input, real or fake, in every phase and inside the regulariser (gan_zoo/augment.py)
+        # DiffAugment of every critic input, real or fake, in every phase and inside the regulariser
+        # (gan_zoo/augment.py)
         self.augment, self.augment_p = check_policy(augment, augment_p), float(augment_p)
         self.generator = generator
         self.discriminator = discriminator
-        self.require_penalty_safe_critics("a gradient penalty needs a critic without BatchNorm: set "
-                                          "model.discriminator.norm to layer, instance or none")
+        self.require_penalty_safe_critics(
+            "a gradient penalty needs a critic without BatchNorm: set "
+            "model.discriminator.norm to layer, instance or none"
+        )
         self.d_loss, self.g_loss = d_loss, g_loss
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.pack = pack
@@ -120,11 +137,18 @@ class NoiseGAN(AdversarialModule):
         shape = tuple(facts["shape"])
         pack = int(model_cfg.get("pack", 1) or 1)
         if model_cfg.get("augment") and len(shape) != 3:
-            raise ConfigError(f"model.augment={list(model_cfg.augment)} transforms images, but the data's samples have "
-                              f"shape {list(shape)}; set model.augment=null")
-        return {"generator": {"latent_dim": cls.generator_input_dim(model_cfg), "out_shape": shape,
-                              "num_classes": num_classes},
-                "discriminator": {"in_shape": (shape[0] * pack, *shape[1:]), "num_classes": num_classes}}
+            raise ConfigError(
+                f"model.augment={list(model_cfg.augment)} transforms images, but the data's samples have "
+                f"shape {list(shape)}; set model.augment=null"
+            )
+        return {
+            "generator": {
+                "latent_dim": cls.generator_input_dim(model_cfg),
+                "out_shape": shape,
+                "num_classes": num_classes,
+            },
+            "discriminator": {"in_shape": (shape[0] * pack, *shape[1:]), "num_classes": num_classes},
+        }
 
     @classmethod
     def generator_input_dim(cls, model_cfg: Any) -> int:
@@ -163,14 +187,23 @@ class NoiseGAN(AdversarialModule):
             require(label is None, "label= was given but this model is unconditional; drop label=")
             return {}
         if label is not None:
-            require(0 <= int(label) < self.num_classes,
-                    f"label must be in [0, {self.num_classes - 1}] for this model, got {label}")
+            require(
+                0 <= int(label) < self.num_classes,
+                f"label must be in [0, {self.num_classes - 1}] for this model, got {label}",
+            )
             return {"labels": torch.full((n,), int(label), dtype=torch.long, device=self.device)}
         return {"labels": torch.arange(n, device=self.device) % self.num_classes}
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
-                 stop: int | None = None, **given: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generate(
+        self,
+        n: int,
+        seed: int | None = None,
+        batch_size: int = 500,
+        start: int = 0,
+        stop: int | None = None,
+        **given: Any,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Samples [start, stop) of n in eval mode from the sampling generator, with the conditions used.
 
         Uses its own torch.Generator, so it never advances the global RNG (exact resume depends on that).
@@ -221,8 +254,11 @@ class NoiseGAN(AdversarialModule):
         fake_out = self.critic(fake, y)
         d_main = self.d_loss(real_out, fake_out)
         self.watch("the critic loss", d_main)
-        return d_main, {"train/d_loss": d_main.detach(), "train/d_real": real_out.detach().float().mean(),
-                        "train/d_fake": fake_out.detach().float().mean()}
+        return d_main, {
+            "train/d_loss": d_main.detach(),
+            "train/d_real": real_out.detach().float().mean(),
+            "train/d_fake": fake_out.detach().float().mean(),
+        }
 
     def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
         if not self.regularized:

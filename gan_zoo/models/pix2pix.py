@@ -50,14 +50,27 @@ class Pix2Pix(TranslationGame):
         eval_seed: int = 2024,
         finite_check_every: int = 50,
     ) -> None:
-        super().__init__({"g": g_optimizer, "d": d_optimizer}, shape_a, shape_b, num_grid=num_grid,
-                         lr_decay_start=lr_decay_start, n_critic=n_critic, reg_every=reg_every, ema_decay=ema_decay,
-                         eval_seed=eval_seed, finite_check_every=finite_check_every, regularizer=regularizer,
-                         reg_weight=reg_weight, critic_weight_clip=critic_weight_clip)
+        super().__init__(
+            {"g": g_optimizer, "d": d_optimizer},
+            shape_a,
+            shape_b,
+            num_grid=num_grid,
+            lr_decay_start=lr_decay_start,
+            n_critic=n_critic,
+            reg_every=reg_every,
+            ema_decay=ema_decay,
+            eval_seed=eval_seed,
+            finite_check_every=finite_check_every,
+            regularizer=regularizer,
+            reg_weight=reg_weight,
+            critic_weight_clip=critic_weight_clip,
+        )
         require(l1_weight >= 0, f"model.l1_weight must be >= 0, got {l1_weight!r}")
         self.generator, self.discriminator = generator, discriminator
-        self.require_penalty_safe_critics("a gradient penalty needs a critic without BatchNorm: set "
-                                          "model.discriminator.norm to instance, layer or none")
+        self.require_penalty_safe_critics(
+            "a gradient penalty needs a critic without BatchNorm: set "
+            "model.discriminator.norm to instance, layer or none"
+        )
         self.d_loss, self.g_loss = d_loss, g_loss
         self.l1_weight = l1_weight
         self.inference_dropout = inference_dropout
@@ -67,8 +80,10 @@ class Pix2Pix(TranslationGame):
     def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
         """G maps A's shape to B's; D reads the pair (A and B stacked along channels)."""
         a, b = tuple(facts["shape_a"]), tuple(facts["shape_b"])
-        return {"generator": {"in_shape": a, "out_shape": b},
-                "discriminator": {"in_shape": (a[0] + b[0], *b[1:]), "num_classes": 0}}
+        return {
+            "generator": {"in_shape": a, "out_shape": b},
+            "discriminator": {"in_shape": (a[0] + b[0], *b[1:]), "num_classes": 0},
+        }
 
     def optimized_networks(self) -> dict[str, list[nn.Module]]:
         return {"g": [self.generator], "d": [self.discriminator]}
@@ -103,8 +118,11 @@ class Pix2Pix(TranslationGame):
         real_out, fake_out = self.critic(a, b), self.critic(a, fake)
         loss = self.d_loss(real_out, fake_out)
         self.watch("the critic loss", loss)
-        return loss, {"train/d_loss": loss.detach(), "train/d_real": real_out.detach().float().mean(),
-                      "train/d_fake": fake_out.detach().float().mean()}
+        return loss, {
+            "train/d_loss": loss.detach(),
+            "train/d_real": real_out.detach().float().mean(),
+            "train/d_fake": fake_out.detach().float().mean(),
+        }
 
     def d_reg(self, batch: Batch, state: dict[str, Any]) -> tuple[torch.Tensor, Logs] | None:
         if not self.regularized:

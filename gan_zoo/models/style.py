@@ -43,7 +43,6 @@ from gan_zoo.models.contract import Capabilities
 from gan_zoo.models.noise import NoiseGAN
 from gan_zoo.networks.style import StyleDiscriminator, StyleGenerator
 
-
 NOISE_MODES = ("random", "const")
 
 
@@ -52,22 +51,33 @@ class GrowthSchedule:
     over fade_steps[0] steps (alpha 0 -> 1 linearly), hold it for stable_steps[1], ... The last level
     lasts for the rest of training. `growth: null` in the config trains at the final level from step 0."""
 
-    def __init__(self, levels: int, stable_steps: Sequence[int] | None = None, fade_steps: Sequence[int] | None = None,
-                 batch_sizes: Sequence[int] | None = None) -> None:
+    def __init__(
+        self,
+        levels: int,
+        stable_steps: Sequence[int] | None = None,
+        fade_steps: Sequence[int] | None = None,
+        batch_sizes: Sequence[int] | None = None,
+    ) -> None:
         need = levels - 1
         stable, fade = list(stable_steps or []), list(fade_steps or [])
         self.levels = levels
         self.grows = bool(stable or fade)
         if self.grows:
-            require(len(stable) >= need and len(fade) >= need,
-                    f"model.growth needs {need} stable_steps and {need} fade_steps for {4 * 2**need} px data (levels "
-                    f"4 to {4 * 2**need} px; the last level runs to the end of training), got {stable} and {fade}")
-            require(all(int(s) >= 0 for s in stable[:need]) and all(int(f) >= 1 for f in fade[:need]),
-                    f"model.growth: stable_steps must be >= 0 and fade_steps >= 1, got {stable} and {fade}")
+            require(
+                len(stable) >= need and len(fade) >= need,
+                f"model.growth needs {need} stable_steps and {need} fade_steps for {4 * 2**need} px data (levels "
+                f"4 to {4 * 2**need} px; the last level runs to the end of training), got {stable} and {fade}",
+            )
+            require(
+                all(int(s) >= 0 for s in stable[:need]) and all(int(f) >= 1 for f in fade[:need]),
+                f"model.growth: stable_steps must be >= 0 and fade_steps >= 1, got {stable} and {fade}",
+            )
         self.stable, self.fade = [int(s) for s in stable[:need]], [int(f) for f in fade[:need]]
         sizes = list(batch_sizes or [])
-        require(not sizes or len(sizes) >= levels, f"model.growth.batch_sizes needs one batch size per level ({levels}: "
-                f"4 to {4 * 2**need} px), got {sizes}")
+        require(
+            not sizes or len(sizes) >= levels,
+            f"model.growth.batch_sizes needs one batch size per level ({levels}: 4 to {4 * 2**need} px), got {sizes}",
+        )
         require(all(int(b) >= 1 for b in sizes), f"model.growth.batch_sizes must be >= 1, got {sizes}")
         self.batch_sizes = [int(b) for b in sizes[:levels]] or None
 
@@ -99,18 +109,32 @@ class StyleGAN(NoiseGAN):
 
     CAPABILITIES = Capabilities(w_space=True, truncation="w")
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int,
-                 growth: dict[str, Any] | None = None, style_mixing_prob: float = 0.9,
-                 truncation: float | None = None, truncation_cutoff: int | None = None, noise_mode: str = "random",
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int,
+        growth: dict[str, Any] | None = None,
+        style_mixing_prob: float = 0.9,
+        truncation: float | None = None,
+        truncation_cutoff: int | None = None,
+        noise_mode: str = "random",
+        **kwargs: Any,
+    ) -> None:
         require(kwargs.get("num_classes", 0) == 0, "the style-based game is unconditional: set model.conditional=false")
         require(kwargs.get("pack", 1) == 1, "the style-based game reads one sample per critic input: set model.pack=1")
-        require(isinstance(generator, StyleGenerator),
-                "model=stylegan needs the style-based generator (gan_zoo.networks.style.StyleGenerator)")
-        require(isinstance(discriminator, StyleDiscriminator) and discriminator.levels == generator.levels,
-                "model=stylegan needs the progressive discriminator (gan_zoo.networks.style.StyleDiscriminator) "
-                "for the generator's resolution")
-        require(0.0 <= style_mixing_prob <= 1.0, f"model.style_mixing_prob must be in [0, 1], got {style_mixing_prob!r}")
+        require(
+            isinstance(generator, StyleGenerator),
+            "model=stylegan needs the style-based generator (gan_zoo.networks.style.StyleGenerator)",
+        )
+        require(
+            isinstance(discriminator, StyleDiscriminator) and discriminator.levels == generator.levels,
+            "model=stylegan needs the progressive discriminator (gan_zoo.networks.style.StyleDiscriminator) "
+            "for the generator's resolution",
+        )
+        require(
+            0.0 <= style_mixing_prob <= 1.0, f"model.style_mixing_prob must be in [0, 1], got {style_mixing_prob!r}"
+        )
         super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
         self.set_truncation(truncation, truncation_cutoff)
         self.set_noise_mode(noise_mode)
@@ -122,15 +146,20 @@ class StyleGAN(NoiseGAN):
         """Truncation in w for sampling: w_avg + psi (w - w_avg) at layers < cutoff (None: every layer)."""
         require(psi is None or float(psi) >= 0, f"truncation (PSI) must be >= 0 or null, got {psi!r}")
         n = self.generator.num_layers
-        require(cutoff is None or 1 <= int(cutoff) <= n,
-                f"truncation_cutoff must be a style layer count in [1, {n}] or null (all layers), got {cutoff!r}")
+        require(
+            cutoff is None or 1 <= int(cutoff) <= n,
+            f"truncation_cutoff must be a style layer count in [1, {n}] or null (all layers), got {cutoff!r}",
+        )
         self.truncation = None if psi is None else float(psi)
         self.truncation_cutoff = None if cutoff is None else int(cutoff)
 
     def set_noise_mode(self, mode: str) -> None:
         """How samples get their per-pixel noise: "random" (one map per sample, from a seed) or "const" (shared)."""
-        require(mode in NOISE_MODES, f"noise_mode must be one of {list(NOISE_MODES)} (random: each sample its own "
-                f"noise maps, as in training; const: one fixed map shared by every sample), got {mode!r}")
+        require(
+            mode in NOISE_MODES,
+            f"noise_mode must be one of {list(NOISE_MODES)} (random: each sample its own "
+            f"noise maps, as in training; const: one fixed map shared by every sample), got {mode!r}",
+        )
         self.noise_mode = mode
 
     # ----------------------------------------------------------------------------------- growth
@@ -144,9 +173,12 @@ class StyleGAN(NoiseGAN):
         dm = getattr(self.trainer, "datamodule", None)
         sizes = self.schedule.batch_sizes
         if sizes and getattr(dm, "batch_size", None) is not None:
-            require(int(dm.batch_size) >= max(sizes), f"model.growth.batch_sizes goes up to {max(sizes)} images per step "
-                    f"but data.batch_size is {dm.batch_size}: set data.batch_size={max(sizes)} (the loader serves the "
-                    "largest batch; each level uses its first batch_sizes[level] images)")
+            require(
+                int(dm.batch_size) >= max(sizes),
+                f"model.growth.batch_sizes goes up to {max(sizes)} images per step "
+                f"but data.batch_size is {dm.batch_size}: set data.batch_size={max(sizes)} (the loader serves the "
+                "largest batch; each level uses its first batch_sizes[level] images)",
+            )
 
     def real_at(self, x: torch.Tensor, level: int, alpha: float) -> torch.Tensor:
         """Real images at the level's size, faded like the fakes: lerp(upsampled half-size, full-size, alpha)."""
@@ -183,8 +215,9 @@ class StyleGAN(NoiseGAN):
         n = len(z)
         w2 = net.mapping(self.noise(n))
         cut = torch.randint(1, active, (n, 1), device=z.device)
-        cut = torch.where(torch.rand(n, 1, device=z.device) < self.style_mixing_prob, cut,
-                          torch.full_like(cut, net.num_layers))
+        cut = torch.where(
+            torch.rand(n, 1, device=z.device) < self.style_mixing_prob, cut, torch.full_like(cut, net.num_layers)
+        )
         layer = torch.arange(net.num_layers, device=z.device).view(1, -1)
         return torch.where((layer >= cut).unsqueeze(-1), w2.unsqueeze(1), ws)
 
@@ -243,8 +276,9 @@ class StyleGAN(NoiseGAN):
         seeds = conds.get("noise_seeds")
         return self.synthesize_styles(net, self.styles(net, z), None if seeds is None else net.noise_maps(seeds))
 
-    def synthesize_styles(self, net: nn.Module, ws: torch.Tensor,
-                          noise: list[torch.Tensor] | None = None) -> torch.Tensor:
+    def synthesize_styles(
+        self, net: nn.Module, ws: torch.Tensor, noise: list[torch.Tensor] | None = None
+    ) -> torch.Tensor:
         """Per-layer styles -> finished images at the current level (the entry point of style mixing grids);
         noise: per-layer maps (`noise_maps`), None for the generator's fixed maps in eval."""
         level, alpha = self.growth
@@ -262,4 +296,6 @@ class StyleGAN(NoiseGAN):
         """The sampling generator on explicit per-layer styles, in chunks, eval mode, autocast off."""
         net = self.sampling_generator
         with eval_mode(net), torch.autocast(self.device.type, enabled=False):
-            return torch.cat([self.synthesize_styles(net, ws[i:i + batch_size]) for i in range(0, len(ws), batch_size)])
+            return torch.cat(
+                [self.synthesize_styles(net, ws[i : i + batch_size]) for i in range(0, len(ws), batch_size)]
+            )

@@ -25,11 +25,26 @@ class VAE(AdversarialModule):
 
     CAPABILITIES = Capabilities(adversarial_loss=False)  # no truncation: its z goes through the decoder as drawn
 
-    def __init__(self, generator: nn.Module, encoder: nn.Module, optimizer: OptimizerFactory, latent_dim: int,
-                 beta: float = 1.0, num_classes: int = 0, ema_decay: float | None = None, num_grid: int = 64,
-                 eval_seed: int = 2024, finite_check_every: int = 50) -> None:
-        super().__init__({"vae": optimizer}, n_critic=1, ema_decay=ema_decay, eval_seed=eval_seed,
-                         finite_check_every=finite_check_every)
+    def __init__(
+        self,
+        generator: nn.Module,
+        encoder: nn.Module,
+        optimizer: OptimizerFactory,
+        latent_dim: int,
+        beta: float = 1.0,
+        num_classes: int = 0,
+        ema_decay: float | None = None,
+        num_grid: int = 64,
+        eval_seed: int = 2024,
+        finite_check_every: int = 50,
+    ) -> None:
+        super().__init__(
+            {"vae": optimizer},
+            n_critic=1,
+            ema_decay=ema_decay,
+            eval_seed=eval_seed,
+            finite_check_every=finite_check_every,
+        )
         require(num_classes == 0, "the VAE baseline is unconditional: set model.conditional=false")
         require(beta > 0, f"model.beta must be > 0, got {beta!r}")
         self.generator, self.encoder = generator, encoder
@@ -42,8 +57,10 @@ class VAE(AdversarialModule):
     def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
         """The decoder (`generator`) makes the data's shape from latent_dim; the encoder reads it."""
         shape = tuple(facts["shape"])
-        return {"generator": {"latent_dim": int(model_cfg.latent_dim), "out_shape": shape, "num_classes": 0},
-                "encoder": {"in_shape": shape, "latent_dim": int(model_cfg.latent_dim)}}
+        return {
+            "generator": {"latent_dim": int(model_cfg.latent_dim), "out_shape": shape, "num_classes": 0},
+            "encoder": {"in_shape": shape, "latent_dim": int(model_cfg.latent_dim)},
+        }
 
     @property
     def optimizer_steps_per_g_step(self) -> int:
@@ -74,8 +91,15 @@ class VAE(AdversarialModule):
         return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
 
     @torch.no_grad()
-    def generate(self, n: int, seed: int | None = None, batch_size: int = 500, start: int = 0,
-                 stop: int | None = None, **given: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def generate(
+        self,
+        n: int,
+        seed: int | None = None,
+        batch_size: int = 500,
+        start: int = 0,
+        stop: int | None = None,
+        **given: Any,
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Samples [start, stop) of n: z ~ N(0, I) (all n drawn from the seed) through the decoder, eval mode."""
         require(given.get("label") is None, "label= was given but the VAE is unconditional; drop label=")
         g = torch.Generator(device=self.device)

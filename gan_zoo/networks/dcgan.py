@@ -18,8 +18,7 @@ def _up(in_ch: int, out_ch: int, mode: str) -> nn.Module:
     require(mode in UPSAMPLE, f"model.generator.upsample must be one of {UPSAMPLE}, got {mode!r}")
     if mode == "convtranspose":
         return nn.ConvTranspose2d(in_ch, out_ch, 4, stride=2, padding=1, bias=False)
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode=mode),
-                         nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False))
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False))
 
 
 class DCGANGenerator(nn.Module):
@@ -29,11 +28,22 @@ class DCGANGenerator(nn.Module):
     base 64 this is 512-256-128-64, the published DCGAN.
     """
 
-    def __init__(self, latent_dim: int, out_shape: Sequence[int], base_channels: int = 64, num_classes: int = 0,
-                 upsample: str = "convtranspose", norm: str = "batch", negative_slope: float = 0.2) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        out_shape: Sequence[int],
+        base_channels: int = 64,
+        num_classes: int = 0,
+        upsample: str = "convtranspose",
+        norm: str = "batch",
+        negative_slope: float = 0.2,
+    ) -> None:
         super().__init__()
-        require(len(out_shape) == 3, f"the DCGAN generator makes images [C, H, W], but the data's samples have shape "
-                f"{list(out_shape)} (2D points?); use model=mlp for vector data")
+        require(
+            len(out_shape) == 3,
+            f"the DCGAN generator makes images [C, H, W], but the data's samples have shape "
+            f"{list(out_shape)} (2D points?); use model=mlp for vector data",
+        )
         c, h, w = out_shape
         require(h == w, f"DCGAN needs square images, got {h}x{w}")
         n_blocks = log2_int(h, "data.image_size for DCGAN") - 3  # 4 -> ... -> h/2, then the output layer
@@ -42,7 +52,8 @@ class DCGANGenerator(nn.Module):
         width = base_channels * 2**n_blocks
         layers: list[nn.Module] = [
             nn.ConvTranspose2d(latent_dim + num_classes, width, 4, 1, 0, bias=False),  # [N, width, 4, 4]
-            norm2d(norm, width), nn.LeakyReLU(negative_slope),
+            norm2d(norm, width),
+            nn.LeakyReLU(negative_slope),
         ]
         for _ in range(n_blocks):
             layers += [_up(width, width // 2, upsample), norm2d(norm, width // 2), nn.LeakyReLU(negative_slope)]
@@ -63,12 +74,23 @@ class DCGANDiscriminator(nn.Module):
     critic with a gradient penalty, where BatchNorm makes per-sample gradients meaningless.
     """
 
-    def __init__(self, in_shape: Sequence[int], base_channels: int = 64, num_classes: int = 0,
-                 norm: str = "batch", dropout: float = 0.3, spectral_norm: bool = False,
-                 negative_slope: float = 0.2, bn_momentum: float = 0.1) -> None:
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        base_channels: int = 64,
+        num_classes: int = 0,
+        norm: str = "batch",
+        dropout: float = 0.3,
+        spectral_norm: bool = False,
+        negative_slope: float = 0.2,
+        bn_momentum: float = 0.1,
+    ) -> None:
         super().__init__()
-        require(len(in_shape) == 3, f"the DCGAN discriminator reads images [C, H, W], but the data's samples have "
-                f"shape {list(in_shape)} (2D points?); use model=mlp for vector data")
+        require(
+            len(in_shape) == 3,
+            f"the DCGAN discriminator reads images [C, H, W], but the data's samples have "
+            f"shape {list(in_shape)} (2D points?); use model=mlp for vector data",
+        )
         c, h, _ = in_shape
         n_blocks = log2_int(h, "data.image_size for DCGAN") - 2  # h -> 4
         require(n_blocks >= 1, f"DCGAN needs data.image_size >= 8, got {h}")
@@ -76,8 +98,11 @@ class DCGANDiscriminator(nn.Module):
         layers: list[nn.Module] = []
         in_ch, width = c + num_classes, base_channels
         for i in range(n_blocks):
-            layers += [sn(nn.Conv2d(in_ch, width, 4, 2, 1, bias=norm == "none"), spectral_norm),
-                       norm2d("none" if i == 0 else norm, width, bn_momentum), nn.LeakyReLU(negative_slope)]
+            layers += [
+                sn(nn.Conv2d(in_ch, width, 4, 2, 1, bias=norm == "none"), spectral_norm),
+                norm2d("none" if i == 0 else norm, width, bn_momentum),
+                nn.LeakyReLU(negative_slope),
+            ]
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             in_ch, width = width, width * 2

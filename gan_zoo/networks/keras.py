@@ -20,8 +20,11 @@ from gan_zoo.networks.common import concat_label_maps, concat_label_vector, sn
 def _check_size(shape: Sequence[int], who: str) -> int:
     """The side of square images divisible by 4 (28 in the lecture; 32 works too)."""
     ok = len(shape) == 3 and shape[1] == shape[2] and shape[1] % 4 == 0
-    require(ok, f"the Keras lecture {who} needs square images with a side divisible by 4 (28 in the lecture), got "
-            f"samples of shape {list(shape)}; use model=mlp for vector data")
+    require(
+        ok,
+        f"the Keras lecture {who} needs square images with a side divisible by 4 (28 in the lecture), got "
+        f"samples of shape {list(shape)}; use model=mlp for vector data",
+    )
     return int(shape[1])
 
 
@@ -44,18 +47,24 @@ def keras_init(module: nn.Module) -> None:
 class KerasGenerator(nn.Module):
     """z -> Dense(7*7*8) -> ConvT 4x4/2 (64) -> ConvT 4x4/2 (128) -> Conv 4x4/1 same (128) -> Conv 5x5 -> tanh."""
 
-    def __init__(self, latent_dim: int, out_shape: Sequence[int], num_classes: int = 0,
-                 negative_slope: float = 0.2) -> None:
+    def __init__(
+        self, latent_dim: int, out_shape: Sequence[int], num_classes: int = 0, negative_slope: float = 0.2
+    ) -> None:
         super().__init__()
         self.start = _check_size(out_shape, "generator") // 4  # 7 for 28 px
         self.num_classes = num_classes
         act = nn.LeakyReLU(negative_slope)
         self.dense = nn.Sequential(nn.Linear(latent_dim + num_classes, self.start * self.start * 8), act)
         self.net = nn.Sequential(
-            nn.ConvTranspose2d(8, 64, 4, 2, 1), act,      # [N, 64, 14, 14]
-            nn.ConvTranspose2d(64, 128, 4, 2, 1), act,    # [N, 128, 28, 28]
-            _same4(128, 128), act,
-            nn.Conv2d(128, out_shape[0], 5, padding=2), nn.Tanh())
+            nn.ConvTranspose2d(8, 64, 4, 2, 1),
+            act,  # [N, 64, 14, 14]
+            nn.ConvTranspose2d(64, 128, 4, 2, 1),
+            act,  # [N, 128, 28, 28]
+            _same4(128, 128),
+            act,
+            nn.Conv2d(128, out_shape[0], 5, padding=2),
+            nn.Tanh(),
+        )
         keras_init(self)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -67,20 +76,30 @@ class KerasGenerator(nn.Module):
 class KerasDiscriminator(nn.Module):
     """Conv 4x4/2 (32) -> Conv 4x4/2 (64) -> Conv 4x4/1 same (64) -> Flatten -> Dropout(0.2) -> Dense(1)."""
 
-    def __init__(self, in_shape: Sequence[int], num_classes: int = 0, dropout: float = 0.2,
-                 spectral_norm: bool = False, negative_slope: float = 0.2) -> None:
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        num_classes: int = 0,
+        dropout: float = 0.2,
+        spectral_norm: bool = False,
+        negative_slope: float = 0.2,
+    ) -> None:
         super().__init__()
         side = _check_size(in_shape, "discriminator") // 4
         self.num_classes = num_classes
         act = nn.LeakyReLU(negative_slope)
-        convs = [nn.Conv2d(in_shape[0] + num_classes, 32, 4, 2, 1),  # [N, 32, 14, 14] at 28 px
-                 nn.Conv2d(32, 64, 4, 2, 1),                         # [N, 64, 7, 7]
-                 nn.Conv2d(64, 64, 4, 1)]                            # after TF-style same padding
+        convs = [
+            nn.Conv2d(in_shape[0] + num_classes, 32, 4, 2, 1),  # [N, 32, 14, 14] at 28 px
+            nn.Conv2d(32, 64, 4, 2, 1),  # [N, 64, 7, 7]
+            nn.Conv2d(64, 64, 4, 1),
+        ]  # after TF-style same padding
         out = nn.Linear(64 * side * side, 1)
         for layer in (*convs, out):  # initialised before spectral norm wraps the weights
             keras_init(layer)
         c1, c2, c3 = (sn(c, spectral_norm) for c in convs)
-        self.body = nn.Sequential(c1, act, c2, act, nn.ZeroPad2d((1, 2, 1, 2)), c3, act, nn.Flatten(), nn.Dropout(dropout))
+        self.body = nn.Sequential(
+            c1, act, c2, act, nn.ZeroPad2d((1, 2, 1, 2)), c3, act, nn.Flatten(), nn.Dropout(dropout)
+        )
         self.out = sn(out, spectral_norm)
 
     def features(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -51,9 +51,17 @@ class MLPGenerator(nn.Module):
     `negative_slope=0` gives ReLU (PacGAN's 2D generator: 4 x 400, BatchNorm, ReLU, init_std 0.02).
     """
 
-    def __init__(self, latent_dim: int, out_shape: Sequence[int], hidden: Sequence[int] = (256, 512, 1024),
-                 num_classes: int = 0, norm: str = "none", negative_slope: float = 0.2,
-                 output: str = "tanh", init_std: float | None = None) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        out_shape: Sequence[int],
+        hidden: Sequence[int] = (256, 512, 1024),
+        num_classes: int = 0,
+        norm: str = "none",
+        negative_slope: float = 0.2,
+        output: str = "tanh",
+        init_std: float | None = None,
+    ) -> None:
         super().__init__()
         self.latent_dim = latent_dim
         self.num_classes = num_classes
@@ -87,8 +95,10 @@ class FourierFeatures(nn.Module):
     def __init__(self, in_features: int, group: int, features: int, scale: float, seed: int = 0) -> None:
         super().__init__()
         group = group or in_features
-        require(in_features % group == 0, f"model.discriminator.fourier_group={group} must divide the critic's "
-                f"input size {in_features}")
+        require(
+            in_features % group == 0,
+            f"model.discriminator.fourier_group={group} must divide the critic's input size {in_features}",
+        )
         self.group = group
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("B", torch.randn(group, features, generator=g) * scale)
@@ -108,16 +118,31 @@ class MLPDiscriminator(nn.Module):
     (PacGAN's critic; no separate nonlinearity and no normalisation then).
     """
 
-    def __init__(self, in_shape: Sequence[int], hidden: Sequence[int] = (1024, 512, 256), num_classes: int = 0,
-                 dropout: float = 0.3, norm: str = "none", spectral_norm: bool = False,
-                 negative_slope: float = 0.2, fourier_features: int = 0, fourier_scale: float = 1.0,
-                 fourier_group: int = 0, activation: str = "leaky_relu", maxout_pieces: int = 5,
-                 init_std: float | None = None) -> None:
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        hidden: Sequence[int] = (1024, 512, 256),
+        num_classes: int = 0,
+        dropout: float = 0.3,
+        norm: str = "none",
+        spectral_norm: bool = False,
+        negative_slope: float = 0.2,
+        fourier_features: int = 0,
+        fourier_scale: float = 1.0,
+        fourier_group: int = 0,
+        activation: str = "leaky_relu",
+        maxout_pieces: int = 5,
+        init_std: float | None = None,
+    ) -> None:
         super().__init__()
-        require(activation in ("leaky_relu", "maxout"),
-                f"model.discriminator.activation must be leaky_relu or maxout, got {activation!r}")
-        require(activation != "maxout" or norm == "none",
-                "a maxout critic takes no normalisation layer: set model.discriminator.norm=none")
+        require(
+            activation in ("leaky_relu", "maxout"),
+            f"model.discriminator.activation must be leaky_relu or maxout, got {activation!r}",
+        )
+        require(
+            activation != "maxout" or norm == "none",
+            "a maxout critic takes no normalisation layer: set model.discriminator.norm=none",
+        )
         self.num_classes = num_classes
         layers: list[nn.Module] = []
         width = math.prod(in_shape)

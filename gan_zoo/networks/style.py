@@ -1,6 +1,7 @@
 """Style-based generator and progressive discriminator (Karras et al. 2019, StyleGAN1; docs/references.md §9).
 
-Why StyleGAN1's AdaIN and not StyleGAN2's modulation/demodulation: the reference (docs/references.md §9) names AdaIN and progressive
+Why StyleGAN1's AdaIN and not StyleGAN2's modulation/demodulation: the reference (docs/references.md §9) names
+AdaIN and progressive
 growing, and that pair is StyleGAN1. StyleGAN2 replaced AdaIN because its per-feature-map normalisation
 made "droplet" artefacts at high resolution, and replaced progressive growing with skip/residual
 networks at the same time; at 32 px neither problem shows, and AdaIN has an exact known answer (after
@@ -49,8 +50,9 @@ class EqualLinear(nn.Module):
 class EqualConv2d(nn.Module):
     """k x k convolution (same padding) with the equalised learning rate."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True,
-                 stride: int = 1) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, bias: bool = True, stride: int = 1
+    ) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
@@ -116,8 +118,9 @@ class NoiseInjection(nn.Module):
 class StyleLayer(nn.Module):
     """conv 3x3 (or the learned constant) -> noise -> bias -> LeakyReLU -> AdaIN(w): one style input per layer."""
 
-    def __init__(self, in_channels: int, out_channels: int, w_dim: int, resolution: int, seed: int,
-                 conv: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, w_dim: int, resolution: int, seed: int, conv: bool = True
+    ) -> None:
         super().__init__()
         self.conv = EqualConv2d(in_channels, out_channels, 3, bias=False) if conv else None
         self.noise = NoiseInjection(out_channels, resolution, seed)
@@ -156,34 +159,53 @@ class MappingNetwork(nn.Module):
 
 
 def _level_channels(channels: Sequence[int], levels: int, what: str) -> list[int]:
-    require(len(channels) >= levels, f"{what} needs one width per resolution from 4 px up ({levels} for this "
-            f"data), got {list(channels)}")
+    require(
+        len(channels) >= levels,
+        f"{what} needs one width per resolution from 4 px up ({levels} for this data), got {list(channels)}",
+    )
     return [int(c) for c in channels[:levels]]
 
 
 class StyleGenerator(nn.Module):
     """Mapping network + synthesis network from a learned 4x4 constant; `layers_per_level` style layers per
-    resolution (2 in the paper: the 4 px block styles the constant, then convs; 1 in the course's small version, docs/references.md §9).
+    resolution (2 in the paper: the 4 px block styles the constant, then convs; 1 in the course's small
+    version, docs/references.md §9).
 
     `forward(z, y, level, alpha)` is the plain path (every layer gets w = mapping(z)); `mapping` and
     `synthesis(ws, level, alpha)` let the game mix styles (ws: [N, num_layers, w_dim]) and truncate them.
     Output is linear, as in the paper (the game clamps samples to the data range).
     """
 
-    def __init__(self, latent_dim: int, out_shape: Sequence[int], num_classes: int = 0, w_dim: int = 128,
-                 mapping_layers: int = 3, mapping_lr_mul: float = 0.01, channels: Sequence[int] = (128, 128, 64, 32),
-                 layers_per_level: int = 2, w_avg_beta: float = 0.995, noise_seed: int = 0) -> None:
+    def __init__(
+        self,
+        latent_dim: int,
+        out_shape: Sequence[int],
+        num_classes: int = 0,
+        w_dim: int = 128,
+        mapping_layers: int = 3,
+        mapping_lr_mul: float = 0.01,
+        channels: Sequence[int] = (128, 128, 64, 32),
+        layers_per_level: int = 2,
+        w_avg_beta: float = 0.995,
+        noise_seed: int = 0,
+    ) -> None:
         super().__init__()
         require(num_classes == 0, "the style-based generator is unconditional here: set model.conditional=false")
-        require(len(out_shape) == 3, f"the style-based generator makes images [C, H, W], got sample shape "
-                f"{list(out_shape)}; use model=mlp for vector data")
+        require(
+            len(out_shape) == 3,
+            f"the style-based generator makes images [C, H, W], got sample shape "
+            f"{list(out_shape)}; use model=mlp for vector data",
+        )
         c, h, w = out_shape
         require(h == w and h >= 8, f"the style-based generator needs square images of >= 8 px, got {h}x{w}")
         self.levels = log2_int(h, "data.image_size for the style-based generator") - 1  # 4 px is level 0
         ch = _level_channels(channels, self.levels, "model.generator.channels")
         self.latent_dim, self.w_dim, self.out_shape = latent_dim, w_dim, tuple(out_shape)
-        require(layers_per_level in (1, 2), f"model.generator.layers_per_level must be 1 (the course's small version, docs/references.md §9: "
-                f"one conv per block) or 2 (the paper), got {layers_per_level!r}")
+        require(
+            layers_per_level in (1, 2),
+            f"model.generator.layers_per_level must be 1 (the course's small version, docs/references.md §9: "
+            f"one conv per block) or 2 (the paper), got {layers_per_level!r}",
+        )
         self.per_level = k = int(layers_per_level)
         self.num_layers = k * self.levels
         self.mapping = MappingNetwork(latent_dim, w_dim, mapping_layers, mapping_lr_mul, w_avg_beta)
@@ -202,7 +224,8 @@ class StyleGenerator(nn.Module):
         self.layers, self.to_rgb = nn.ModuleList(layers), nn.ModuleList(to_rgb)
 
     def layers_at(self, level: int) -> int:
-        """Style inputs used at a level (layers_per_level per resolution up to it): the range style mixing draws from."""
+        """Style inputs used at a level (layers_per_level per resolution up to it): the range style mixing
+        draws from."""
         return self.per_level * (level + 1)
 
     def broadcast(self, w: torch.Tensor) -> torch.Tensor:
@@ -227,8 +250,13 @@ class StyleGenerator(nn.Module):
         flat = flat.to(device=self.const.device, dtype=self.const.dtype)
         return [m.view(-1, 1, r, r) for m, r in zip(flat.split(areas, dim=1), sizes)]
 
-    def synthesis(self, ws: torch.Tensor, level: int | None = None, alpha: float = 1.0,
-                  noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    def synthesis(
+        self,
+        ws: torch.Tensor,
+        level: int | None = None,
+        alpha: float = 1.0,
+        noise: Sequence[torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Per-layer styles [N, num_layers, w_dim] -> images at 4 * 2**level px (faded in while alpha < 1).
         `noise`: one map per style layer (`noise_maps`); None: fresh noise in training, `const` in eval."""
         level = self.levels - 1 if level is None else int(level)
@@ -246,8 +274,9 @@ class StyleGenerator(nn.Module):
             img = torch.lerp(low, img, alpha)
         return img
 
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None, level: int | None = None,
-                alpha: float = 1.0) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, y: torch.Tensor | None = None, level: int | None = None, alpha: float = 1.0
+    ) -> torch.Tensor:
         return self.synthesis(self.broadcast(self.mapping(z)), level, alpha)
 
 
@@ -278,22 +307,39 @@ class StyleDiscriminator(nn.Module):
     penalty's double backward pays for it three times (experiments/stylegan_mnist, the step profile).
     """
 
-    def __init__(self, in_shape: Sequence[int], num_classes: int = 0, channels: Sequence[int] = (128, 128, 64, 32),
-                 mbstd_group: int = 4, downsample: str = "avgpool") -> None:
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        num_classes: int = 0,
+        channels: Sequence[int] = (128, 128, 64, 32),
+        mbstd_group: int = 4,
+        downsample: str = "avgpool",
+    ) -> None:
         super().__init__()
         require(num_classes == 0, "the progressive discriminator is unconditional here: set model.conditional=false")
         require(len(in_shape) == 3, f"the progressive discriminator reads images [C, H, W], got {list(in_shape)}")
         c, h, _ = in_shape
         self.levels = log2_int(h, "data.image_size for the progressive discriminator") - 1
         ch = _level_channels(channels, self.levels, "model.discriminator.channels")
-        require(downsample in ("avgpool", "strided"), f"model.discriminator.downsample must be avgpool (the "
-                f"paper's conv-conv-avgpool blocks) or strided (one 4x4 stride-2 conv per block), got {downsample!r}")
+        require(
+            downsample in ("avgpool", "strided"),
+            f"model.discriminator.downsample must be avgpool (the "
+            f"paper's conv-conv-avgpool blocks) or strided (one 4x4 stride-2 conv per block), got {downsample!r}",
+        )
         self.mbstd_group = mbstd_group
         self.from_rgb = nn.ModuleList(EqualConv2d(c, ch[lv], 1) for lv in range(self.levels))
         # blocks[lv] takes level lv's features (ch[lv]) down to level lv - 1's (ch[lv - 1]); blocks[0] is unused
-        self.blocks = nn.ModuleList([nn.Identity()] + [nn.ModuleList(
-            [EqualConv2d(ch[lv], ch[lv - 1], 4, stride=2)] if downsample == "strided"
-            else [EqualConv2d(ch[lv], ch[lv]), EqualConv2d(ch[lv], ch[lv - 1])]) for lv in range(1, self.levels)])
+        self.blocks = nn.ModuleList(
+            [nn.Identity()]
+            + [
+                nn.ModuleList(
+                    [EqualConv2d(ch[lv], ch[lv - 1], 4, stride=2)]
+                    if downsample == "strided"
+                    else [EqualConv2d(ch[lv], ch[lv]), EqualConv2d(ch[lv], ch[lv - 1])]
+                )
+                for lv in range(1, self.levels)
+            ]
+        )
         self.final_conv = EqualConv2d(ch[0] + 1, ch[0])
         self.final_fc = EqualLinear(ch[0] * 16, ch[0])
         self.out = EqualLinear(ch[0], 1)
@@ -304,11 +350,14 @@ class StyleDiscriminator(nn.Module):
             x = lrelu(conv(x))
         return x if self.blocks[lv][-1].stride == 2 else F.avg_pool2d(x, 2)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, level: int | None = None,
-                alpha: float = 1.0) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, level: int | None = None, alpha: float = 1.0
+    ) -> torch.Tensor:
         level = self.levels - 1 if level is None else int(level)
-        require(x.shape[-1] == 4 * 2**level, f"the critic at level {level} reads {4 * 2**level} px images, got "
-                f"{x.shape[-1]} px")
+        require(
+            x.shape[-1] == 4 * 2**level,
+            f"the critic at level {level} reads {4 * 2**level} px images, got {x.shape[-1]} px",
+        )
         h = lrelu(self.from_rgb[level](x))
         if level > 0:
             h = self._block(level, h)

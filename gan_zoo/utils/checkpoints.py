@@ -20,9 +20,12 @@ def resolve_checkpoint(path: str | Path, key: str = "checkpoint", prefer: Sequen
                 if candidate.is_file():
                     return candidate
         names = " or ".join(f"checkpoints/{n}.ckpt" for n in prefer)
-        raise ConfigError(f"{key}={path}: the directory has no {names}. Give a .ckpt file or a run directory "
-                          "(outputs/train/<experiment>/<run_id>).")
+        raise ConfigError(
+            f"{key}={path}: the directory has no {names}. Give a .ckpt file or a run directory "
+            "(outputs/train/<experiment>/<run_id>)."
+        )
     if not p.is_file():
-        raise ConfigError(f"{key}={path}: no such file. Give a .ckpt file or a run directory "
-                          "(outputs/train/<experiment>/<run_id>).")
+        raise ConfigError(
+            f"{key}={path}: no such file. Give a .ckpt file or a run directory (outputs/train/<experiment>/<run_id>)."
+        )
     return p

@@ -15,7 +15,8 @@ Both were found by profiling `benchmarks/overhead.py` (wgan_gp_ring8, 2-core CPU
   as fast per step (a 4-layer 256-wide MLP: 443 vs 839 us per Adam step); `FusedWhenSupported` asks for it
   when the optimizer class has it and the config did not choose `fused` or `foreach` itself. Results agree
   with the per-tensor loop to float rounding (tests/test_hotpath.py). `trainer.fused_optimizers=false` turns
-  it off, on a resumed run too (`AdversarialModule._keep_this_runs_kernels`: torch would bring back the checkpoint's flag).
+  it off, on a resumed run too (`AdversarialModule._keep_this_runs_kernels`: torch would bring back the
+  checkpoint's flag).
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ import torch
 def plain_partial(obj: Any) -> Any:
     """A Hydra partial of a gan_zoo function as a plain functools.partial (same function, args and keywords);
     anything else unchanged (targets outside gan_zoo keep Hydra's per-call mediation)."""
-    if isinstance(obj, functools.partial) and type(obj) is not functools.partial \
-            and getattr(obj.func, "__module__", "").startswith("gan_zoo."):
+    if (
+        isinstance(obj, functools.partial)
+        and type(obj) is not functools.partial
+        and getattr(obj.func, "__module__", "").startswith("gan_zoo.")
+    ):
         return functools.partial(obj.func, *obj.args, **obj.keywords)
     return obj
 
@@ -63,7 +67,11 @@ class FusedWhenSupported:
     def __call__(self, params: Any, **kwargs: Any) -> torch.optim.Optimizer:
         params = list(params)
         tensors = [t for p in params for t in (p["params"] if isinstance(p, dict) else [p])]
-        if self.may_fuse and tensors and "fused" not in kwargs and all(
-                t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in tensors):
+        if (
+            self.may_fuse
+            and tensors
+            and "fused" not in kwargs
+            and all(t.is_floating_point() and t.device.type in ("cpu", "cuda") for t in tensors)
+        ):
             kwargs["fused"] = True
         return self.factory(params=params, **kwargs)

@@ -47,10 +47,19 @@ def code_version() -> str:
     """The git commit of the gan_zoo checkout (with -dirty for uncommitted changes), else the package version."""
     root = Path(__file__).resolve().parents[2]
     try:
-        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         from importlib.metadata import PackageNotFoundError, version
@@ -69,8 +78,13 @@ def _nearest_existing(path: Path) -> Path:
     return p
 
 
-def check_outputs(files: Iterable[str | Path], overwrite: bool, key: str = "out", given: str | Path | None = None,
-                  suffix: str | None = None) -> list[Path]:
+def check_outputs(
+    files: Iterable[str | Path],
+    overwrite: bool,
+    key: str = "out",
+    given: str | Path | None = None,
+    suffix: str | None = None,
+) -> list[Path]:
     """Check, before any work, that a command may write `files` (the outputs a user named with `key=`); creates nothing.
 
     Refuses (ConfigError, exit 2) a wrong file extension (`suffix`, e.g. ".npz"), a file that exists unless
@@ -81,8 +95,10 @@ def check_outputs(files: Iterable[str | Path], overwrite: bool, key: str = "out"
     paths = [Path(f) for f in files]
     shown = f"{key}={given if given is not None else paths[0]}"
     if suffix is not None and paths and paths[0].suffix.lower() != suffix:
-        raise ConfigError(f"{shown}: this command writes a file ending in {suffix}; give such a name "
-                          f"(e.g. {key}={paths[0].with_suffix(suffix)})")
+        raise ConfigError(
+            f"{shown}: this command writes a file ending in {suffix}; give such a name "
+            f"(e.g. {key}={paths[0].with_suffix(suffix)})"
+        )
     for p in paths:
         if p.is_dir():
             raise ConfigError(f"{shown}: {p} is a folder; give a file name (e.g. {key}={p / ('out' + (suffix or ''))})")
@@ -90,9 +106,11 @@ def check_outputs(files: Iterable[str | Path], overwrite: bool, key: str = "out"
     if existing and not overwrite:
         names = ", ".join(map(str, existing[:3])) + (f" and {len(existing) - 3} more" if len(existing) > 3 else "")
         what = shown if names == shown.split("=", 1)[1] else f"{shown}: {names}"
-        raise ConfigError(f"{what} already exist{'s' if len(existing) == 1 else ''}; nothing was written. "
-                          f"Choose another {key}= or add overwrite=true to replace "
-                          f"{'it' if len(existing) == 1 else 'them'}.")
+        raise ConfigError(
+            f"{what} already exist{'s' if len(existing) == 1 else ''}; nothing was written. "
+            f"Choose another {key}= or add overwrite=true to replace "
+            f"{'it' if len(existing) == 1 else 'them'}."
+        )
     for folder in {p.parent for p in paths}:
         check_writable_folder(folder, shown)
     return paths
@@ -112,8 +130,9 @@ def check_writable_folder(folder: str | Path, shown: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise ConfigError(f"{shown}: cannot write under {base} ({e.strerror or type(e).__name__}); choose a "
-                          "writable location") from None
+        raise ConfigError(
+            f"{shown}: cannot write under {base} ({e.strerror or type(e).__name__}); choose a writable location"
+        ) from None
 
 
 def make_parent(path: str | Path, shown: str) -> None:
@@ -121,8 +140,9 @@ def make_parent(path: str | Path, shown: str) -> None:
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise ConfigError(f"{shown}: cannot create {Path(path).parent} ({e.strerror or type(e).__name__}); "
-                          "choose a writable location") from None
+        raise ConfigError(
+            f"{shown}: cannot create {Path(path).parent} ({e.strerror or type(e).__name__}); choose a writable location"
+        ) from None
 
 
 @contextmanager
