@@ -41,7 +41,7 @@ from gan_zoo.metrics.suite import IMAGE_METRICS, check_label_range
 from gan_zoo.models.contract import capabilities_of
 from gan_zoo.sample import apply_noise_mode
 from gan_zoo.utils.checkpoints import resolve_checkpoint
-from gan_zoo.utils.io import check_outputs, code_version, make_parent
+from gan_zoo.utils.io import atomic_write_text, check_outputs, code_version, make_parent
 
 log = logging.getLogger(__name__)
 
@@ -337,9 +337,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "values": values,
     }
     make_parent(out, f"out={out}")
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=str))
-    tmp.replace(out)
+    atomic_write_text(out, json.dumps(report, indent=2, default=str))
     print(format_table(report) + f"\nwritten: {out}", flush=True)
     report["out"] = str(out)
     return report

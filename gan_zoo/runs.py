@@ -36,6 +36,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError, require
+from gan_zoo.utils.io import atomic_write_text
 
 log = logging.getLogger("gan_zoo")
 
@@ -192,24 +193,16 @@ def next_segment(run_dir: Path) -> int:
     return max([1, *nums]) + 1
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write via a temporary file + rename, so an interrupt never leaves half a record."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_segment_record(run_dir: Path, cfg: DictConfig, hydra_cfg: DictConfig | None, overrides: list[str]) -> int:
     """Add this segment's config, Hydra config and overrides to `.hydra/` (the first segment's names are Hydra's:
     config.yaml, hydra.yaml, overrides.yaml; later ones config.N.yaml, ...). Returns the segment number."""
     n = next_segment(run_dir)
     suffix = "" if n == 1 else f".{n}"
     rec = run_dir / RECORD_DIR
-    _write_text(rec / f"config{suffix}.yaml", OmegaConf.to_yaml(cfg))
+    atomic_write_text(rec / f"config{suffix}.yaml", OmegaConf.to_yaml(cfg))
     if hydra_cfg is not None:
-        _write_text(rec / f"hydra{suffix}.yaml", OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})))
-    _write_text(rec / f"overrides{suffix}.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
+        atomic_write_text(rec / f"hydra{suffix}.yaml", OmegaConf.to_yaml(OmegaConf.create({"hydra": hydra_cfg})))
+    atomic_write_text(rec / f"overrides{suffix}.yaml", OmegaConf.to_yaml(OmegaConf.create(list(overrides))))
     return n
 
 
@@ -218,7 +211,7 @@ def write_once(path: Path, text: str, segment: int) -> Path:
     if path.is_file() and path.read_text() != text:
         path = path.with_name(f"{path.stem}.{segment}{path.suffix}")
     if not path.is_file() or path.read_text() != text:
-        _write_text(path, text)
+        atomic_write_text(path, text)
     return path
 
 

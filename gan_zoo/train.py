@@ -50,7 +50,7 @@ from gan_zoo.runs import (
     write_once,
     write_segment_record,
 )
-from gan_zoo.utils.io import code_version
+from gan_zoo.utils.io import atomic_write_text, code_version
 
 log = logging.getLogger("gan_zoo")
 # The EMA generator is in eval mode on purpose (it is never trained); Lightning warns about it.
@@ -354,9 +354,7 @@ def summarize(trainer: L.Trainer, gan: Any, output_dir: Path, cfg: DictConfig | 
         lines = [f"  {k:16s} {v}" for k, v in out.items() if k not in ("final_metrics", "budget")]
         lines += [f"  {k:16s} {v:.4f}" for k, v in out["final_metrics"].items()]
         print("\ngan_zoo run finished. Outputs:\n" + "\n".join(lines), flush=True)
-        tmp = output_dir / ".summary.json.tmp"
-        tmp.write_text(json.dumps(out, indent=2))
-        os.replace(tmp, output_dir / "summary.json")
+        atomic_write_text(output_dir / "summary.json", json.dumps(out, indent=2))
     return out
 
 

@@ -28,6 +28,7 @@ import torch
 from gan_zoo.data.base import tensor_dataset
 from gan_zoo.data.images import IMAGE_EXTENSIONS, ImageTensorDataModule, resize_uint8
 from gan_zoo.errors import CorruptDataError, DatasetNotFoundError, require
+from gan_zoo.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -261,11 +262,8 @@ def load_class_folder(split_dir: Path, channels: int, size: tuple[int, int], cac
             pass  # a damaged cache file is rebuilt below
         log.warning("ignoring the unreadable or mismatched decode cache %s", path)
     images = _decode(flat, channels, size, f"decoding {split_dir} (once; cached)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:  # written aside then renamed: a killed run never leaves a half file under the key
-        np.savez(f, images=images)
-    os.replace(tmp, path)
+    # written aside then renamed: a killed run never leaves a half file under the key
+    atomic_write(path, lambda f: np.savez(f, images=images))
     log.info("%s: decoded %d images, cached at %s", split_dir, len(flat), path)
     return Split(images, labels), names
 

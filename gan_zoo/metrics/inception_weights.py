@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from gan_zoo.errors import DatasetNotFoundError
-from gan_zoo.utils.io import atomic_torch_save, sha256_file
+from gan_zoo.utils.io import atomic_torch_save, atomic_write, sha256_file
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 INCEPTION_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + INCEPTION_FILE
@@ -227,13 +227,8 @@ def find_inception_weights(
 
 # ------------------------------------------------------------------------------------------ fetch
 def _copy_atomic(src: Path, dst: Path) -> Path:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp{os.getpid()}")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with open(src, "rb") as f_src:
+        atomic_write(dst, lambda f: shutil.copyfileobj(f_src, f, 1 << 20))
     return dst
 
 
