@@ -25,6 +25,11 @@ COMMANDS = {
         "analyse",
         "analyse a trained generator: interpolate, label-sweep, truncation, traverse, steer, mixing, augment",
     ),
+    "export": (
+        "gan_zoo.export",
+        "export",
+        "write a checkpoint's generator as a TorchScript or ONNX module (+ a .json of its inputs)",
+    ),
     "evaluate": ("gan_zoo.evaluate", "evaluate", "score a checkpoint, an .npz or an image folder (FID, KID, IS, ...)"),
     "report": ("gan_zoo.report", None, "compare the runs of a multirun folder: mean and 95% CI per config, plots"),
     "records": ("gan_zoo.records", None, "record a finished run under experiments/; regenerate the results tables"),
@@ -50,6 +55,7 @@ Examples:
   gan-zoo analyse interpolate checkpoint=outputs/train/dcgan_mnist/<run> out=analysis/
   gan-zoo train experiment=cyclegan_digits_mnist
   gan-zoo translate checkpoint=outputs/train/cyclegan_digits_mnist/<run> out=t.npz
+  gan-zoo export checkpoint=outputs/train/dcgan_mnist/<run> format=onnx out=g.onnx
   gan-zoo report outputs/train/multirun/<run_id>
   gan-zoo records add outputs/train/dcgan_mnist/<run> --command "gan-zoo train" --wall "153 s"
   gan-zoo weights inception

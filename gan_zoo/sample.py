@@ -5,7 +5,9 @@
 
 `.npz` keys: `images` uint8 [N, C, H, W] for image models, `samples` float32 [N, D] for vector data,
 `labels` int64 [N] for conditional models, `codes` int64 [N] (the categorical code) for InfoGAN
-(`code=K` picks one code, like `label=K` picks one class). `truncation=PSI` resamples z until every
+(`code=K` picks one code, like `label=K` picks one class), `latents` float32 [N, latent] (the z the generator
+read: the `z` input of `gan-zoo export`'s module) and, for style-based models with random noise, `noise` float32
+[N, sum(res**2)] (the per-layer noise maps the `noise_seeds` give, flattened). `truncation=PSI` resamples z until every
 |z_i| <= PSI (the truncation trick of docs/references.md §7); on style-based models it moves w towards the running mean
 w instead (w_avg + PSI (w - w_avg); `truncation_cutoff=L` limits it to the first L style layers). Sampling is
 in eval mode, from the EMA generator if any.
@@ -104,8 +106,11 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     else:
         arrays["samples"] = x.float().cpu().numpy()
         save_scatter(x, None, picture, f"{len(x)} samples")
-    for name, value in conds.items():  # `labels`, `codes` (docs/contracts.md), `continuous_codes`, `noise_seeds`
+    # `labels`, `codes` (docs/contracts.md), `continuous_codes`, `noise_seeds`, and `latents` (the z read)
+    for name, value in conds.items():
         arrays[name] = value.cpu().numpy()
+    if capabilities_of(gan).w_space and "noise_seeds" in conds:  # the maps the seeds give: an exported module's input
+        arrays["noise"] = gan.sampling_generator.noise_vectors(conds["noise_seeds"]).float().cpu().numpy()
     np.savez(out, **arrays)
     summary = {
         "checkpoint": str(ckpt),

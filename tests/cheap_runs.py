@@ -27,6 +27,7 @@ FACTS = {
     "cgan_mnist": MNIST_MINI,
     "infogan_mnist": MNIST_MINI,
     "vae_mnist": MNIST_MINI,
+    "stylegan_mnist": MNIST_MINI,
     "pix2pix_edges_mnist": {
         "kind": "paired",
         "shape": [1, 32, 32],

@@ -204,7 +204,7 @@ class NoiseGAN(AdversarialModule):
         stop: int | None = None,
         **given: Any,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Samples [start, stop) of n in eval mode from the sampling generator, with the conditions used.
+        """Samples [start, stop) of n in eval mode from the sampling generator, with the conditions and z used.
 
         Uses its own torch.Generator, so it never advances the global RNG (exact resume depends on that).
         All n noise vectors are drawn at once (cheap), so a chunk is exactly the slice of the n samples that
@@ -215,7 +215,8 @@ class NoiseGAN(AdversarialModule):
         stop = n if stop is None else stop
         z = self.eval_noise(n, g)[start:stop]
         conds = {k: v[start:stop] for k, v in self.conditions(n, g, **given).items()}
-        return self.synthesize_in_chunks(z, conds, batch_size), conds
+        # `latents`: the z the generator read (after truncation), the input of an exported generator (export.py)
+        return self.synthesize_in_chunks(z, conds, batch_size), {**conds, "latents": z}
 
     def fixed_conditions(self) -> dict[str, torch.Tensor]:
         """Balanced labels along the grid's rows for conditional models."""

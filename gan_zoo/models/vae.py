@@ -24,6 +24,7 @@ class VAE(AdversarialModule):
     """Encoder q(z | x), decoder p(x | z) (`generator`); trained on -ELBO = NLL + beta * KL."""
 
     CAPABILITIES = Capabilities(adversarial_loss=False)  # no truncation: its z goes through the decoder as drawn
+    prior = "normal"  # z ~ N(0, I), as NoiseGAN's `prior` names it (export.py describes it)
 
     def __init__(
         self,
@@ -100,10 +101,10 @@ class VAE(AdversarialModule):
         stop: int | None = None,
         **given: Any,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Samples [start, stop) of n: z ~ N(0, I) (all n drawn from the seed) through the decoder, eval mode."""
+        """Samples [start, stop) of n: z ~ N(0, I) (all n drawn from the seed) through the decoder, eval mode; and z."""
         require(given.get("label") is None, "label= was given but the VAE is unconditional; drop label=")
         g = torch.Generator(device=self.device)
         g.manual_seed(self.eval_seed if seed is None else seed)
         stop = n if stop is None else stop
         z = torch.randn(n, self.latent_dim, generator=g, device=self.device)[start:stop]
-        return self.synthesize_in_chunks(z, {}, batch_size), {}
+        return self.synthesize_in_chunks(z, {}, batch_size), {"latents": z}

@@ -239,16 +239,28 @@ class StyleGenerator(nn.Module):
         layer = torch.arange(self.num_layers, device=ws.device).view(1, -1, 1)
         return torch.where(layer < cut, avg + psi * (ws - avg), ws)
 
-    def noise_maps(self, seeds: torch.Tensor) -> list[torch.Tensor]:
-        """Per-sample noise maps of every style layer, [N, 1, res, res] each: sample i's maps are N(0, 1) drawn
-        from a torch.Generator seeded with seeds[i], on the CPU and then moved, so an image is a function of
-        (z, seed) alone: the same whatever the chunking, level or device."""
-        sizes = [layer.noise.const.shape[-1] for layer in self.layers]
-        areas = [r * r for r in sizes]
+    @property
+    def noise_sizes(self) -> list[int]:
+        """The side of each style layer's square noise map, in layer order."""
+        return [layer.noise.const.shape[-1] for layer in self.layers]
+
+    def noise_vectors(self, seeds: torch.Tensor) -> torch.Tensor:
+        """Per-sample noise of every style layer, flattened and concatenated in layer order [N, sum(res**2)]:
+        sample i's values are N(0, 1) drawn from a torch.Generator seeded with seeds[i], on the CPU and then
+        moved, so an image is a function of (z, seed) alone: the same whatever the chunking, level or device."""
+        areas = [r * r for r in self.noise_sizes]
         g = torch.Generator()
         flat = torch.stack([torch.randn(sum(areas), generator=g.manual_seed(int(s))) for s in seeds.tolist()])
-        flat = flat.to(device=self.const.device, dtype=self.const.dtype)
-        return [m.view(-1, 1, r, r) for m, r in zip(flat.split(areas, dim=1), sizes)]
+        return flat.to(device=self.const.device, dtype=self.const.dtype)
+
+    def split_noise(self, flat: torch.Tensor) -> list[torch.Tensor]:
+        """[N, sum(res**2)] (`noise_vectors`) -> one map [N, 1, res, res] per style layer."""
+        sizes = self.noise_sizes
+        return [m.reshape(-1, 1, r, r) for m, r in zip(flat.split([r * r for r in sizes], dim=1), sizes)]
+
+    def noise_maps(self, seeds: torch.Tensor) -> list[torch.Tensor]:
+        """Per-sample noise maps of every style layer, [N, 1, res, res] each (`noise_vectors`, split per layer)."""
+        return self.split_noise(self.noise_vectors(seeds))
 
     def synthesis(
         self,
