@@ -26,7 +26,8 @@ def test_conditional_images_balanced_and_fixed_label(cgan_run, tmp_path):
     out = tmp_path / "a.npz"
     summary = sample_to_npz(sample_cfg(checkpoint=cgan_run["run_dir"], out=str(out)))
     d = np.load(out)
-    assert set(d.files) == {"images", "labels"}
+    assert set(d.files) == {"images", "labels", "latents"}
+    assert d["latents"].dtype == np.float32 and d["latents"].shape[0] == 12  # the z read: an exported module's input
     assert d["images"].dtype == np.uint8 and d["images"].shape == (12, 1, 32, 32)
     assert d["labels"].dtype == np.int64 and d["labels"].tolist() == [i % 10 for i in range(12)]
     assert summary["sampled_from"] == "generator_ema" and out.with_suffix(".png").is_file()
@@ -53,7 +54,7 @@ def test_vector_samples(tiny_run, tmp_path):
     out = tmp_path / "pts.npz"
     sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), num=100))
     d = np.load(out)
-    assert set(d.files) == {"samples"} and d["samples"].dtype == np.float32 and d["samples"].shape == (100, 2)
+    assert set(d.files) == {"samples", "latents"} and d["samples"].dtype == np.float32 and d["samples"].shape == (100, 2)
     with pytest.raises(ConfigError, match="unconditional"):
         sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(tmp_path / "l.npz"), label=1))
 
@@ -121,4 +122,4 @@ def test_vae_samples_like_a_generator(tiny_run, tmp_path):
     out = tmp_path / "vae.npz"
     sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), num=7))
     d = np.load(out)
-    assert set(d.files) == {"images"} and d["images"].shape == (7, 1, 32, 32)
+    assert set(d.files) == {"images", "latents"} and d["images"].shape == (7, 1, 32, 32)
