@@ -8,7 +8,8 @@ The module is the generator `gan-zoo sample` draws from (the EMA copy when the r
 that its inputs are plain tensors: `z` float32 [N, latent] (the `latents` array `gan-zoo sample` writes), plus
 `labels` int64 [N] (conditional games), `codes` int64 [N] and `continuous_codes` float32 [N, K] (InfoGAN), `noise`
 float32 [N, sum(res**2)] (the style-based game with noise_mode=random: the per-layer noise maps, flattened), or
-`images` float32 [N, C, H, W] in [-1, 1] alone (Pix2Pix, CycleGAN). Its output is `images` float32 [N, C, H, W]
+`sources` float32 [N, C, H, W] in [-1, 1] alone (Pix2Pix, CycleGAN: the source-domain images, named as
+`gan-zoo translate` names them; not `images`, the output's name). Its output is `images` float32 [N, C, H, W]
 in [-1, 1] at the data's size, for any batch size N. What the sampler bakes in (truncation in w, the growth level)
 is traced into the module; `<out>.json` beside it names the inputs, their shapes and priors, and the output range.
 """
@@ -95,13 +96,13 @@ def export_spec(gan: Any, direction: str | None) -> ExportSpec:
         return ExportSpec(
             inputs=[
                 {
-                    "name": "images",
+                    "name": "sources",  # not "images", the output's name: ONNX names must differ
                     "dtype": "float32",
                     "shape": ["N", *shape],
                     "range": [-1.0, 1.0],
                     "prior": f"images of domain {'A' if direction == 'AtoB' else 'B'} (the source of {direction})",
                     "npz": "sources",
-                    "from_uint8": "images / 127.5 - 1",
+                    "from_uint8": "sources / 127.5 - 1",
                 }
             ],
             examples=(torch.rand(TRACE_BATCH, *shape) * 2 - 1,),
@@ -270,6 +271,8 @@ def export_generator(cfg: DictConfig) -> dict[str, Any]:
     spec = export_spec(gan, cfg.get("direction"))
     module = ExportedGenerator(_generator_of(gan, spec), spec.forward)
     module.requires_grad_(False)  # a consumer's forward then needs no torch.no_grad() to give plain tensors
+    # eval mode for every game, dropout off: a Pix2Pix run with inference_dropout=true (random translations) exports
+    # deterministic, as ONNX would make it anyway (its exporter drops training-mode dropout)
     with torch.no_grad(), eval_mode(module.net):
         sample = module(*spec.examples)
         if sample.dim() != 4:
