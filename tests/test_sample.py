@@ -54,7 +54,8 @@ def test_vector_samples(tiny_run, tmp_path):
     out = tmp_path / "pts.npz"
     sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(out), num=100))
     d = np.load(out)
-    assert set(d.files) == {"samples", "latents"} and d["samples"].dtype == np.float32 and d["samples"].shape == (100, 2)
+    assert set(d.files) == {"samples", "latents"}
+    assert d["samples"].dtype == np.float32 and d["samples"].shape == (100, 2)
     with pytest.raises(ConfigError, match="unconditional"):
         sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(tmp_path / "l.npz"), label=1))
 
