@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from cheap_runs import run_cli
 
 from gan_zoo.analyse import analyse, slerp, steer
 from gan_zoo.build import load_checkpoint_gan
@@ -119,42 +117,11 @@ def test_augment_writes_accuracy_against_p_real(cgan_run, make_cfg, tmp_path):
     assert (tmp_path / "augment.png").is_file()
 
 
-def test_analyse_command_line_takes_the_mode_as_first_word(cgan_run, tmp_path):
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gan_zoo.cli",
-            "analyse",
-            "interpolate",
-            f"checkpoint={cgan_run['run_dir']}",
-            f"out={tmp_path}/a",
-            "rows=2",
-            "steps=3",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+def test_analyse_command_line_takes_the_mode_as_first_word(cgan_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = [f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}/a", "rows=2", "steps=3"]
+    rc, out = run_cli(capsys, "analyse", "interpolate", *args)
+    assert rc == 0, out
     assert (tmp_path / "a" / "interpolate_z.png").is_file()
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gan_zoo.cli",
-            "analyse",
-            "wobble",
-            f"checkpoint={cgan_run['run_dir']}",
-            f"out={tmp_path}/b",
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert bad.returncode == 2 and "interpolate" in bad.stdout + bad.stderr
+    rc, out = run_cli(capsys, "analyse", "wobble", f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}/b")
+    assert rc == 2 and "interpolate" in out

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cheap_runs import run_cli
 from PIL import Image
 
 from gan_zoo.errors import ConfigError, DatasetNotFoundError
@@ -148,18 +147,10 @@ def test_mixture_checkpoint_gets_pacgan_statistics(tiny_run, make_cfg, tmp_path)
     assert rep["values"][0]["protocol"]["num_fake"] == 500
 
 
-def test_cli_metrics_list_and_exit_code(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "gan_zoo.cli",
-        "evaluate",
-        f"samples={tmp_path / 'none.npz'}",
-        "data=mnist_mini",
-        "metrics=[fid,kid]",
-    ]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
-    assert p.returncode == 2 and "no such file" in p.stdout + p.stderr and "Traceback" not in p.stdout + p.stderr
+def test_cli_metrics_list_and_exit_code(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out = run_cli(capsys, "evaluate", f"samples={tmp_path / 'none.npz'}", "data=mnist_mini", "metrics=[fid,kid]")
+    assert rc == 2 and "no such file" in out and "Traceback" not in out
 
 
 @pytest.mark.slow

@@ -137,10 +137,14 @@ def test_a_loss_key_for_another_loss_is_named(make_cfg):
         run(cfg)
 
 
-def test_resuming_into_a_changed_network_is_a_clear_error(make_cfg, tmp_path):
+def test_resuming_into_a_changed_network_is_a_clear_error(tiny_run, make_cfg, tmp_path):
+    import shutil
+
     from gan_zoo.errors import ConfigError
 
-    first = run(make_cfg(tiny_overrides("wgan_gp_ring8")))
+    # the session's ring8 run, copied to where make_cfg puts this test's run (the refusal writes to its log)
+    shutil.copytree(tiny_run("wgan_gp_ring8")["run_dir"], tmp_path / "run")
+    first = {"last_checkpoint": str(tmp_path / "run" / "checkpoints" / "last.ckpt")}
     changed = make_cfg(tiny_overrides("wgan_gp_ring8") + ["model.generator.hidden=[16,16]", "trainer.max_epochs=2"])
     with pytest.raises(ConfigError, match="trained with another config: model.generator.hidden"):
         run(changed)  # the same run directory: refused before anything is loaded

