@@ -134,7 +134,7 @@ def _suggest_key(cfg: DictConfig, dotted: str) -> str:
     hint = f" Did you mean '{'.'.join(path + close)}'?" if close else ""
     other = {**RENAMED_KEYS, **{k: v[1] for k, v in TRUNCATION_KEYS.items() if v[1]}}.get(leaf)
     if other in keys:  # a truncation key of the other meaning, or an old name: the key this config has
-        hint = f" Use '{'.'.join(path + [other])}' (truncation thresholds z, psi moves w towards the mean w)."
+        hint = f" Use '{'.'.join(path + [other])}' here (truncation: a threshold on z; psi: w towards the mean w)."
     return (
         f"unknown config key '{dotted}'.{hint} Valid keys under {where}: {', '.join(sorted(map(str, keys)))}. "
         f"To add a new key on purpose, write +{dotted}=VALUE."

@@ -319,3 +319,18 @@ def test_each_level_trains_on_its_batch_size_at_its_resolution():
     game.g_steps = 2  # alpha 0: the reals are the upsampled half-size images, as the fakes are
     real, _ = game.split_batch((x, torch.zeros(16)))
     assert torch.allclose(real, F.interpolate(F.avg_pool2d(x, 8), scale_factor=2, mode="nearest"), atol=1e-6)
+
+
+def test_a_checkpoint_that_stored_psi_as_model_truncation_still_loads_and_samples_with_it(style_run, tmp_path):
+    from gan_zoo.build import load_checkpoint_gan
+
+    blob = torch.load(style_run["last_checkpoint"], map_location="cpu", weights_only=False)
+    model = blob["gan_zoo"]["config"]["model"]  # the keys as the style-based game stored them before psi=
+    model.pop("psi"), model.pop("psi_cutoff")
+    model["truncation"], model["truncation_cutoff"] = 0.5, 4
+    old = tmp_path / "old.ckpt"
+    torch.save(blob, old)
+    before, _ = load_checkpoint_gan(str(old))
+    today, _ = load_checkpoint_gan(style_run["last_checkpoint"])
+    today.set_psi(0.5, 4)
+    assert torch.equal(before.generate(6, seed=3)[0], today.generate(6, seed=3)[0])
