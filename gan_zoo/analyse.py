@@ -4,7 +4,7 @@ checkpoint=RUN out=DIR`.
     gan-zoo analyse interpolate checkpoint=outputs/train/dcgan_mnist/RUN out=an/         # slerp rows in z
     gan-zoo analyse label-sweep checkpoint=outputs/train/cgan_mnist/RUN out=an/          # fixed z, every class
     gan-zoo analyse traverse checkpoint=outputs/train/infogan_mnist/RUN out=an/          # InfoGAN codes
-    gan-zoo analyse truncation checkpoint=RUN out=an/ psis=[0.5,1.0,2.0]                 # fidelity vs diversity
+    gan-zoo analyse truncation checkpoint=RUN out=an/ thresholds=[0.5,1.0,2.0]           # fidelity vs diversity
     gan-zoo analyse steer checkpoint=RUN out=an/ target=3 num=500                        # classifier-gradient control
     gan-zoo analyse augment checkpoint=outputs/train/cgan_mnist/RUN out=an/              # accuracy vs share of
     real data
@@ -12,7 +12,7 @@ checkpoint=RUN out=DIR`.
 
 Every mode writes under `out`: PNG pictures, and CSV/JSON/NPZ where it measures something; `summary.json`
 lists what was written. Every option has a default. On style-based models `interpolate` adds rows
-interpolated in w and `truncation` truncates w (PSI from 0, the mean w, to 1, none).
+interpolated in w and `truncation` truncates w (`psis=`, from 0, the mean w, to 1, none) instead of z (`thresholds=`).
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ from gan_zoo.callbacks.samples import save_image_grid
 from gan_zoo.data.images import to_uint8_images
 from gan_zoo.errors import exit_on_user_error, require, require_bool, require_int
 from gan_zoo.models.base import eval_mode
-from gan_zoo.models.contract import capabilities_of, require_capability
+from gan_zoo.models.contract import capabilities_of, check_truncation_keys, require_capability
 from gan_zoo.sample import apply_noise_mode, apply_truncation
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, check_writable_folder, output_folder
 
 log = logging.getLogger("gan_zoo")
 MODES = ("interpolate", "label-sweep", "truncation", "traverse", "steer", "mixing", "augment")
-Z_PSIS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # truncation in z: PSI in std (3.0 is close to no truncation)
+Z_THRESHOLDS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # truncation in z: T in std (3.0 is close to no truncation)
 W_PSIS = (0.0, 0.25, 0.5, 0.75, 1.0)  # truncation in w: 0 the mean w, 1 none
 # The start of the name of every file a mode writes under `out` (with summary.json): what overwrite= guards.
 MODE_FILES = {
@@ -247,35 +247,45 @@ def _reference_evaluator(info: dict[str, Any], cfg: DictConfig, names: list[str]
 
 
 def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
-    """Samples at each PSI (z resampled beyond PSI std, docs/references.md §7) with FID, precision and recall."""
+    """Samples at each truncation value (z resampled beyond T std, docs/references.md §7, or psi in w) with FID,
+    precision and recall."""
     space = capabilities_of(gan).truncation
     require(
         space is not None,
         f"truncation needs a GAN with a truncation setting; {type(gan).__name__} has "
         "none (its noise goes through the decoder as drawn): use interpolate",
     )
+    check_truncation_keys(gan, [k for k in ("thresholds", "psis", "psi_cutoff") if cfg.get(k) is not None])
     in_w = space == "w"
-    psis = [float(p) for p in (cfg.psis if cfg.psis is not None else W_PSIS if in_w else Z_PSIS)]
+    key, column = ("psis", "psi") if in_w else ("thresholds", "threshold")
+    given = cfg.get(key)
+    values = [float(p) for p in (given if given is not None else W_PSIS if in_w else Z_THRESHOLDS)]
     require(
-        psis and all(p >= 0 if in_w else p > 0 for p in psis),
-        f"psis must be {'non-negative' if in_w else 'positive'} numbers, got {psis}",
+        values and all(p >= 0 if in_w else p > 0 for p in values),
+        f"{key} must be {'non-negative' if in_w else 'positive'} numbers, got {values}",
     )
     num = int(cfg.num or 1000)
     evaluator = _reference_evaluator(info, cfg, ["fid", "pr"], num)
     rows, grid = [], []
-    for psi in psis:
-        apply_truncation(gan, psi, cfg.get("truncation_cutoff") if in_w else None)
-        values = evaluator.compute(gan)
+    for value in values:
+        if in_w:
+            apply_truncation(gan, psi=value, psi_cutoff=cfg.get("psi_cutoff"))
+        else:
+            apply_truncation(gan, threshold=value)
+        scores = evaluator.compute(gan)
         pick = {
             k.split("_domain")[0].split("_inception")[0]: v
-            for k, v in values.items()
+            for k, v in scores.items()
             if k.startswith(("fid", "precision", "recall")) and "floor" not in k
         }
-        rows.append({"psi": psi, **pick})
+        rows.append({column: value, **pick})
         x, _ = gan.generate(int(cfg.rows) * 8, seed=cfg.seed)
         grid.append(x)
-        log.info("psi %.2f: %s", psi, pick)
-    gan.truncation = None
+        log.info("%s %.2f: %s", column, value, pick)
+    if in_w:
+        gan.set_psi(None)
+    else:
+        gan.set_truncation(None)
     save_image_grid(torch.cat(grid), out / "truncation_samples.png", nrow=int(cfg.rows) * 8)
     keys = list(rows[0])
     with open(out / "truncation.csv", "w", newline="") as f:
@@ -284,9 +294,9 @@ def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> di
         w.writerows(rows)
     _plot(
         out / "truncation.png",
-        [r["psi"] for r in rows],
+        [r[column] for r in rows],
         {k: [r[k] for r in rows] for k in keys if k in ("precision", "recall")},
-        "truncation PSI (w -> w_avg + PSI (w - w_avg))" if in_w else "truncation PSI (z resampled beyond PSI std)",
+        "psi (w -> w_avg + psi (w - w_avg))" if in_w else "truncation threshold T (z resampled beyond T std)",
         f"precision / recall, {num} samples, domain features",
         "the fidelity / diversity trade-off",
     )
@@ -294,9 +304,9 @@ def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> di
         "pictures": ["truncation.png", "truncation_samples.png"],
         "tables": ["truncation.csv"],
         "values": rows,
-        "num_samples_per_psi": num,
+        "num_samples_per_value": num,
         "truncated": "w (towards the running mean w)" if in_w else "z (resampled)",
-        "what": "one row of truncation_samples.png per PSI (same seed); precision and recall against PSI",
+        "what": f"one row of truncation_samples.png per {column} (same seed); precision and recall against {column}",
     }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+from dataclasses import fields
 from typing import Any
 
 import hydra
@@ -16,7 +17,9 @@ from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError, require
-from gan_zoo.models.contract import capabilities_of
+from gan_zoo.models.base import Schedule
+from gan_zoo.models.contract import TRUNCATION_KEYS, capabilities_of, check_truncation_keys
+from gan_zoo.utils.checkpoints import read_checkpoint_file
 from gan_zoo.utils.hotpath import FusedWhenSupported, plain_partial
 
 log = logging.getLogger("gan_zoo")
@@ -146,8 +149,11 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
         }  # plain_partial: no per-call Hydra policy
     skip = {"_target_", "conditional", *nets, *optims}
     rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in skip}
+    check_truncation_keys(cls, [k for k in TRUNCATION_KEYS if rest.get(k) is not None], prefix="model.")
     accepted = _accepted_params(cls)
-    if accepted is not None:
+    if accepted is not None:  # the schedule arrives as one object: its fields are the game's settings
+        honoured = SCHEDULE_FIELDS if cls.SCHEDULE_OPTIONS is None else cls.SCHEDULE_OPTIONS
+        accepted = (accepted - {"schedule"}) | (honoured if "schedule" in accepted else set())
         for where, keys in (("model", rest), ("loss", loss)):
             unknown = [k for k in keys if k not in accepted]
             if unknown:
@@ -156,7 +162,11 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
                     f"{', '.join(sorted(k for k in accepted if k not in nets and k not in optims))}). "
                     f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it."
                 )
-    return cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest)
+    schedule = Schedule(**{k: src.pop(k) for src in (rest, loss) for k in list(src) if k in SCHEDULE_FIELDS})
+    return cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest, schedule=schedule)
+
+
+SCHEDULE_FIELDS = frozenset(f.name for f in fields(Schedule))  # model.n_critic, loss.reg_every, ...
 
 
 def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
@@ -281,23 +291,25 @@ def build_image_evaluator(
     )
 
 
+def upgrade_run_config(cfg: DictConfig) -> DictConfig:
+    """A checkpoint's stored config in today's keys: style-based games kept psi under model.truncation(_cutoff)."""
+    m = cfg.model
+    if capabilities_of(hydra.utils.get_class(m._target_)).truncation == "w":
+        for old, new in (("truncation", "psi"), ("truncation_cutoff", "psi_cutoff")):
+            if old in m:
+                value = m.pop(old)
+                if new not in m:
+                    m[new] = value
+    return cfg
+
+
 def load_checkpoint_gan(path: str, map_location: str = "cpu") -> tuple[Any, dict[str, Any]]:
     """Rebuild the GAN stored in a gan_zoo checkpoint; returns (module in eval mode, run info)."""
     if str(map_location).startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={map_location} but no CUDA device is visible; use device=cpu")
-    try:
-        blob = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-        cause = (str(e).splitlines() or [""])[0].split(". ")[0].rstrip(".")  # the first sentence, never cut mid-way
-        raise ConfigError(
-            f"cannot read {path} as a checkpoint ({type(e).__name__}: {cause}): the file is truncated, "
-            "still being written, or not a checkpoint. Give a gan_zoo .ckpt file (checkpoints/last.ckpt "
-            "or best.ckpt) or a run directory."
-        ) from None
-    info = blob.get("gan_zoo", {}) if isinstance(blob, dict) else {}
-    if "config" not in info:
-        raise ConfigError(f"{path} is not a gan_zoo checkpoint (no 'gan_zoo.config' entry)")
-    cfg = OmegaConf.create(info["config"])
+    blob = read_checkpoint_file(path, map_location=map_location)
+    info = blob["gan_zoo"]
+    cfg = upgrade_run_config(OmegaConf.create(info["config"]))
     gan = build_gan(cfg, info["data"])
     gan.load_state_dict(blob["state_dict"])
     gan.d_steps = info.get("d_steps", 0)

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
+from gan_zoo.models.contract import TRUNCATION_KEYS
+
 COMMANDS = {
     "train": ("gan_zoo.train", "train", "train a GAN (default: DCGAN on 5,000 offline MNIST digits)"),
     "sample": ("gan_zoo.sample", "sample", "write samples of a checkpoint to .npz + a PNG grid"),
@@ -119,6 +121,9 @@ def _first_values(overrides: Sequence[str]) -> list[str]:
     return out
 
 
+RENAMED_KEYS = {"truncation_cutoff": "psi_cutoff"}  # old name -> today's (style-based games' truncation in w)
+
+
 def _suggest_key(cfg: DictConfig, dotted: str) -> str:
     """'Valid keys under model: ...' with a close match, for an unknown dotted key."""
     parts = dotted.lstrip("+~").split(".")
@@ -133,6 +138,9 @@ def _suggest_key(cfg: DictConfig, dotted: str) -> str:
     keys = [k for k in node.keys() if k != "hydra"] if isinstance(node, DictConfig) else []
     close = difflib.get_close_matches(leaf, keys, n=1)
     hint = f" Did you mean '{'.'.join(path + close)}'?" if close else ""
+    other = {**RENAMED_KEYS, **{k: v[1] for k, v in TRUNCATION_KEYS.items() if v[1]}}.get(leaf)
+    if other in keys:  # a truncation key of the other meaning, or an old name: the key this config has
+        hint = f" Use '{'.'.join(path + [other])}' here (truncation: a threshold on z; psi: w towards the mean w)."
     return (
         f"unknown config key '{dotted}'.{hint} Valid keys under {where}: {', '.join(sorted(map(str, keys)))}. "
         f"To add a new key on purpose, write +{dotted}=VALUE."

@@ -121,8 +121,8 @@ def export_spec(gan: Any, direction: str | None) -> ExportSpec:
         notes["growth"] = {"level": level, "alpha": alpha, "resolution": 4 * 2**level}
         notes["truncation"] = (
             None
-            if gan.truncation is None
-            else {"space": "w", "psi": gan.truncation, "cutoff": gan.truncation_cutoff, "baked_in": True}
+            if gan.psi is None
+            else {"space": "w", "psi": gan.psi, "cutoff": gan.psi_cutoff, "baked_in": True}
         )
         notes["noise_mode"] = gan.noise_mode
         if gan.noise_mode == "random":
@@ -263,10 +263,10 @@ def export_generator(cfg: DictConfig) -> dict[str, Any]:
         gan.drop_ema()
     caps = capabilities_of(gan)
     if caps.noise:
-        apply_truncation(gan, cfg.get("truncation"), cfg.get("truncation_cutoff"))
+        apply_truncation(gan, cfg.get("truncation"), cfg.get("psi"), cfg.get("psi_cutoff"))
         apply_noise_mode(gan, cfg.get("noise_mode"))
     else:
-        given = [k for k in ("truncation", "truncation_cutoff", "noise_mode") if cfg.get(k) is not None]
+        given = [k for k in ("truncation", "psi", "psi_cutoff", "noise_mode") if cfg.get(k) is not None]
         require(not given, f"{', '.join(given)}= apply to noise games; {type(gan).__name__} translates: drop them")
     spec = export_spec(gan, cfg.get("direction"))
     module = ExportedGenerator(_generator_of(gan, spec), spec.forward)

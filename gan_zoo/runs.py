@@ -18,6 +18,7 @@ is already reached says so and exits 0.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig, OmegaConf
 
 from gan_zoo.errors import ConfigError, require
+from gan_zoo.utils.checkpoints import read_checkpoint_file
 from gan_zoo.utils.io import atomic_write_text
 
 log = logging.getLogger("gan_zoo")
@@ -75,13 +77,12 @@ class AppendingCSVWriter:
             return list(csv.DictReader(f))
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
-        """Write header + rows to a temporary file and rename it over metrics.csv (never a torn file)."""
-        tmp = self.metrics_file_path + ".tmp"
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.metrics_file_path)
+        """Write header + rows through the atomic writer (never a torn metrics.csv)."""
+        buf = io.StringIO(newline="")
+        writer = csv.DictWriter(buf, fieldnames=self.metrics_keys)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(Path(self.metrics_file_path), buf.getvalue())
 
     def log_hparams(self, params: dict[str, Any]) -> None:
         """Keep the hyperparameters; write hparams.yaml only if this segment created it."""
@@ -257,25 +258,9 @@ class CheckpointInfo:
 
 def read_checkpoint(path: Path, key: str = "resume") -> CheckpointInfo:
     """Open a .ckpt (memory-mapped) and read its counters; an unreadable file is a ConfigError naming the fix."""
-    try:
-        try:
-            blob = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-        except RuntimeError:  # an old-format file cannot be memory-mapped
-            blob = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise ConfigError(
-            f"{key}={path}: the file cannot be read as a checkpoint ({type(e).__name__}); it may be "
-            "truncated or not a checkpoint at all. Give another .ckpt file or a run directory, or delete "
-            "this file to continue from the run's other checkpoints."
-        ) from None
-    info = blob.get("gan_zoo") if isinstance(blob, dict) else None
-    if not isinstance(info, dict) or "config" not in info:
-        raise ConfigError(
-            f"{key}={path}: the file is not a gan_zoo checkpoint (it has no 'gan_zoo' entry). Give a "
-            "checkpoint written by gan-zoo train (checkpoints/last.ckpt or best.ckpt) or a run directory."
-        )
+    blob = read_checkpoint_file(path, key)
     return CheckpointInfo(
-        Path(path), int(info.get("g_steps", 0)), int(blob.get("epoch", 0)), int(blob.get("global_step", 0))
+        Path(path), int(blob["gan_zoo"].get("g_steps", 0)), int(blob.get("epoch", 0)), int(blob.get("global_step", 0))
     )
 
 

@@ -7,10 +7,10 @@
 `labels` int64 [N] for conditional models, `codes` int64 [N] (the categorical code) for InfoGAN
 (`code=K` picks one code, like `label=K` picks one class), `latents` float32 [N, latent] (the z the generator
 read: the `z` input of `gan-zoo export`'s module) and, for style-based models with random noise, `noise` float32
-[N, sum(res**2)] (the per-layer noise maps the `noise_seeds` give, flattened). `truncation=PSI` resamples z until every
-|z_i| <= PSI (the truncation trick of docs/references.md §7); on style-based models it moves w towards the running mean
-w instead (w_avg + PSI (w - w_avg); `truncation_cutoff=L` limits it to the first L style layers). Sampling is
-in eval mode, from the EMA generator if any.
+[N, sum(res**2)] (the per-layer noise maps the `noise_seeds` give, flattened). `truncation=T` resamples z until
+every |z_i| <= T (the truncation trick of docs/references.md §7); style-based models truncate in w instead, with
+`psi=PSI` (w_avg + PSI (w - w_avg); `psi_cutoff=L` limits it to the first L style layers). Each key works only on
+the games with that truncation (models/contract.py). Sampling is in eval mode, from the EMA generator if any.
 """
 
 from __future__ import annotations
@@ -27,27 +27,24 @@ from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.callbacks.samples import save_image_grid, save_scatter
 from gan_zoo.data.images import to_uint8_images
 from gan_zoo.errors import exit_on_user_error, require, require_bool, require_int
-from gan_zoo.models.contract import capabilities_of, require_capability
+from gan_zoo.models.contract import capabilities_of, check_truncation_keys, require_capability
 from gan_zoo.utils.checkpoints import resolve_checkpoint
 from gan_zoo.utils.io import check_outputs, make_parent
 
 
-def apply_truncation(gan: Any, psi: float | None, cutoff: int | None = None) -> None:
-    """`truncation=PSI` (and `truncation_cutoff=L`): in w for style-based models (w_avg + PSI (w - w_avg) at style
-    layers < L), otherwise z resampled until every |z_i| <= PSI. Nothing is changed when both are null."""
-    space = capabilities_of(gan).truncation
-    if space == "w":
-        if psi is not None or cutoff is not None:
-            require(psi is not None, "truncation_cutoff= needs truncation=PSI as well")
-            gan.set_truncation(float(psi), cutoff)
-        return
-    require(
-        cutoff is None, f"truncation_cutoff= is for style-based models (layers of w); {type(gan).__name__} has no w"
-    )
-    if psi is not None:
-        require(space == "z", f"truncation= needs a model with noise to truncate, not {type(gan).__name__}")
-        require(float(psi) > 0, f"truncation must be > 0 (the PSI in std of z), got {psi}")
-        gan.truncation = float(psi)
+def apply_truncation(
+    gan: Any, threshold: float | None = None, psi: float | None = None, psi_cutoff: int | None = None
+) -> None:
+    """`truncation=T` (z resampled until every |z_i| <= T) on games that truncate z, `psi=PSI` (and `psi_cutoff=L`:
+    w_avg + PSI (w - w_avg) at style layers < L) on games that truncate w; a key of the other meaning exits 2
+    naming the right one. Nothing is changed when all are null."""
+    given = {"truncation": threshold, "psi": psi, "psi_cutoff": psi_cutoff}
+    check_truncation_keys(gan, [k for k, v in given.items() if v is not None])
+    if psi is not None or psi_cutoff is not None:
+        require(psi is not None, "psi_cutoff= needs psi=PSI as well")
+        gan.set_psi(float(psi), psi_cutoff)
+    if threshold is not None:
+        gan.set_truncation(float(threshold))
 
 
 def apply_noise_mode(gan: Any, mode: str | None) -> None:
@@ -82,7 +79,7 @@ def sample_to_npz(cfg: DictConfig) -> dict[str, Any]:
     gan.to(cfg.device)
     if not cfg.ema:
         gan.drop_ema()
-    apply_truncation(gan, cfg.get("truncation"), cfg.get("truncation_cutoff"))
+    apply_truncation(gan, cfg.get("truncation"), cfg.get("psi"), cfg.get("psi_cutoff"))
     apply_noise_mode(gan, cfg.get("noise_mode"))
     given = {k: cfg.get(k) for k in ("label", "code") if cfg.get(k) is not None}
     if "code" in given:  # only InfoGAN has categorical codes; other games would ignore code= silently

@@ -31,9 +31,9 @@ def test_slerp_endpoints_norm_and_midpoint():
     assert torch.allclose(same, torch.tensor([2.0, 0.0]), atol=1e-5)
 
 
-def test_truncated_noise_stays_within_psi(cgan_run):
+def test_truncated_noise_stays_within_the_threshold(cgan_run):
     gan, _ = load_checkpoint_gan(cgan_run["last_checkpoint"])
-    gan.truncation = 0.5
+    gan.set_truncation(0.5)
     z = gan.eval_noise(2000, torch.Generator().manual_seed(0))
     assert z.abs().max() <= 0.5 and z.std() < 0.35  # resampled, not clipped: no pile-up at +-0.5
     assert (z.abs() > 0.49).float().mean() < 0.05
@@ -56,6 +56,16 @@ def test_sample_with_truncation(cgan_run, make_cfg, tmp_path):
         )
 
 
+def test_psi_on_a_game_that_truncates_z_exits_2_naming_truncation(cgan_run, capsys, tmp_path):
+    out = tmp_path / "p.npz"
+    rc, text = run_cli(capsys, "sample", f"checkpoint={cgan_run['run_dir']}", f"out={out}", "psi=0.5")
+    assert rc == 2 and "use truncation=" in text and not out.exists()
+    rc, text = run_cli(
+        capsys, "analyse", "truncation", f"checkpoint={cgan_run['run_dir']}", f"out={tmp_path}/a", "psis=[0.5]"
+    )
+    assert rc == 2 and "use thresholds=" in text
+
+
 def _analyse(make_cfg, mode: str, run_dir: str, out: Path, *extra: str) -> dict:
     return analyse(make_cfg([f"mode={mode}", f"checkpoint={run_dir}", f"out={out}", *extra], config_name="analyse"))
 
@@ -71,11 +81,11 @@ def test_interpolate_and_label_sweep(cgan_run, make_cfg, tmp_path):
 
 
 def test_truncation_mode_writes_the_tradeoff(cgan_run, make_cfg, tmp_path):
-    s = _analyse(make_cfg, "truncation", cgan_run["run_dir"], tmp_path / "t", "psis=[0.5,2.0]", "num=100")
+    s = _analyse(make_cfg, "truncation", cgan_run["run_dir"], tmp_path / "t", "thresholds=[0.5,2.0]", "num=100")
     with open(tmp_path / "t" / "truncation.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [float(r["psi"]) for r in rows] == [0.5, 2.0] and {"fid", "precision", "recall"} <= set(rows[0])
-    assert (tmp_path / "t" / "truncation.png").is_file() and s["num_samples_per_psi"] == 100
+    assert [float(r["threshold"]) for r in rows] == [0.5, 2.0] and {"fid", "precision", "recall"} <= set(rows[0])
+    assert (tmp_path / "t" / "truncation.png").is_file() and s["num_samples_per_value"] == 100
 
 
 @pytest.mark.slow  # trains the independent judge: 15 epochs of per-image augmentation

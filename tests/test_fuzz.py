@@ -102,7 +102,7 @@ def _cases(zoo: dict, out: Path) -> list[tuple[list[str], int, bool]]:
         (["analyse", "wobble", f"checkpoint={dc}", f"out={out}/an"], 2),
         (["analyse", "mixing", f"checkpoint={dc}", f"out={out}/mixing"], 2),
         (["analyse", "interpolate", f"checkpoint={dc}", f"out={out}/an3", "rows=0"], 2),
-        (["analyse", "truncation", f"checkpoint={dc}", f"out={out}/tr", "psis=[-1]"], 2),
+        (["analyse", "truncation", f"checkpoint={dc}", f"out={out}/tr", "thresholds=[-1]"], 2),
     ]
     return [(a, rc, True) for a, rc in short] + [(a, rc, False) for a, rc in more]
 
@@ -129,7 +129,8 @@ BAD_VALUES = {
         "label=99",
         "code=99",
         "truncation=0",
-        "truncation_cutoff=2",
+        "psi=-1",
+        "psi_cutoff=2",
         "noise_mode=fresh",
         "device=cuda:7",
         "ema=maybe",
@@ -164,12 +165,13 @@ BAD_VALUES = {
         "rows=-1",
         "steps=0",
         "target=99",
-        "psis=[0]",
+        "psis=[-1]",
+        "thresholds=[0]",
         "iterations=0",
         "p_steps=1",
         "num=0",
         "noise_mode=x",
-        "truncation_cutoff=1",
+        "psi_cutoff=1",
     ],
 }
 MODES = ("interpolate", "label-sweep", "truncation", "traverse", "steer", "mixing", "augment")
@@ -210,7 +212,7 @@ def test_full_fuzz_every_command_kind_and_bad_value(zoo, tmp_path, capsys, monke
                         "p_steps=2",
                         "seeds=1",
                         "epochs=1",
-                        "psis=[1.0]",
+                        "thresholds=[1.0]",
                     ],
                     "evaluate": ["num_fake=20", "extractor_epochs=1", "kid_subsets=2", "kid_subset_size=10"],
                 }[cmd]

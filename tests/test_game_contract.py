@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cheap_runs import run_cli
 
 from gan_zoo.build import build_gan, data_facts, instantiate_checked
 
@@ -84,3 +85,15 @@ def test_one_training_step_updates_every_network_and_the_game_makes_the_datas_sh
     assert list(x.shape) == [5, *facts["shape"]] and torch.isfinite(x).all()
     again, _ = gan.sample(5, seed=0)
     assert torch.equal(x, again)  # a seed names one set of samples
+
+
+@pytest.mark.parametrize(
+    "model,key,right",
+    [("stylegan", "model.truncation=0.5", "model.psi"), ("dcgan", "model.psi=0.5", "model.truncation")],
+)
+def test_a_truncation_key_of_the_other_meaning_exits_2_naming_the_right_one(
+    model, key, right, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    rc, text = run_cli(capsys, "train", f"model={model}", key)
+    assert rc == 2 and f"'{right}'" in text and not any(tmp_path.iterdir())

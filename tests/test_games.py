@@ -14,6 +14,7 @@ from gan_zoo.losses.info import categorical_mi_lower_bound, iic_mutual_informati
 from gan_zoo.losses.vae import bernoulli_nll, gaussian_kl, negative_elbo
 from gan_zoo.metrics.scores import code_accuracy
 from gan_zoo.models import VAE, InfoGAN, NoiseGAN, pack_samples
+from gan_zoo.models.base import Schedule
 from gan_zoo.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_zoo.networks.keras import KerasDiscriminator, KerasGenerator
 from gan_zoo.networks.mlp import MLPDiscriminator, MLPGenerator
@@ -145,7 +146,7 @@ def make_infogan(**kwargs):
         g_loss=g_nonsaturating,
         g_optimizer=partial(torch.optim.Adam, lr=1e-3),
         d_optimizer=partial(torch.optim.Adam, lr=1e-3),
-        num_grid=20,
+        schedule=Schedule(num_grid=20),
         q_hidden=8,
         **kwargs,
     )
@@ -290,7 +291,7 @@ def test_deferred_finite_check_names_the_first_bad_step_and_blocks_checkpoints()
         partial(torch.optim.SGD, lr=0.1),
         partial(torch.optim.SGD, lr=0.1),
         latent_dim=4,
-        finite_check_every=10,
+        schedule=Schedule(finite_check_every=10),
     )
     gan.g_steps, gan.d_steps = 3, 7
     gan.watch("the critic loss", torch.tensor(1.0))
@@ -323,8 +324,7 @@ def test_lazy_regulariser_runs_every_k_critic_steps_scaled_by_k():
         latent_dim=4,
         regularizer=reg,
         reg_weight=0.5,
-        reg_every=4,
-        n_critic=100,
+        schedule=Schedule(reg_every=4, n_critic=100),
     )
     for i in range(8):
         logs = gan.critic_step((torch.randn(4, 2), None))
@@ -357,8 +357,7 @@ def test_on_an_accelerator_the_flag_is_read_every_k_steps_not_every_step():
         partial(torch.optim.SGD, lr=0.1),
         partial(torch.optim.SGD, lr=0.1),
         latent_dim=4,
-        n_critic=100,
-        finite_check_every=5,
+        schedule=Schedule(n_critic=100, finite_check_every=5),
     )
     gan._reading_is_free = lambda: False  # as on a GPU: reading the flag would be a host sync
     gan.d_steps = 1
@@ -380,7 +379,7 @@ def test_uniform_prior_draws_inside_the_cube_for_training_evaluation_and_the_gri
         partial(torch.optim.SGD, lr=0.1),
         latent_dim=2,
         prior=prior,
-        num_grid=400,
+        schedule=Schedule(num_grid=400),
     )
     gan = make("uniform")
     z = gan.noise(20000)

@@ -8,6 +8,7 @@ import torch
 from gan_zoo.errors import ConfigError, DivergenceError
 from gan_zoo.losses import d_bce, d_wasserstein, g_nonsaturating, g_wasserstein, gradient_penalty
 from gan_zoo.models import GAN, eval_mode
+from gan_zoo.models.base import Schedule
 from gan_zoo.networks.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_zoo.networks.mlp import MLPDiscriminator, MLPGenerator
 
@@ -24,8 +25,7 @@ def make_gan(n_critic=1, **kw):
         partial(torch.optim.SGD, lr=0.1),
         partial(torch.optim.SGD, lr=0.1),
         latent_dim=4,
-        n_critic=n_critic,
-        **kw,
+        schedule=Schedule(n_critic=n_critic, **kw),
     )
 
 
@@ -67,8 +67,7 @@ def fake_trainer_gan(n_critic=1, ema=None, d_lr=0.1, **kw):
         partial(torch.optim.SGD, lr=0.1),
         partial(torch.optim.SGD, lr=d_lr),
         latent_dim=4,
-        n_critic=n_critic,
-        ema_decay=ema,
+        schedule=Schedule(n_critic=n_critic, ema_decay=ema),
         **kw,
     )
     gan._opts = gan.configure_optimizers()
@@ -161,7 +160,7 @@ def test_conditional_fixed_grid_has_one_z_per_row():
         partial(torch.optim.Adam),
         latent_dim=4,
         num_classes=10,
-        num_grid=80,
+        schedule=Schedule(num_grid=80),
     )
     assert gan.fixed_z.shape == (80, 4) and gan.fixed_y[:12].tolist() == [*range(10), 0, 1]
     assert torch.equal(gan.fixed_z[0], gan.fixed_z[9]) and not torch.equal(gan.fixed_z[0], gan.fixed_z[10])

@@ -163,6 +163,21 @@ def test_a_truncated_checkpoint_is_one_message_and_leaves_no_folder(run_r, in_tm
     assert not (RUNS / "new").exists()
 
 
+def test_resume_and_sample_give_one_message_for_a_file_that_is_not_a_gan_zoo_checkpoint(in_tmp, capfd):
+    foreign = in_tmp / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)  # a torch checkpoint, not one gan-zoo train wrote
+    capfd.readouterr()
+    assert train("run_id=new", f"resume={foreign}") == 2
+    resumed = capfd.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        gan_zoo(["sample", f"checkpoint={foreign}", f"out={in_tmp}/s.npz"])
+    assert stop.value.code == 2
+    sampled = capfd.readouterr().out
+    for text in (resumed, sampled):
+        assert "foreign.ckpt is not a gan_zoo checkpoint" in text and "written by gan-zoo train" in text
+    assert not (RUNS / "new").exists() and not (in_tmp / "s.npz").exists()
+
+
 def test_a_refused_new_run_leaves_no_folder(in_tmp):
     assert train("run_id=x", "model.n_critic=0") == 2
     assert not (in_tmp / "outputs").exists()

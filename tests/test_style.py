@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from conftest import assert_same_weights, tiny_overrides
 
 from gan_zoo.errors import ConfigError
+from gan_zoo.models.base import Schedule
 from gan_zoo.models.style import GrowthSchedule, StyleGAN
 from gan_zoo.networks.style import AdaIN, StyleDiscriminator, StyleGenerator, minibatch_stddev
 
@@ -114,7 +115,7 @@ def test_minibatch_stddev_values():
 
 def test_truncation_at_zero_gives_the_mean_w_and_cutoff_keeps_the_fine_layers():
     torch.manual_seed(0)
-    game = _tiny_game(truncation=0.0)
+    game = _tiny_game(psi=0.0)
     net = game.generator
     with torch.no_grad():
         net.train()(torch.randn(64, 16))  # training forwards move the running mean w
@@ -126,15 +127,15 @@ def test_truncation_at_zero_gives_the_mean_w_and_cutoff_keeps_the_fine_layers():
     assert torch.allclose(ws, avg.expand_as(ws))
     x, _ = game.generate(5, seed=1)
     assert torch.allclose(x, x[:1].expand_as(x), atol=1e-6)  # psi 0: one image, the mean w's
-    game.set_truncation(0.5, cutoff=2)
+    game.set_psi(0.5, cutoff=2)
     z = torch.randn(3, 16)
     with torch.no_grad():
         w = net.mapping.eval()(z)
     ws = game.sampling_styles(z)
     assert torch.allclose(ws[:, :2], avg + 0.5 * (w[:, None] - avg), atol=1e-6)
     assert torch.allclose(ws[:, 2:], w[:, None].expand(-1, net.num_layers - 2, -1), atol=1e-6)
-    with pytest.raises(ConfigError, match="truncation_cutoff"):
-        game.set_truncation(0.5, cutoff=99)
+    with pytest.raises(ConfigError, match="psi_cutoff"):
+        game.set_psi(0.5, cutoff=99)
 
 
 def _noisy(game: StyleGAN) -> StyleGAN:
@@ -159,7 +160,7 @@ def test_noise_maps_are_standard_normal_per_sample_and_a_function_of_the_seed():
 
 def test_sampling_gives_each_sample_its_own_noise_and_const_mode_shares_one_map():
     torch.manual_seed(0)
-    game = _noisy(_tiny_game(ema_decay=0.9))
+    game = _noisy(_tiny_game(schedule=Schedule(ema_decay=0.9)))
     z = torch.randn(1, 16).expand(64, -1)
     seeds = {"noise_seeds": torch.arange(64)}
     random = game.synthesize_in_chunks(z, seeds, 64)
@@ -243,7 +244,7 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
     run_dir = style_run["run_dir"]
     sample_to_npz(
         make_cfg(
-            [f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t0.npz", "truncation=0", "noise_mode=const"],
+            [f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t0.npz", "psi=0", "noise_mode=const"],
             config_name="sample",
         )
     )
@@ -252,7 +253,7 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
     assert imgs.shape == (6, 1, 32, 32) and (imgs == imgs[:1]).all()  # PSI 0 in w, one noise map: the mean image
     assert "noise_seeds" not in t0.files
     sample_to_npz(
-        make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/r0.npz", "truncation=0"], config_name="sample")
+        make_cfg([f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/r0.npz", "psi=0"], config_name="sample")
     )  # the model's noise_mode: random, its seeds written beside
     assert np.load(tmp_path / "r0.npz")["noise_seeds"].shape == (6,)
     with pytest.raises(ConfigError, match="noise_mode must be one of"):
@@ -268,15 +269,16 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
     assert (r["noise_mode"], c["noise_mode"]) == ("random", "const")
     sample_to_npz(
         make_cfg(
-            [f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t1.npz", "truncation=0.5", "truncation_cutoff=4"],
+            [f"checkpoint={run_dir}", "num=6", f"out={tmp_path}/t1.npz", "psi=0.5", "psi_cutoff=4"],
             config_name="sample",
         )
     )
     assert not (np.load(tmp_path / "t1.npz")["images"] == imgs[:1]).all()
-    with pytest.raises(ConfigError, match="needs truncation=PSI"):
-        sample_to_npz(
-            make_cfg([f"checkpoint={run_dir}", f"out={tmp_path}/x.npz", "truncation_cutoff=2"], config_name="sample")
-        )
+    bad = [f"checkpoint={run_dir}", f"out={tmp_path}/x.npz"]
+    with pytest.raises(ConfigError, match="needs psi=PSI"):
+        sample_to_npz(make_cfg([*bad, "psi_cutoff=2"], config_name="sample"))
+    with pytest.raises(ConfigError, match="truncates in w .*: use psi= instead"):  # the z threshold's key
+        sample_to_npz(make_cfg([*bad, "truncation=0.5"], config_name="sample"))
 
     def an(mode: str, *extra: str) -> dict:
         return analyse(
@@ -317,3 +319,18 @@ def test_each_level_trains_on_its_batch_size_at_its_resolution():
     game.g_steps = 2  # alpha 0: the reals are the upsampled half-size images, as the fakes are
     real, _ = game.split_batch((x, torch.zeros(16)))
     assert torch.allclose(real, F.interpolate(F.avg_pool2d(x, 8), scale_factor=2, mode="nearest"), atol=1e-6)
+
+
+def test_a_checkpoint_that_stored_psi_as_model_truncation_still_loads_and_samples_with_it(style_run, tmp_path):
+    from gan_zoo.build import load_checkpoint_gan
+
+    blob = torch.load(style_run["last_checkpoint"], map_location="cpu", weights_only=False)
+    model = blob["gan_zoo"]["config"]["model"]  # the keys as the style-based game stored them before psi=
+    model.pop("psi"), model.pop("psi_cutoff")
+    model["truncation"], model["truncation_cutoff"] = 0.5, 4
+    old = tmp_path / "old.ckpt"
+    torch.save(blob, old)
+    before, _ = load_checkpoint_gan(str(old))
+    today, _ = load_checkpoint_gan(style_run["last_checkpoint"])
+    today.set_psi(0.5, 4)
+    assert torch.equal(before.generate(6, seed=3)[0], today.generate(6, seed=3)[0])

@@ -93,7 +93,11 @@ class LinearDecay:
 
 @dataclass(frozen=True)
 class Schedule:
-    """The schedule options every game shares (`model.n_critic`, ...; conf/model/schedule), checked once here."""
+    """The schedule options every game shares (`model.n_critic`, ...; conf/model/schedule), checked once here.
+
+    build_gan collects them from the composed model and loss nodes into this one object, which every game's
+    constructor receives as `schedule` and hands to the base; no game lists them itself.
+    """
 
     n_critic: int = 1  # critic steps per generator step
     reg_every: int = 1  # lazy regularisation: the critic regulariser every reg_every critic steps, scaled by it
@@ -101,6 +105,7 @@ class Schedule:
     eval_seed: int = 2024  # the seed of every evaluation's noise
     finite_check_every: int = 50  # critic steps between reads of the device-side finite flag
     lr_decay_start: float | None = None  # fraction of training at constant LR before the linear decay
+    num_grid: int = 64  # samples (or held-out inputs) in the fixed per-validation picture
 
     def __post_init__(self) -> None:
         require(
@@ -124,12 +129,17 @@ class Schedule:
             isinstance(self.finite_check_every, int) and self.finite_check_every >= 1,
             f"model.finite_check_every must be an integer >= 1, got {self.finite_check_every!r}",
         )
+        require(
+            isinstance(self.num_grid, int) and self.num_grid >= 1,
+            f"model.num_grid must be an integer >= 1, got {self.num_grid!r}",
+        )
 
 
 class AdversarialModule(L.LightningModule):
     """Manual-optimisation base of every game; subclasses override the phases and `generate`."""
 
     CAPABILITIES: ClassVar[Capabilities] = Capabilities()  # what the game can do (models/contract.py)
+    SCHEDULE_OPTIONS: ClassVar[frozenset[str] | None] = None  # the Schedule fields the game honours; None: all
 
     @property
     def capabilities(self) -> Capabilities:
@@ -149,15 +159,10 @@ class AdversarialModule(L.LightningModule):
     def __init__(
         self,
         optimizers: dict[str, OptimizerFactory],
-        n_critic: int = 1,
-        reg_every: int = 1,
-        ema_decay: float | None = None,
-        eval_seed: int = 2024,
-        finite_check_every: int = 50,
+        schedule: Schedule | None = None,
         regularizer: Callable[..., torch.Tensor] | None = None,
         reg_weight: float = 0.0,
         critic_weight_clip: float | None = None,
-        lr_decay_start: float | None = None,
     ) -> None:
         super().__init__()
         require(reg_weight >= 0, f"model.reg_weight must be >= 0, got {reg_weight!r}")
@@ -167,12 +172,12 @@ class AdversarialModule(L.LightningModule):
         )
         self.automatic_optimization = False
         self.optimizer_factories = dict(optimizers)
-        self.schedule_options = Schedule(n_critic, reg_every, ema_decay, eval_seed, finite_check_every, lr_decay_start)
-        self.n_critic, self.reg_every = n_critic, reg_every
-        self.ema_decay, self.eval_seed = ema_decay, eval_seed
-        self.finite_check_every = finite_check_every
+        self.schedule_options = s = schedule or Schedule()
+        self.n_critic, self.reg_every = s.n_critic, s.reg_every
+        self.ema_decay, self.eval_seed = s.ema_decay, s.eval_seed
+        self.finite_check_every = s.finite_check_every
         self.regularizer, self.reg_weight, self.critic_weight_clip = regularizer, reg_weight, critic_weight_clip
-        self.lr_decay_start = lr_decay_start
+        self.lr_decay_start = s.lr_decay_start
         self.ema_names: list[str] = []
         self.d_steps = 0
         self.g_steps = 0

@@ -9,10 +9,11 @@ Whether a noise game makes points or images is a property of its data, not of th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gan_zoo.errors import require
+from gan_zoo.errors import ConfigError, require
 
 Truncation = Literal["z", "w"]
 
@@ -27,7 +28,7 @@ class Capabilities:
     w_space: bool = False  # per-layer styles: `sampling_styles`, `images_from_styles`, `set_noise_mode`
     images_to_images: bool = False  # `translate(images, direction)`; built from paired or unpaired data
     adversarial_loss: bool = True  # built with the `loss` group's d_loss/g_loss
-    truncation: Truncation | None = None  # "z": |z_i| <= threshold, resampled; "w": psi towards the mean w
+    truncation: Truncation | None = None  # "z": |z_i| <= threshold, resampled (`truncation`); "w": `psi` in w
 
     @property
     def conditioning(self) -> Literal["labels", "codes"] | None:
@@ -45,3 +46,36 @@ def capabilities_of(game: Any) -> Capabilities:
 def require_capability(game: Any, name: str, message: str) -> None:
     """Exit 2 with `message` (the problem and its fix) when `game` lacks capability `name`."""
     require(bool(getattr(capabilities_of(game), name)), message)
+
+
+# One user-facing name per meaning of truncation: `truncation` (a threshold T on |z_i|, z resampled beyond it),
+# `psi` (w -> w_avg + psi (w - w_avg)) with `psi_cutoff` (only the first style layers); analyse's value lists
+# `thresholds` and `psis`. Each key's space, and its counterpart in the other space (None: it has none).
+TRUNCATION_KEYS: dict[str, tuple[Truncation, str | None]] = {
+    "truncation": ("z", "psi"),
+    "thresholds": ("z", "psis"),
+    "psi": ("w", "truncation"),
+    "psis": ("w", "thresholds"),
+    "psi_cutoff": ("w", None),
+}
+_MEANING = {"z": "z resampled until every |z_i| <= the threshold", "w": "w moved towards the mean w by psi"}
+
+
+def check_truncation_keys(game: Any, given: Iterable[str], prefix: str = "") -> None:
+    """Exit 2 when a truncation key in `given` is not the one this game's truncation takes, naming the right key."""
+    space = capabilities_of(game).truncation
+    name = game.__name__ if isinstance(game, type) else type(game).__name__
+    for key in given:
+        key_space, other = TRUNCATION_KEYS[key]
+        if key_space == space:
+            continue
+        if space is None:
+            raise ConfigError(
+                f"{prefix}{key}= truncates the latent, but {name} has no truncation (its noise is used as drawn): "
+                f"drop {prefix}{key}="
+            )
+        fix = f"use {prefix}{other}= instead" if other else f"drop {prefix}{key}="
+        raise ConfigError(
+            f"{prefix}{key}= means {_MEANING[key_space]}, but {name} truncates "
+            f"{'in w' if space == 'w' else 'z'} ({_MEANING[space]}): {fix}"
+        )

@@ -44,12 +44,11 @@ class TranslationGame(AdversarialModule):
         optimizers: dict[str, OptimizerFactory],
         shape_a: tuple[int, ...],
         shape_b: tuple[int, ...],
-        num_grid: int = 8,
-        lr_decay_start: float | None = None,
         **base: Any,
     ) -> None:
-        super().__init__(optimizers, lr_decay_start=lr_decay_start, **base)
+        super().__init__(optimizers, **base)
         self.shape_a, self.shape_b = tuple(shape_a), tuple(shape_b)
+        num_grid = self.schedule_options.num_grid
         self.register_buffer("fixed_a", torch.zeros(num_grid, *self.shape_a))
         self.register_buffer("fixed_b", torch.zeros(num_grid, *self.shape_b))
 

@@ -49,7 +49,6 @@ class InfoGAN(NoiseGAN):
         lambda_cat: float = 1.0,
         lambda_cont: float = 0.1,
         q_hidden: int = 128,
-        num_grid: int = 80,
         q_augment: float = 0.0,
         lambda_iic: float = 0.0,
         **kwargs: Any,
@@ -75,7 +74,7 @@ class InfoGAN(NoiseGAN):
             "(dcgan or mlp)",
         )
         require(0 <= q_augment <= 3, f"model.q_augment must be in [0, 3], got {q_augment!r}")
-        super().__init__(generator, discriminator, latent_dim=latent_dim, num_grid=num_grid, **kwargs)
+        super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
         require(lambda_iic >= 0, f"model.lambda_iic must be >= 0, got {lambda_iic!r}")
         require(
             lambda_iic == 0 or q_augment > 0,
@@ -89,7 +88,7 @@ class InfoGAN(NoiseGAN):
             feats = discriminator.features(generator(z, None))
         self.q_head = QHead(feats[0].numel(), code_categories, code_continuous, hidden=q_hidden)
         # Fixed grid: one z per row, the categorical code along the row, continuous codes at 0.
-        rows = max(1, num_grid // code_categories)
+        rows = max(1, self.schedule_options.num_grid // code_categories)
         self.fixed_z = self.fixed_z[:rows].repeat_interleave(code_categories, dim=0)
         self.fixed_y = torch.arange(len(self.fixed_z)) % code_categories
 

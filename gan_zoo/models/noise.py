@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from gan_zoo.augment import check_policy, diff_augment
 from gan_zoo.errors import ConfigError, require
-from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
+from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, Schedule
 from gan_zoo.models.contract import Capabilities
 
 LossFn = Callable[..., torch.Tensor]
@@ -69,33 +69,22 @@ class NoiseGAN(AdversarialModule):
         d_optimizer: OptimizerFactory,
         latent_dim: int,
         num_classes: int = 0,
-        n_critic: int = 1,
+        schedule: Schedule | None = None,
         regularizer: LossFn | None = None,
         reg_weight: float = 0.0,
-        reg_every: int = 1,
         critic_weight_clip: float | None = None,
-        ema_decay: float | None = None,
-        num_grid: int = 64,
-        eval_seed: int = 2024,
         pack: int = 1,
         truncation: float | None = None,
-        finite_check_every: int = 50,
-        lr_decay_start: float | None = None,
         prior: str = "normal",
         augment: Sequence[str] | None = None,
         augment_p: float = 1.0,
     ) -> None:
         super().__init__(
             {"g": g_optimizer, "d": d_optimizer},
-            n_critic=n_critic,
-            reg_every=reg_every,
-            ema_decay=ema_decay,
-            eval_seed=eval_seed,
-            finite_check_every=finite_check_every,
+            schedule,
             regularizer=regularizer,
             reg_weight=reg_weight,
             critic_weight_clip=critic_weight_clip,
-            lr_decay_start=lr_decay_start,
         )
         require(isinstance(latent_dim, int) and latent_dim >= 1, f"model.latent_dim must be >= 1, got {latent_dim!r}")
         require(isinstance(pack, int) and pack >= 1, f"model.pack must be an integer >= 1, got {pack!r}")
@@ -103,7 +92,6 @@ class NoiseGAN(AdversarialModule):
             pack == 1 or num_classes == 0,
             "model.pack > 1 (PacGAN) is for unconditional models: set model.conditional=false or model.pack=1",
         )
-        require(truncation is None or truncation > 0, f"model.truncation must be > 0 or null, got {truncation!r}")
         require(prior in PRIORS, f"model.prior must be one of {PRIORS}, got {prior!r}")
         self.prior = prior
         # DiffAugment of every critic input, real or fake, in every phase and inside the regulariser
@@ -118,11 +106,12 @@ class NoiseGAN(AdversarialModule):
         self.d_loss, self.g_loss = d_loss, g_loss
         self.latent_dim, self.num_classes = latent_dim, num_classes
         self.pack = pack
-        self.truncation = truncation
+        self.set_truncation(truncation)
         self.add_ema("generator")
         # Fixed evaluation noise (a buffer, so it survives checkpoints and follows the device).
         # Conditional grids hold one z per row and one class per column: the label's effect at fixed z.
-        g = torch.Generator().manual_seed(eval_seed)
+        num_grid = self.schedule_options.num_grid
+        g = torch.Generator().manual_seed(self.eval_seed)
         rows = max(1, num_grid // num_classes) if num_classes else num_grid
         fixed_z = draw_prior(prior, (rows, latent_dim), g)
         if num_classes:
@@ -165,6 +154,14 @@ class NoiseGAN(AdversarialModule):
         return {"g": [self.generator], "d": [self.discriminator]}
 
     # ----------------------------------------------------------------------------------- sampling
+    def set_truncation(self, threshold: float | None) -> None:
+        """Truncation in z for sampling (`truncation=T`): z resampled until every |z_i| <= T; None: off."""
+        require(
+            threshold is None or float(threshold) > 0,
+            f"truncation must be > 0 (a threshold on |z_i|, in std of z) or null, got {threshold!r}",
+        )
+        self.truncation = None if threshold is None else float(threshold)
+
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z from the prior (N(0, I), or U(-1, 1)^d): [n, latent_dim] on the module's device."""
         return draw_prior(self.prior, (n, self.latent_dim), generator, self.device)

@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gan_zoo.errors import require
-from gan_zoo.models.base import Batch, Logs, OptimizerFactory, eval_mode
+from gan_zoo.models.base import Batch, Logs, OptimizerFactory, Schedule, eval_mode
 from gan_zoo.models.image2image import TranslationGame
 
 LossFn = Callable[..., torch.Tensor]
@@ -38,29 +38,17 @@ class Pix2Pix(TranslationGame):
         shape_b: tuple[int, ...],
         num_classes: int = 0,
         l1_weight: float = 100.0,
-        n_critic: int = 1,
+        schedule: Schedule | None = None,
         regularizer: LossFn | None = None,
         reg_weight: float = 0.0,
-        reg_every: int = 1,
         critic_weight_clip: float | None = None,
-        ema_decay: float | None = None,
         inference_dropout: bool = False,
-        num_grid: int = 8,
-        lr_decay_start: float | None = None,
-        eval_seed: int = 2024,
-        finite_check_every: int = 50,
     ) -> None:
         super().__init__(
             {"g": g_optimizer, "d": d_optimizer},
             shape_a,
             shape_b,
-            num_grid=num_grid,
-            lr_decay_start=lr_decay_start,
-            n_critic=n_critic,
-            reg_every=reg_every,
-            ema_decay=ema_decay,
-            eval_seed=eval_seed,
-            finite_check_every=finite_check_every,
+            schedule=schedule,
             regularizer=regularizer,
             reg_weight=reg_weight,
             critic_weight_clip=critic_weight_clip,

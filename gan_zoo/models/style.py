@@ -12,8 +12,8 @@ What this game changes and where
   nothing but the unused rows).
 * Style mixing (Gmain and Dmain's fakes): with probability `style_mixing_prob` a sample takes the styles
   of a second z from a random crossover layer on (drawn per sample, on the device: no host sync).
-* Sampling (`synthesize`, used by sample/evaluate/analyse): eval mode, truncation in w (`truncation` = PSI
-  towards the running mean w, at layers < `truncation_cutoff`), output upsampled to the data's size while
+* Sampling (`synthesize`, used by sample/evaluate/analyse): eval mode, truncation in w (`psi`: towards the
+  running mean w, at layers < `psi_cutoff`; z is never truncated here), output upsampled to the data's size while
   training is below it, and clamped to the data range [-1, 1].
 * Noise maps when sampling (`noise_mode`): "random" (the default) gives every sample its own per-pixel noise,
   drawn from a per-sample seed that `generate` draws from the sampling seed after z (`noise_seeds`, a
@@ -116,8 +116,8 @@ class StyleGAN(NoiseGAN):
         latent_dim: int,
         growth: dict[str, Any] | None = None,
         style_mixing_prob: float = 0.9,
-        truncation: float | None = None,
-        truncation_cutoff: int | None = None,
+        psi: float | None = None,
+        psi_cutoff: int | None = None,
         noise_mode: str = "random",
         **kwargs: Any,
     ) -> None:
@@ -136,22 +136,22 @@ class StyleGAN(NoiseGAN):
             0.0 <= style_mixing_prob <= 1.0, f"model.style_mixing_prob must be in [0, 1], got {style_mixing_prob!r}"
         )
         super().__init__(generator, discriminator, latent_dim=latent_dim, **kwargs)
-        self.set_truncation(truncation, truncation_cutoff)
+        self.set_psi(psi, psi_cutoff)
         self.set_noise_mode(noise_mode)
         self.style_mixing_prob = float(style_mixing_prob)
         self.schedule = GrowthSchedule(generator.levels, **(dict(growth) if growth else {}))
         self.resolution = int(generator.out_shape[-1])
 
-    def set_truncation(self, psi: float | None, cutoff: int | None = None) -> None:
-        """Truncation in w for sampling: w_avg + psi (w - w_avg) at layers < cutoff (None: every layer)."""
-        require(psi is None or float(psi) >= 0, f"truncation (PSI) must be >= 0 or null, got {psi!r}")
+    def set_psi(self, psi: float | None, cutoff: int | None = None) -> None:
+        """Truncation in w for sampling (`psi=`): w_avg + psi (w - w_avg) at layers < cutoff (None: every layer)."""
+        require(psi is None or float(psi) >= 0, f"psi must be >= 0 or null, got {psi!r}")
         n = self.generator.num_layers
         require(
             cutoff is None or 1 <= int(cutoff) <= n,
-            f"truncation_cutoff must be a style layer count in [1, {n}] or null (all layers), got {cutoff!r}",
+            f"psi_cutoff must be a style layer count in [1, {n}] or null (all layers), got {cutoff!r}",
         )
-        self.truncation = None if psi is None else float(psi)
-        self.truncation_cutoff = None if cutoff is None else int(cutoff)
+        self.psi = None if psi is None else float(psi)
+        self.psi_cutoff = None if cutoff is None else int(cutoff)
 
     def set_noise_mode(self, mode: str) -> None:
         """How samples get their per-pixel noise: "random" (one map per sample, from a seed) or "const" (shared)."""
@@ -267,8 +267,8 @@ class StyleGAN(NoiseGAN):
     def styles(self, net: nn.Module, z: torch.Tensor) -> torch.Tensor:
         """Sampling styles [N, num_layers, w_dim] of z: mapping, then truncation when set."""
         ws = net.broadcast(net.mapping(z))
-        if self.truncation is not None:
-            ws = net.truncate(ws, self.truncation, self.truncation_cutoff)
+        if self.psi is not None:
+            ws = net.truncate(ws, self.psi, self.psi_cutoff)
         return ws
 
     def synthesize(self, net: nn.Module, z: torch.Tensor, conds: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from gan_zoo.errors import require
 from gan_zoo.losses.vae import negative_elbo
-from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory
+from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, Schedule
 from gan_zoo.models.contract import Capabilities
 
 
@@ -25,6 +25,8 @@ class VAE(AdversarialModule):
 
     CAPABILITIES = Capabilities(adversarial_loss=False)  # no truncation: its z goes through the decoder as drawn
     prior = "normal"  # z ~ N(0, I), as NoiseGAN's `prior` names it (export.py describes it)
+    # no critic: n_critic and the LR decay do not apply (model.n_critic is refused at build time)
+    SCHEDULE_OPTIONS = frozenset({"ema_decay", "num_grid", "eval_seed", "finite_check_every"})
 
     def __init__(
         self,
@@ -34,25 +36,16 @@ class VAE(AdversarialModule):
         latent_dim: int,
         beta: float = 1.0,
         num_classes: int = 0,
-        ema_decay: float | None = None,
-        num_grid: int = 64,
-        eval_seed: int = 2024,
-        finite_check_every: int = 50,
+        schedule: Schedule | None = None,
     ) -> None:
-        super().__init__(
-            {"vae": optimizer},
-            n_critic=1,
-            ema_decay=ema_decay,
-            eval_seed=eval_seed,
-            finite_check_every=finite_check_every,
-        )
+        super().__init__({"vae": optimizer}, schedule)
         require(num_classes == 0, "the VAE baseline is unconditional: set model.conditional=false")
         require(beta > 0, f"model.beta must be > 0, got {beta!r}")
         self.generator, self.encoder = generator, encoder
         self.latent_dim, self.num_classes, self.beta = latent_dim, 0, beta
         self.add_ema("generator")
-        g = torch.Generator().manual_seed(eval_seed)
-        self.register_buffer("fixed_z", torch.randn(num_grid, latent_dim, generator=g))
+        g = torch.Generator().manual_seed(self.eval_seed)
+        self.register_buffer("fixed_z", torch.randn(self.schedule_options.num_grid, latent_dim, generator=g))
 
     @classmethod
     def network_kwargs(cls, model_cfg: Any, facts: dict[str, Any], num_classes: int) -> dict[str, dict[str, Any]]:
