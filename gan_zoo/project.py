@@ -176,7 +176,7 @@ def lpips_distance() -> tuple[LPIPSDistance, dict[str, Any]]:
 class Settings:
     """The objective's weights and the search's budget (docs/project.md: what each trades)."""
 
-    steps: int = 100
+    steps: int = 60
     starts: int = 2
     bank: int = 2048
     lr: float = 0.05
