@@ -55,7 +55,7 @@ def main() -> None:
             {
                 "classifier": "sklearn PCA(50) + 3-NN on the 60,000 MNIST training pixels",
                 "classifier_test_accuracy": round(test_acc, 4),
-                "classifier_accuracy_on_the_500_targets": round(float((pred_tgt == labels).mean()), 4),
+                "classifier_accuracy_on_the_targets": round(float((pred_tgt == labels).mean()), 4),
                 "class_kept": round(float((pred_rec == labels).mean()), 4),
                 "mnist_pixel_l1": round(l1(m), 4),
                 "fashion_pixel_l1": round(l1(f), 4),
