@@ -502,6 +502,8 @@ def project_to_npz(cfg: DictConfig) -> dict[str, Any]:
     resize = str(info["config"]["data"].get("resize", "bilinear"))
     x_u8, extra = read_inputs(str(cfg.input), c, size, resize, cfg.num, strict=bool(cfg.strict))
     n = len(x_u8)
+    if cfg.num is not None and cfg.num > n:
+        print(f"num={cfg.num} capped to {n}: input={cfg.input} holds {n} images", flush=True)
     cond_key, k, allowed, cond_from = _conditions(cfg, gan, extra, n)
     features = lpips = None
     feature_protocol: dict[str, Any] = {"name": "none"}

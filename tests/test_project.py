@@ -98,6 +98,8 @@ def test_the_npz_holds_every_field_in_input_order_at_the_data_size(runs, gz, tmp
     expected = prepare_images(torch.from_numpy(np.load(inputs)["images"][:5]), 1, 32, "pad").numpy()
     assert z["targets"].dtype == np.uint8 and np.array_equal(z["targets"], expected)
     assert Path("p.png").is_file()
+    rc, text = gz("project", f"checkpoint={runs['dcgan_mnist']}", f"input={inputs}", "out=all.npz", "num=50", *FAST)
+    assert rc == 0 and "capped to 6" in text and len(np.load("all.npz")["images"]) == 6
     # the reconstruction of image i is G(latent i): the latents written are the ones that made the images
     from gan_zoo.build import load_checkpoint_gan
     from gan_zoo.data.images import to_uint8_images
