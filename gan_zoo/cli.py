@@ -22,6 +22,11 @@ COMMANDS = {
         "translate",
         "translate held-out images (or a folder) with a Pix2Pix/CycleGAN checkpoint",
     ),
+    "project": (
+        "gan_zoo.project",
+        "project",
+        "find the latents of real images in a trained generator (reconstructions, distances)",
+    ),
     "analyse": (
         "gan_zoo.analyse",
         "analyse",
@@ -54,6 +59,7 @@ Examples:
   gan-zoo sample checkpoint=outputs/train/dcgan_mnist/<run>/checkpoints/best.ckpt num=1000 out=s.npz
   gan-zoo evaluate checkpoint=outputs/train/dcgan_mnist/<run> metrics=[fid,kid,pr,dc,memorisation]
   gan-zoo evaluate samples=s.npz data=mnist_mini
+  gan-zoo project checkpoint=outputs/train/dcgan_mnist/<run> input=digits.npz out=proj.npz
   gan-zoo analyse interpolate checkpoint=outputs/train/dcgan_mnist/<run> out=analysis/
   gan-zoo train experiment=cyclegan_digits_mnist
   gan-zoo translate checkpoint=outputs/train/cyclegan_digits_mnist/<run> out=t.npz

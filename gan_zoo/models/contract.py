@@ -29,6 +29,7 @@ class Capabilities:
     images_to_images: bool = False  # `translate(images, direction)`; built from paired or unpaired data
     adversarial_loss: bool = True  # built with the `loss` group's d_loss/g_loss
     truncation: Truncation | None = None  # "z": |z_i| <= threshold, resampled (`truncation`); "w": `psi` in w
+    encoder: bool = False  # an amortised inverse of the generator: `encode(images)` gives the posterior mean z
 
     @property
     def conditioning(self) -> Literal["labels", "codes"] | None:

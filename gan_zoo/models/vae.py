@@ -16,14 +16,14 @@ import torch.nn as nn
 
 from gan_zoo.errors import require
 from gan_zoo.losses.vae import negative_elbo
-from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, Schedule
+from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, Schedule, eval_mode
 from gan_zoo.models.contract import Capabilities
 
 
 class VAE(AdversarialModule):
     """Encoder q(z | x), decoder p(x | z) (`generator`); trained on -ELBO = NLL + beta * KL."""
 
-    CAPABILITIES = Capabilities(adversarial_loss=False)  # no truncation: its z goes through the decoder as drawn
+    CAPABILITIES = Capabilities(adversarial_loss=False, encoder=True)  # no truncation: z goes to the decoder as drawn
     prior = "normal"  # z ~ N(0, I), as NoiseGAN's `prior` names it (export.py describes it)
     # no critic: n_critic and the LR decay do not apply (model.n_critic is refused at build time)
     SCHEDULE_OPTIONS = frozenset({"ema_decay", "num_grid", "eval_seed", "finite_check_every"})
@@ -83,6 +83,12 @@ class VAE(AdversarialModule):
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z from the prior N(0, I): [n, latent_dim] (what `gan-zoo analyse` interpolates and steers)."""
         return torch.randn(n, self.latent_dim, generator=generator, device=self.device)
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        """The posterior mean E[z | x] of images in [-1, 1] (eval mode, in chunks): where projection starts."""
+        with eval_mode(self.encoder):
+            return torch.cat([self.encoder(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
 
     @torch.no_grad()
     def generate(
