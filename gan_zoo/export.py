@@ -120,9 +120,7 @@ def export_spec(gan: Any, direction: str | None) -> ExportSpec:
         level, alpha = gan.growth
         notes["growth"] = {"level": level, "alpha": alpha, "resolution": 4 * 2**level}
         notes["truncation"] = (
-            None
-            if gan.psi is None
-            else {"space": "w", "psi": gan.psi, "cutoff": gan.psi_cutoff, "baked_in": True}
+            None if gan.psi is None else {"space": "w", "psi": gan.psi, "cutoff": gan.psi_cutoff, "baked_in": True}
         )
         notes["noise_mode"] = gan.noise_mode
         if gan.noise_mode == "random":
