@@ -146,6 +146,7 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
         }  # plain_partial: no per-call Hydra policy
     skip = {"_target_", "conditional", *nets, *optims}
     rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in skip}
+    ada = _ada_options(rest)
     accepted = _accepted_params(cls)
     if accepted is not None:
         for where, keys in (("model", rest), ("loss", loss)):
@@ -156,7 +157,26 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
                     f"{', '.join(sorted(k for k in accepted if k not in nets and k not in optims))}). "
                     f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it."
                 )
-    return cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest)
+    gan = cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest)
+    if ada:
+        gan.enable_ada(ada["ada_target"], ada.get("ada_kimg", 20.0), ada.get("ada_interval", 4))
+    return gan
+
+
+def _ada_options(rest: dict[str, Any]) -> dict[str, Any]:
+    """Take ADA's schedule options (`model.ada_*`, conf/model/schedule) out of the constructor arguments: the
+    base module gets them through `enable_ada` after construction. `model.augment_p` null means 1 (the
+    constructors' default); with ADA on it must stay null, since ADA sets the probability itself."""
+    ada = {k: rest.pop(k) for k in ("ada_target", "ada_kimg", "ada_interval") if k in rest}
+    if ada.get("ada_target") is not None and rest.get("augment_p") is not None:
+        raise ConfigError(
+            f"model.augment_p={rest['augment_p']} and model.ada_target={ada['ada_target']} both set the "
+            "augmentation probability: with ADA on, p is adjusted during training. Remove model.augment_p (or set "
+            "it to null), or set model.ada_target=null for a fixed p"
+        )
+    if "augment_p" in rest and rest["augment_p"] is None:
+        del rest["augment_p"]
+    return ada if ada.get("ada_target") is not None else {}
 
 
 def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
