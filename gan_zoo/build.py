@@ -150,6 +150,7 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
     skip = {"_target_", "conditional", *nets, *optims}
     rest = {k: v for k, v in OmegaConf.to_container(m, resolve=True).items() if k not in skip}
     check_truncation_keys(cls, [k for k in TRUNCATION_KEYS if rest.get(k) is not None], prefix="model.")
+    ada = _ada_options(rest)
     accepted = _accepted_params(cls)
     if accepted is not None:  # the schedule arrives as one object: its fields are the game's settings
         honoured = SCHEDULE_FIELDS if cls.SCHEDULE_OPTIONS is None else cls.SCHEDULE_OPTIONS
@@ -163,10 +164,29 @@ def build_gan(cfg: DictConfig, facts: dict[str, Any]) -> Any:
                     f"Remove it with ~{where}.{unknown[0]}, or pick the model/loss that has it."
                 )
     schedule = Schedule(**{k: src.pop(k) for src in (rest, loss) for k in list(src) if k in SCHEDULE_FIELDS})
-    return cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest, schedule=schedule)
+    gan = cls(**nets, **optims, num_classes=num_classes, **data_kwargs, **loss, **rest, schedule=schedule)
+    if ada:
+        gan.enable_ada(ada["ada_target"], ada.get("ada_kimg", 20.0), ada.get("ada_interval", 4))
+    return gan
 
 
 SCHEDULE_FIELDS = frozenset(f.name for f in fields(Schedule))  # model.n_critic, loss.reg_every, ...
+
+
+def _ada_options(rest: dict[str, Any]) -> dict[str, Any]:
+    """Take ADA's schedule options (`model.ada_*`, conf/model/schedule) out of the constructor arguments: the
+    base module gets them through `enable_ada` after construction. `model.augment_p` null means 1 (the
+    constructors' default); with ADA on it must stay null, since ADA sets the probability itself."""
+    ada = {k: rest.pop(k) for k in ("ada_target", "ada_kimg", "ada_interval") if k in rest}
+    if ada.get("ada_target") is not None and rest.get("augment_p") is not None:
+        raise ConfigError(
+            f"model.augment_p={rest['augment_p']} and model.ada_target={ada['ada_target']} both set the "
+            "augmentation probability: with ADA on, p is adjusted during training. Remove model.augment_p (or set "
+            "it to null), or set model.ada_target=null for a fixed p"
+        )
+    if "augment_p" in rest and rest["augment_p"] is None:
+        del rest["augment_p"]
+    return ada if ada.get("ada_target") is not None else {}
 
 
 def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:

@@ -209,10 +209,13 @@ def _train(
     gan.set_evaluator(evaluator)
     gan.run_info = {"config": OmegaConf.to_container(cfg, resolve=True), "data": facts}
     protocol = evaluator.protocol() if evaluator is not None else None
+    limit = datamodule.train_limit_info() if hasattr(datamodule, "train_limit_info") else None  # checks N here
     if protocol is not None:
         protocol["code_version"] = code_version()
         if facts.get("source"):  # benchmark copies: which copy the reference came from (docs/data.md)
             protocol["data_source"] = facts["source"]
+        if limit is not None:  # trained on a subset; the reference split above is the usual one
+            protocol["train_limit"] = limit
     group_sweep_runs(cfg)
     loggers = [hydra.utils.instantiate(lg) for lg in (cfg.get("logger") or {}).values() if lg is not None]
     stopper = StopAtStepBoundary(interrupts, output_dir / "checkpoints" / "last.ckpt")
@@ -350,6 +353,10 @@ def summarize(trainer: L.Trainer, gan: Any, output_dir: Path, cfg: DictConfig | 
         "final_metrics": {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")},
         "budget": budget(cfg) if cfg is not None else None,  # what `train` compares a rerun's budget with
     }
+    dm = getattr(trainer, "datamodule", None)
+    limit = dm.train_limit_info() if dm is not None and hasattr(dm, "train_limit_info") else None
+    if limit is not None:
+        out["train_limit"] = limit
     if trainer.is_global_zero:
         lines = [f"  {k:16s} {v}" for k, v in out.items() if k not in ("final_metrics", "budget")]
         lines += [f"  {k:16s} {v:.4f}" for k, v in out["final_metrics"].items()]

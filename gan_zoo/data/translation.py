@@ -347,6 +347,8 @@ class UnpairedDataModule(TensorDataModule):
     Each domain keeps its own split; the held-out splits are what `translate` and the metrics use.
     """
 
+    limitable = False  # an item pairs an image of A with a random one of B: no single training set to limit
+
     kind = "unpaired"
 
     def __init__(self, domain_a: ImageTensorDataModule, domain_b: ImageTensorDataModule, **loader: Any) -> None:

@@ -13,7 +13,9 @@ What lives here and what does not
   * the finite check without a host sync per step on accelerators (see `watch`);
   * EMA copies of any generator (`add_ema`), updated after each generator step;
   * step counters, every RNG state and the run's config in checkpoints, so resume is exact;
-  * logging only on the batches Lightning writes (self.log at every step costs ~20% on an H100).
+  * logging only on the batches Lightning writes (self.log at every step costs ~20% on an H100);
+  * ADA's controller of the critic-input augmentation probability (`enable_ada`, `model.ada_target`): games
+    whose critic inputs go through gan_zoo/augment.py report D(real) with `ada_observe`; p moves here.
 A game (models/noise.py, models/infogan.py, ...) is one file that overrides the phases
 (`d_main`, `d_reg`, `g_main`, `g_reg`), declares its networks and optimizers, and implements
 `generate` (the sampling interface `sample`/`evaluate` use).
@@ -38,7 +40,7 @@ import copy
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import Any, ClassVar
 
@@ -49,6 +51,7 @@ import torch.nn as nn
 from torch.optim.lr_scheduler import LambdaLR
 
 from gan_zoo import strategies  # noqa: F401  (registers hardware.strategy=ddp_phase_allreduce with Lightning)
+from gan_zoo.augment import AdaptiveP
 from gan_zoo.errors import DivergenceError, require
 from gan_zoo.models.contract import Capabilities
 from gan_zoo.networks.common import has_batchnorm
@@ -106,8 +109,25 @@ class Schedule:
     finite_check_every: int = 50  # critic steps between reads of the device-side finite flag
     lr_decay_start: float | None = None  # fraction of training at constant LR before the linear decay
     num_grid: int = 64  # samples (or held-out inputs) in the fixed per-validation picture
+    ada_target: float | None = None  # ADA's target for r_t = E[sign(D(real))]; None: ADA off
+    ada_kimg: float = 20.0  # thousand real images over which ADA's p can move from 0 to 1
+    ada_interval: int = 4  # critic steps between ADA's updates of p
 
     def __post_init__(self) -> None:
+        require(
+            self.ada_target is None or (isinstance(self.ada_target, (int, float)) and 0.0 < self.ada_target < 1.0),
+            f"model.ada_target must be in (0, 1) (ADA's target for E[sign(D(real))], 0.6 in the paper) or null (off), "
+            f"got {self.ada_target!r}",
+        )
+        require(
+            isinstance(self.ada_kimg, (int, float)) and self.ada_kimg > 0,
+            f"model.ada_kimg must be > 0 (thousand real images for ADA's p to go from 0 to 1), got {self.ada_kimg!r}",
+        )
+        require(
+            isinstance(self.ada_interval, int) and self.ada_interval >= 1,
+            f"model.ada_interval must be an integer >= 1 (critic steps between updates of p), "
+            f"got {self.ada_interval!r}",
+        )
         require(
             self.lr_decay_start is None or 0.0 <= self.lr_decay_start < 1.0,
             "model.lr_decay_start must be in "
@@ -187,6 +207,7 @@ class AdversarialModule(L.LightningModule):
         self._g_logs: Logs = {}
         self._evaluator: Any = None  # see set_evaluator
         self.run_info: dict[str, Any] = {}  # resolved config + data facts, stored in every checkpoint
+        self.ada: AdaptiveP | None = None  # see enable_ada
 
     # ----------------------------------------------------------------------------------- what a game declares
     def optimized_networks(self) -> dict[str, list[nn.Module]]:
@@ -221,6 +242,52 @@ class AdversarialModule(L.LightningModule):
             params = [p for net in self.critics() for p in net.parameters()]
             torch._foreach_clamp_min_(params, -self.critic_weight_clip)
             torch._foreach_clamp_max_(params, self.critic_weight_clip)
+
+    # ----------------------------------------------------------------------------------- ADA
+    #: True for games whose every critic input (both phases, inside the regulariser) goes through
+    #: gan_zoo/augment.py with `ada_probability` and which report D(real) to `ada_observe`.
+    SUPPORTS_ADA: ClassVar[bool] = False
+
+    def enable_ada(self, target: float | None, kimg: float = 20.0, interval: int = 4) -> None:
+        """Turn on ADA (`model.ada_target`, `model.ada_kimg`, `model.ada_interval`; none when target is None)."""
+        self.schedule_options = replace(self.schedule_options, ada_target=target, ada_kimg=kimg, ada_interval=interval)
+        if target is None:
+            self.ada = None
+            return
+        require(
+            self.SUPPORTS_ADA,
+            f"model.ada_target={target}: {type(self).__name__} does not pass its critic inputs through the "
+            "augmentation pipeline, so ADA would do nothing; set model.ada_target=null (ADA works on the "
+            "noise-to-image games: dcgan, mlp, keras and stylegan models)",
+        )
+        self.ada = AdaptiveP(target, kimg, interval)
+
+    @property
+    def ada_probability(self) -> torch.Tensor | None:
+        """ADA's current p (a 0-d tensor), or None when ADA is off."""
+        return self.ada.p if self.ada is not None else None
+
+    def ada_observe(self, real_out: torch.Tensor, images: int) -> None:
+        """A game's critic phase reports its raw outputs on (augmented) reals; no-op without ADA."""
+        if self.ada is not None:
+            self.ada.observe(real_out, images)
+
+    def _ada_step(self) -> None:
+        """After a critic step: close ADA's interval every `ada_interval` critic steps.
+
+        Under DDP the signs and counts are summed over ranks with Lightning's `strategy.reduce` (an all-reduce),
+        so every rank computes the same r_t and p, as the paper's multi-GPU training does.
+        """
+        if self.ada is None or self.d_steps % self.ada.interval != 0:
+            return
+        reduce = None
+        if self._trainer is not None and self.trainer.world_size > 1:
+            strategy = self.trainer.strategy
+
+            def reduce(t: torch.Tensor) -> torch.Tensor:
+                return strategy.reduce(t, reduce_op="sum")
+
+        self.ada.update(reduce)
 
     # ----------------------------------------------------------------------------------- critic regulariser
     @property
@@ -509,6 +576,8 @@ class AdversarialModule(L.LightningModule):
         if self.d_steps % self.n_critic == 0:
             self._g_logs = self.generator_step(batch, shared)
             self._g_logs["train/g_step"] = torch.tensor(float(self.g_steps))
+        if self.ada is not None:
+            logs["train/ada_p"], logs["train/ada_rt"] = self.ada.p, self.ada.rt
         self.log_step({**logs, **self._g_logs}, self.batch_size_of(batch))
 
     def log_step(self, logs: Logs, batch_size: int) -> None:
@@ -533,6 +602,7 @@ class AdversarialModule(L.LightningModule):
         logs = self.update("d", closure)
         self.after_d_update()
         self.d_steps += 1
+        self._ada_step()
         return logs
 
     def generator_step(self, batch: Batch, shared: dict[str, Any] | None = None) -> Logs:
@@ -680,6 +750,7 @@ class AdversarialModule(L.LightningModule):
             "g_steps": self.g_steps,
             "last_eval_g_step": self.last_eval_g_step,
             "rng": rng,
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
             **self.run_info,
         }
 
@@ -690,6 +761,8 @@ class AdversarialModule(L.LightningModule):
         self.d_steps = state.get("d_steps", 0)
         self.g_steps = state.get("g_steps", 0)
         self.last_eval_g_step = state.get("last_eval_g_step", -1)
+        if self.ada is not None and state.get("ada"):
+            self.ada.load_state_dict(state["ada"])
         rng = state.get("rng")
         if rng:
             torch.set_rng_state(rng["torch"])

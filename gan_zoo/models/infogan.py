@@ -38,6 +38,7 @@ class InfoGAN(NoiseGAN):
 
     # sample() reports codes, not labels: evaluators align them with classes by the best permutation
     CAPABILITIES = Capabilities(codes=True, truncation="z")
+    SUPPORTS_ADA = False  # its phases call the critic's body directly, past the augmentation pipeline
 
     def __init__(
         self,

@@ -5,7 +5,8 @@ only by networks, loss pair and regulariser: they are configs of this one module
 (Lin et al. 2018) is a critic-input option (`pack`), not a class: m samples, all real or all fake, are
 concatenated along channels (images) or features (vectors) into one critic input. DiffAugment (Zhao et al.
 2020) is another (`augment`): every critic input, real or fake, in both phases and inside the regulariser,
-goes through the same kind of random differentiable transform (gan_zoo/augment.py).
+goes through the same kind of random differentiable transform (gan_zoo/augment.py). ADA (`model.ada_target`,
+Karras et al. 2020) is the same pipeline with its probability p set by the base's controller from D(real).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from gan_zoo.augment import check_policy, diff_augment
+from gan_zoo.augment import ADA_DEFAULT_POLICY, check_policy, diff_augment
 from gan_zoo.errors import ConfigError, require
 from gan_zoo.models.base import AdversarialModule, Batch, Logs, OptimizerFactory, Schedule
 from gan_zoo.models.contract import Capabilities
@@ -53,6 +54,7 @@ class NoiseGAN(AdversarialModule):
     """Unconditional or conditional GAN; the loss pair and the regulariser decide which GAN it is."""
 
     CAPABILITIES = Capabilities(labels=True, truncation="z")
+    SUPPORTS_ADA = True
 
     @property
     def capabilities(self) -> Capabilities:
@@ -129,6 +131,11 @@ class NoiseGAN(AdversarialModule):
             raise ConfigError(
                 f"model.augment={list(model_cfg.augment)} transforms images, but the data's samples have "
                 f"shape {list(shape)}; set model.augment=null"
+            )
+        if model_cfg.get("ada_target") is not None and len(shape) != 3:
+            raise ConfigError(
+                f"model.ada_target={model_cfg.ada_target} augments images, but the data's samples have shape "
+                f"{list(shape)}; set model.ada_target=null"
             )
         return {
             "generator": {
@@ -234,8 +241,14 @@ class NoiseGAN(AdversarialModule):
         return self.discriminator(self.augment_critic_input(x), y)
 
     def augment_critic_input(self, x: torch.Tensor) -> torch.Tensor:
-        """DiffAugment of critic inputs when `model.augment` is set and the module trains; x unchanged otherwise."""
-        return diff_augment(x, self.augment, self.augment_p) if self.augment and self.training else x
+        """DiffAugment of critic inputs when `model.augment` is set and the module trains; x unchanged otherwise.
+        With ADA on, the same pipeline (`model.augment`, or ADA's default policy) at ADA's current p."""
+        if not self.training:
+            return x
+        ada_p = self.ada_probability
+        if ada_p is not None:
+            return diff_augment(x, self.augment or ADA_DEFAULT_POLICY, ada_p)
+        return diff_augment(x, self.augment, self.augment_p) if self.augment else x
 
     def fake_batch(self, n: int, y: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """n generated samples for training, and the conditions they were made with."""
@@ -252,6 +265,7 @@ class NoiseGAN(AdversarialModule):
         fake_out = self.critic(fake, y)
         d_main = self.d_loss(real_out, fake_out)
         self.watch("the critic loss", d_main)
+        self.ada_observe(real_out, len(x))
         return d_main, {
             "train/d_loss": d_main.detach(),
             "train/d_real": real_out.detach().float().mean(),
