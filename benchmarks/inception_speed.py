@@ -9,8 +9,9 @@ warm-up chunk pays the compile, minutes; keep n a multiple of chunk so no second
 
 Images: CIFAR-10 test images from data/cifar10 (class folders) when present, else random 32 px RGB. Each variant
 runs one warm-up chunk, then n images (name variants more than once to interleave them on a busy box:
-fused,bf16,fused,bf16); prints images/s, the max feature difference to the first variant and the FID of the first
-half against the second half of the images under that variant, with its change relative to the first variant's.
+fused,bf16,fused,bf16; name@C runs a variant in chunks of C <= --chunk); prints images/s, the max feature
+difference to the first variant and the FID of the first half against the second half of the images under that
+variant, with its change relative to the first variant's.
 """
 
 from __future__ import annotations
@@ -116,19 +117,20 @@ def main() -> None:
         flush=True,
     )
     warmed = set()
-    for name in args.variants.split(","):
-        fn = variants[name]
-        if name not in warmed:  # a repeated variant (tf,fused,tf,fused: interleaved on a busy box) warms once
-            fn(warm)
-            warmed.add(name)
+    for label in args.variants.split(","):
+        name, _, size = label.partition("@")  # fused@16: the fused variant in chunks of 16
+        fn, chunk = variants[name], int(size or args.chunk)
+        if label not in warmed:  # a repeated variant (tf,fused,tf,fused: interleaved on a busy box) warms once
+            fn(warm[:chunk])
+            warmed.add(label)
         t = time.perf_counter()
-        feats = torch.cat([fn(x[s : s + args.chunk]) for s in range(0, len(x), args.chunk)])
+        feats = torch.cat([fn(x[s : s + chunk]) for s in range(0, len(x), chunk)])
         dt = time.perf_counter() - t
         fid = fid_halves(feats.double())
         if ref_feats is None:
             ref_feats, ref_fid = feats, fid
         print(
-            f"{name:10s} {len(x) / dt:7.2f} img/s  {dt / len(x) * 1000:7.1f} ms/img  max|d feat| "
+            f"{label:13s} {len(x) / dt:7.2f} img/s  {dt / len(x) * 1000:7.1f} ms/img  max|d feat| "
             f"{(feats - ref_feats).abs().max().item():.2e}  FID halves {fid:.7f} "
             f"(rel change {abs(fid - ref_fid) / ref_fid:.1e})",
             flush=True,
