@@ -41,9 +41,11 @@ def main() -> None:
     dm.setup("fit")
     np.savez(out / "samples.npz", images=dm.first_n(args.large, "test")[0].numpy())
     env = {**os.environ, "GAN_ZOO_CACHE": str(cache), "WANDB_MODE": "disabled"}
+    script = Path(sys.executable).parent / "gan-zoo"  # the console script the issue names, else the module
+    gan_zoo = [sys.executable, str(script)] if script.is_file() else [sys.executable, "-m", "gan_zoo.cli"]
 
     def run(precision: str, n: int) -> float:
-        cmd = [sys.executable, "-m", "gan_zoo.cli", "evaluate", f"samples={out / 'samples.npz'}", "data=cifar10"]
+        cmd = [*gan_zoo, "evaluate", f"samples={out / 'samples.npz'}", "data=cifar10"]
         cmd += [f"data.root={args.root}", "extractor=inception", "metrics=[fid]", f"num_real={args.num_real}"]
         cmd += [f"inception.precision={precision}", f"max_samples={n}", f"paths.cache_dir={cache}"]
         cmd += [f"out={out / f'{precision}_{n}.json'}", "overwrite=true"]
