@@ -74,10 +74,9 @@ def cifar10_case(args: argparse.Namespace) -> None:
     ours = {}
     for precision in args.precisions.split(","):
         report = out / f"evaluate_{precision}.json"
+        script = Path(sys.executable).parent / "gan-zoo"  # the console script the issue names, else the module
         cmd = [
-            sys.executable,
-            "-m",
-            "gan_zoo.cli",
+            *([sys.executable, str(script)] if script.is_file() else [sys.executable, "-m", "gan_zoo.cli"]),
             "evaluate",
             f"samples={out / 'samples.npz'}",
             "data=cifar10",
