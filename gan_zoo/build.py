@@ -258,7 +258,12 @@ def build_extractors(
     if mcfg.extractor == "inception":
         inc = mcfg.get("inception", {}) or {}
         extractor = InceptionExtractor(
-            inc.get("weights_path"), inc.get("sha256"), cache_dir, resize=str(inc.get("resize") or "tf1"), keys=keys
+            inc.get("weights_path"),
+            inc.get("sha256"),
+            cache_dir,
+            resize=str(inc.get("resize") or "tf1"),
+            keys=keys,
+            precision=str(inc.get("precision") or "fp32"),
         )
     else:
         if classifier is None:

@@ -312,6 +312,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         noise_mode = gan.noise_mode if gan is not None and capabilities_of(gan).w_space else None
         if noise_mode not in (None, "random"):
             tag += f"_{noise_mode}noise"
+        if cfg.extractor == "inception" and (cfg.get("inception") or {}).get("precision") == "bf16":
+            tag += "_bf16"  # a default file name never mixes bf16 values with fp32 ones
         out = _default_out(cfg, what, f"{tag}{seeds_tag}_{metrics_tag}")
         check_outputs([out], overwrite)
         evaluator = build_image_evaluator(

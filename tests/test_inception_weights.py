@@ -331,3 +331,62 @@ def test_the_converted_copy_is_recognised_by_its_tensors_not_its_bytes(tmp_path,
     assert iw.is_converted_copy(tmp_path / "w.pth")
     (tmp_path / "x.pth").write_bytes(b"junk")
     assert not iw.is_converted_copy(tmp_path / "x.pth")
+
+
+# ------------------------------------------------------------------------------------------ precision
+@pytest.fixture(scope="module")
+def synthetic_weights(tmp_path_factory) -> Path:
+    """The converted layout of a synthetic copy (random values, real shapes): no real weights needed."""
+    folder = tmp_path_factory.mktemp("synthetic_inception")
+    _synthetic_torchscript(folder / "default_1.pt")
+    return iw.convert_torchscript(folder / "default_1.pt", folder / "converted.pth")
+
+
+def test_unknown_precision_is_refused_naming_the_choices(tmp_path):
+    with pytest.raises(ConfigError, match=r"inception\.precision must be one of \('fp32', 'bf16'\)"):
+        InceptionExtractor(cache_dir=tmp_path, precision="fp16")
+
+
+def test_bf16_features_follow_fp32_and_the_protocol_says_which(synthetic_weights):
+    path, digest = str(synthetic_weights), sha256_file(synthetic_weights)
+    fp32 = InceptionExtractor(weights_path=path, sha256=digest)
+    bf16 = InceptionExtractor(weights_path=path, sha256=digest, precision="bf16")
+    x = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    a, b = fp32(x)[0], bf16(x)[0]
+    # features stay fp32 (statistics accumulate as before) and move by bf16's rounding, not more
+    assert b.dtype == torch.float32 and b.shape == a.shape == (2, 2048)
+    assert 0 < (b - a).norm() / a.norm() < 0.05
+    assert fp32.protocol()["precision"] == "fp32" and bf16.protocol()["precision"] == "bf16"
+    # the reference-feature cache keys on the input and implementation: bf16 never reuses fp32 statistics
+    assert bf16.protocol()["implementation"] != fp32.protocol()["implementation"]
+    assert bf16.protocol()["input"] != fp32.protocol()["input"]
+    # torch-fidelity's own network is untouched: its forward is still fp32
+    assert all(p.dtype == torch.float32 for p in bf16.net.parameters())
+
+
+def test_evaluate_with_a_bad_precision_exits_2_naming_the_choices(tmp_path, capsys):
+    from cheap_runs import run_cli
+    from PIL import Image
+
+    folder = tmp_path / "real"
+    folder.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((8, 8, 3), 40 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    np.savez(tmp_path / "s.npz", images=np.zeros((4, 3, 8, 8), dtype=np.uint8))
+    rc, out = run_cli(
+        capsys,
+        "evaluate",
+        f"samples={tmp_path / 's.npz'}",
+        "data=image_folder",
+        f"data.root={folder}",
+        "data.channels=3",
+        "data.image_size=8",
+        "extractor=inception",
+        "metrics=[fid]",
+        "inception.precision=fp16",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"out={tmp_path / 'e.json'}",
+    )
+    assert rc == 2 and "Traceback" not in out
+    assert "inception.precision" in out and "fp32" in out and "bf16" in out
+    assert not (tmp_path / "e.json").exists()

@@ -38,6 +38,7 @@ __all__ = [
     "find_inception_weights",
 ]
 INCEPTION_RESIZES = ("tf1", "clean")
+INCEPTION_PRECISIONS = ("fp32", "bf16")
 
 
 class Extractor(nn.Module):
@@ -128,7 +129,7 @@ class ConvReLU(nn.Module):
         self.onednn = onednn
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.onednn and x.device.type == "cpu" and x.dtype == torch.float32:
+        if self.onednn and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16):
             return torch.ops.mkldnn._convolution_pointwise(
                 x, self.weight, self.bias, self.padding, self.stride, [1, 1], 1, "relu", [], ""
             )
@@ -193,6 +194,7 @@ class InceptionExtractor(Extractor):
         resize: str = "tf1",
         fast: bool = True,
         keys: str = "metrics.",
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
@@ -201,6 +203,12 @@ class InceptionExtractor(Extractor):
             raise ConfigError(
                 f"{keys}inception.resize must be one of {INCEPTION_RESIZES} (tf1: torch-fidelity's TF1 "
                 f"bilinear, the default; clean: clean-fid's antialiased PIL bicubic), got {resize!r}"
+            )
+        if precision not in INCEPTION_PRECISIONS:
+            raise ConfigError(
+                f"{keys}inception.precision must be one of {INCEPTION_PRECISIONS} (fp32: the standard protocol, "
+                f"the default; bf16: the convolutions in bfloat16, faster on CPUs with bf16 instructions, FIDs "
+                f"not comparable with fp32 ones), got {precision!r}"
             )
         path = find_inception_weights(weights_path, cache_dir, keys)
         digest = sha256_file(path)
@@ -220,7 +228,7 @@ class InceptionExtractor(Extractor):
                 f"{path} could not be loaded as Inception-v3 weights ({type(e).__name__}: "
                 f"{str(e).splitlines()[0][:200]})"
             ) from None
-        self.path, self.sha256, self.resize, self.fast = path, digest, resize, fast
+        self.path, self.sha256, self.resize, self.fast, self.precision = path, digest, resize, fast, precision
         self.has_fc = bool(torch.isfinite(self.net.fc.weight).all())
         self.num_logits = 1008 if self.has_fc else 0
         self.no_logits_reason = (
@@ -235,6 +243,14 @@ class InceptionExtractor(Extractor):
             )
         )
         self.trunk = inception_trunk(self.net, fuse=fast)
+        if precision == "bf16":
+            # the convolutions, pooling and concatenations in bf16 (oneDNN's bf16 kernels on CPU); the final
+            # 8x8 average pool, the features and everything after them stay fp32
+            import copy
+
+            body = copy.deepcopy(self.trunk) if not fast else self.trunk  # never cast torch-fidelity's net itself
+            self.trunk = nn.Sequential(*list(body)[:-1]).to(torch.bfloat16)
+            self.pool = body[-1]
 
     def _resized(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 [N, 3, h, w] -> float [N, 3, 299, 299] in [0, 255] by the configured resize."""
@@ -253,7 +269,10 @@ class InceptionExtractor(Extractor):
         h = (self._resized(x) - 128) / 128
         if self.fast:
             h = h.contiguous(memory_format=torch.channels_last)
-        feats = torch.flatten(self.trunk(h), 1).float()
+        if self.precision == "bf16":
+            feats = torch.flatten(self.pool(self.trunk(h.to(torch.bfloat16)).float()), 1)
+        else:
+            feats = torch.flatten(self.trunk(h), 1).float()
         logits = feats.mm(self.net.fc.weight.T).float() if self.has_fc else None
         return feats.clone(), None if logits is None else logits.clone()
 
@@ -266,11 +285,18 @@ class InceptionExtractor(Extractor):
         return {
             "name": self.name,
             "implementation": "torch_fidelity.FeatureExtractorInceptionV3 layers"
-            + (", batch norm folded into the convs, conv + ReLU fused, channels-last" if self.fast else ""),
+            + (", batch norm folded into the convs, conv + ReLU fused, channels-last" if self.fast else "")
+            + (
+                ", convolutions, pooling and concatenation in bfloat16, the final average pool and features fp32"
+                if self.precision == "bf16"
+                else ""
+            ),
             "weights": self.path.name,
             "sha256": self.sha256,
             "features": "pool3 (2048-d)",
             "logits": "logits_unbiased (IS)" if self.has_fc else "none (the weights have no fc layer)",
             "resize": self.resize,
-            "input": f"uint8, greyscale repeated to RGB, {resize}, (x - 128) / 128",
+            "precision": self.precision,
+            "input": f"uint8, greyscale repeated to RGB, {resize}, (x - 128) / 128"
+            + (", then bfloat16" if self.precision == "bf16" else ""),
         }
