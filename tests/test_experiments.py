@@ -45,7 +45,9 @@ def test_experiment_composes_with_its_seed_settings(experiment, make_cfg):
     assert cfg.name == experiment
     if experiment.startswith("wgan_gp"):
         # lambda 10 on images (docs/references.md §4); 0.1 on the 2D mixtures, as in the authors' toy script
-        assert cfg.model.n_critic == 5 and cfg.loss.reg_weight == (10.0 if experiment.endswith("mnist") else 0.1)
+        assert cfg.model.n_critic == 5 and cfg.loss.reg_weight == (
+            10.0 if experiment.endswith(("mnist", "cifar10")) else 0.1
+        )
         assert cfg.loss.regularizer._target_.endswith("gradient_penalty")
         assert cfg.model.discriminator.get("norm", "none") != "batch" or cfg.loss.critic_norm in ("layer", "instance")
     if experiment == "cgan_mnist":

@@ -2,7 +2,7 @@
 
 Scoring 5,000 Inception samples costs minutes on a CPU, far too much to do inside a timed run; the snapshots are
 scored after it (experiments/cifar10/score_curve.py). Each file is a weights-only gan_zoo checkpoint that
-`load_checkpoint_gan` and `gan-zoo evaluate checkpoint=...` read, named after the minutes of training it holds.
+`load_checkpoint_gan` and `gan-zoo evaluate checkpoint=...` read, named after the seconds of training it holds.
 """
 
 from __future__ import annotations
@@ -16,13 +16,18 @@ import lightning as L
 from gan_zoo.errors import require
 
 
-def snapshot_name(minutes: float) -> str:
-    """The file name of the snapshot taken at `minutes` of training: wall-00005.0min.ckpt."""
-    return f"wall-{minutes:07.1f}min.ckpt"
+def snapshot_name(seconds: float) -> str:
+    """The file name of the snapshot due at `seconds` of training: wall-000300s.ckpt for 5 minutes."""
+    return f"wall-{round(seconds):06d}s.ckpt"
+
+
+def snapshot_seconds(name: str) -> float:
+    """The seconds of training a snapshot's file name records (the inverse of snapshot_name)."""
+    return float(name.removeprefix("wall-").removesuffix("s.ckpt"))
 
 
 class WallClockCheckpoints(L.Callback):
-    """Saves `<dirpath>/wall-MMMMM.Mmin.ckpt` (weights only) each time another `every_minutes` of training passed.
+    """Saves `<dirpath>/wall-SSSSSSs.ckpt` (weights only) each time another `every_minutes` of training passed.
 
     The clock starts when training starts (after data decoding and set-up) and runs through validation, as
     Lightning's max_time does; a resumed run continues the count from its checkpoint.
@@ -50,7 +55,7 @@ class WallClockCheckpoints(L.Callback):
         if self.elapsed() < due:
             return
         self.saved = int(self.elapsed() // self.every)
-        path = self.dirpath / snapshot_name(self.saved * self.every / 60.0)
+        path = self.dirpath / snapshot_name(self.saved * self.every)
         trainer.save_checkpoint(str(path), weights_only=True)
 
     def state_dict(self) -> dict[str, Any]:
