@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-PROTOCOL = ["extractor=inception", "metrics=[fid]", "num_fake=5000", "num_real=10000", "split=train", "seed=0"]
+PROTOCOL = ["extractor=inception", "metrics=[fid]", "split=train", "seed=0"]
 
 
 def snapshot_seconds(name: str) -> float:
@@ -62,11 +62,13 @@ def peer_points(peer_dir: Path) -> list[tuple[float, str, Path]]:
     return points
 
 
-def fid_of(source: Path, is_checkpoint: bool, data_root: str) -> float:
+def fid_of(source: Path, is_checkpoint: bool, data_root: str, args: argparse.Namespace) -> float:
     """Inception FID of one checkpoint or samples file under the protocol, by a `gan-zoo evaluate` process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "eval.json"
         what = f"checkpoint={source}" if is_checkpoint else f"samples={source}"
+        # a checkpoint draws num_fake samples; a file's first num_fake are scored (max_samples)
+        counts = [f"num_fake={args.num_fake}", f"max_samples={args.num_fake}", f"num_real={args.num_real}"]
         cmd = [
             sys.executable,
             "-m",
@@ -76,25 +78,35 @@ def fid_of(source: Path, is_checkpoint: bool, data_root: str) -> float:
             "data=cifar10",
             f"data.root={data_root}",
             *PROTOCOL,
+            *counts,
             f"out={out}",
         ]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         subprocess.run(cmd, check=True, env=env)
         report = json.loads(out.read_text())
-    values = report.get("values") or report.get("metrics") or report
-    key = next(k for k in values if k.startswith("fid") and "floor" not in k)
-    return float(values[key])
+    fid = next((v for v in report["values"] if str(v["metric"]).startswith("fid")), None)
+    if fid is None:
+        raise SystemExit(f"gan-zoo evaluate reported no fid for {source}: {report['values']}")
+    return float(fid["value"])
 
 
 def score(points: list[tuple[float, str, Path]], is_checkpoint: bool, args: argparse.Namespace) -> None:
     """Score the points not yet in --out and write the curve JSON and its Markdown table."""
     out = Path(args.out)
-    curve = json.loads(out.read_text()) if out.is_file() else {"label": args.label, "protocol": PROTOCOL, "points": []}
+    curve = (
+        json.loads(out.read_text())
+        if out.is_file()
+        else {
+            "label": args.label,
+            "protocol": [*PROTOCOL, f"num_fake={args.num_fake}", f"num_real={args.num_real}"],
+            "points": [],
+        }
+    )
     done = {p["tag"] for p in curve["points"]}
     for secs, tag, path in points:
         if tag in done or (args.every and tag != "final" and round(secs / 60) % args.every):
             continue
-        fid = fid_of(path, is_checkpoint, args.data_root)
+        fid = fid_of(path, is_checkpoint, args.data_root, args)
         curve["points"].append({"tag": tag, "minutes": secs / 60, "fid": fid, "source": str(path)})
         curve["points"].sort(key=lambda p: (p["tag"] == "final", p["minutes"]))
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -146,6 +158,8 @@ def main() -> None:
     ap.add_argument("--label", default=None)
     ap.add_argument("--data-root", default="data/cifar10")
     ap.add_argument("--every", type=int, default=0, help="score only snapshots at multiples of this many minutes")
+    ap.add_argument("--num-fake", type=int, default=5000, help="the protocol's 5,000; smaller only for smoke tests")
+    ap.add_argument("--num-real", type=int, default=10000, help="the protocol's first 10,000 training images")
     args = ap.parse_args()
     if args.plot:
         plot(args.plot, args.out)
