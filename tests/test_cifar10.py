@@ -12,7 +12,7 @@ CIFAR10 = {"kind": "image", "shape": [3, 32, 32], "num_classes": 10, "dataset_id
 # experiment -> (n_critic, batch, budget in generator steps, loss target, G class, G params (M), D params (M))
 RECIPES = {
     "dcgan_cifar10": (1, 128, 100_000, "d_bce", "DCGANGenerator", 1.07, 0.66),
-    "cgan_cifar10": (1, 128, 100_000, "d_bce", "DCGANGenerator", 1.07, 0.68),
+    "cgan_cifar10": (1, 128, 100_000, "d_bce", "DCGANGenerator", 1.11, 0.68),
     "sngan_cifar10": (5, 64, 50_000, "d_hinge", "ResNetGenerator", 4.28, 1.05),
     "wgan_gp_cifar10": (5, 64, 100_000, "d_wasserstein", "ResNetGenerator", 1.20, 1.05),
 }
