@@ -37,13 +37,22 @@ NETS = {"sngan": ("sngan", "SNGANGenerator32", "SNGANDiscriminator32"),
 
 
 def import_mimicry(peer: Path, pydeps: Path | None) -> types.ModuleType:
-    """torch_mimicry from the checkout, its TensorFlow-only metrics satisfied by a stand-in module."""
-    sys.modules.setdefault("tensorflow", types.ModuleType("tensorflow"))
+    """torch_mimicry from the checkout, its TensorFlow-only metrics satisfied by a stand-in module.
+
+    tensorboard is imported first, without the stand-in, so it picks its own TensorFlow-free path; the stand-in
+    exists only while torch_mimicry's modules run their `import tensorflow`."""
     sys.path.insert(0, str(peer))
     if pydeps is not None and pydeps.is_dir():
         sys.path.append(str(pydeps))  # after the venv: only what the venv lacks (tensorboard) comes from there
-    import torch_mimicry
+    import torch.utils.tensorboard  # noqa: F401 - before the stand-in (see above)
 
+    had_tf = "tensorflow" in sys.modules
+    sys.modules.setdefault("tensorflow", types.ModuleType("tensorflow"))
+    try:
+        import torch_mimicry
+    finally:
+        if not had_tf:
+            del sys.modules["tensorflow"]
     return torch_mimicry
 
 
