@@ -117,7 +117,9 @@ def score(points: list[tuple[float, str, Path]], is_checkpoint: bool, args: argp
 
 def table(curves: list[dict]) -> str:
     """Markdown table: one row per point of each curve."""
-    lines = ["| implementation | minutes of training | Inception FID (5k vs first 10k train) |", "|---|---:|---:|"]
+    counts = dict(a.split("=", 1) for a in curves[0]["protocol"] if a.startswith("num_"))
+    head = f"Inception FID ({counts.get('num_fake', '?')} vs first {counts.get('num_real', '?')} train)"
+    lines = [f"| implementation | minutes of training | {head} |", "|---|---:|---:|"]
     for c in curves:
         for p in c["points"]:
             lines.append(
