@@ -68,12 +68,12 @@ def tiny_overrides(experiment: str) -> list[str]:
 
 
 def cifar10_folder() -> Path:
-    """A CIFAR-10 stand-in in torchvision's layout (5 x 64 training, 64 test images), once per session."""
+    """A CIFAR-10 stand-in in torchvision's layout (5 x 128 training images, 64 test), once per session."""
     global _cifar10_folder
     if _cifar10_folder is None:
         if _session_tmp is None:
             raise RuntimeError("cifar10_folder() is available inside tests only (it writes under the session tmp dir)")
-        _cifar10_folder = write_cifar_pickles(_session_tmp.mktemp("cifar10"), per_batch=64, n_test=64)
+        _cifar10_folder = write_cifar_pickles(_session_tmp.mktemp("cifar10"), per_batch=128, n_test=64)
     return _cifar10_folder
 
 

