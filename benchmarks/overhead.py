@@ -2,6 +2,7 @@
 
     python benchmarks/overhead.py                       # every case, fp32 and bf16, 3 interleaved repeats
     python benchmarks/overhead.py --cases dcgan_mnist --precisions fp32 --repeats 5
+    GAN_ZOO_CACHE=$PWD/.cache python benchmarks/overhead.py --cases dcgan_cifar10_cpu --precisions fp32
 
 For each case both sides are built from the same composed config (`build_gan`, same seed), read the same
 DataModule's train_dataloader, run one warm-up epoch of `batches` batches and then time one epoch of
@@ -49,6 +50,8 @@ CASES: dict[str, tuple[list[str], int]] = {
     "dcgan_mnist": (["experiment=dcgan_mnist"], 62),  # one whole 4,000-image epoch at batch 64
     "wgan_gp_ring8": (["experiment=wgan_gp_ring8"], 300),  # 60 generator steps (5 critic batches each)
     "pacgan_ring8": (["experiment=pacgan_ring8"], 50),  # the mixture recipe that replaces it: one epoch
+    # the 45-minute CPU race recipe on the CIFAR-10 copy (decoded once, cached under $GAN_ZOO_CACHE): 40 batches of 64
+    "dcgan_cifar10_cpu": (["experiment=dcgan_cifar10_cpu", "data.root=data/cifar10"], 40),
 }
 PRECISIONS = {"fp32": [], "bf16": ["hardware=bf16", "hardware.accelerator=cpu"]}
 

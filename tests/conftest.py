@@ -20,6 +20,7 @@ TINY = ["debug=tiny"]
 
 _session_tmp: pytest.TempPathFactory | None = None
 _image_folder: Path | None = None
+_cifar10_folder: Path | None = None
 
 
 def compose_cfg(overrides: list[str], tmp_path: Path, config_name: str = "train") -> DictConfig:
@@ -61,7 +62,19 @@ def tiny_overrides(experiment: str) -> list[str]:
     out = [f"experiment={experiment}", *TINY]
     if data_choice(experiment) == "image_folder":
         out.append(f"data.root={image_folder()}")
+    if data_choice(experiment) == "cifar10":  # a small stand-in, scored against its whole test split
+        out += [f"data.root={cifar10_folder()}", "metrics.split=val"]
     return out
+
+
+def cifar10_folder() -> Path:
+    """A CIFAR-10 stand-in in torchvision's layout (5 x 128 training images, 64 test), once per session."""
+    global _cifar10_folder
+    if _cifar10_folder is None:
+        if _session_tmp is None:
+            raise RuntimeError("cifar10_folder() is available inside tests only (it writes under the session tmp dir)")
+        _cifar10_folder = write_cifar_pickles(_session_tmp.mktemp("cifar10"), per_batch=128, n_test=64)
+    return _cifar10_folder
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -45,7 +45,9 @@ def test_experiment_composes_with_its_seed_settings(experiment, make_cfg):
     assert cfg.name == experiment
     if experiment.startswith("wgan_gp"):
         # lambda 10 on images (docs/references.md §4); 0.1 on the 2D mixtures, as in the authors' toy script
-        assert cfg.model.n_critic == 5 and cfg.loss.reg_weight == (10.0 if experiment.endswith("mnist") else 0.1)
+        assert cfg.model.n_critic == 5 and cfg.loss.reg_weight == (
+            10.0 if experiment.endswith(("mnist", "cifar10")) else 0.1
+        )
         assert cfg.loss.regularizer._target_.endswith("gradient_penalty")
         assert cfg.model.discriminator.get("norm", "none") != "batch" or cfg.loss.critic_norm in ("layer", "instance")
     if experiment == "cgan_mnist":
@@ -87,7 +89,8 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
         assert {"val/modes_500", "val/hq_fraction_500", "val/reverse_kl_500"} <= set(metrics)
     else:
         assert "val/fid_domain_200" in metrics and "val/fid_domain_200_real_floor" in metrics
-        assert metrics["val/fid_domain_200"] > metrics["val/fid_domain_200_real_floor"]
+        if not experiment.endswith("cifar10"):  # the CIFAR-10 stand-in's pixels are noise: no floor to beat
+            assert metrics["val/fid_domain_200"] > metrics["val/fid_domain_200_real_floor"]
         protocol = json.loads((run_dir / "metrics_protocol.json").read_text())
         assert len(protocol["extractor"]["sha256"]) == 64 and protocol["num_fake"] == 200
     gan, info = load_checkpoint_gan(out["last_checkpoint"])

@@ -1,0 +1,177 @@
+"""Inception FID against wall-clock minutes of training, for one of our runs or one peer's, after the run.
+
+    # ours: every wall-clock snapshot (checkpoints/wall/) and the final checkpoints/last.ckpt
+    python experiments/cifar10/score_curve.py --run outputs/train/dcgan_cifar10_cpu/race --label gan_zoo \
+        --out experiments/cifar10/curves/dcgan_cifar10_cpu.json
+    # a peer launcher's folder (benchmarks/peers/): its samples-SSSSSSs.npz and samples-final.npz
+    python experiments/cifar10/score_curve.py --peer outputs/peers/pytorch_gan_dcgan --label PyTorch-GAN \
+        --out experiments/cifar10/curves/pytorch_gan_dcgan.json
+    # one plot and one Markdown table of several curves
+    python experiments/cifar10/score_curve.py --plot experiments/cifar10/curves/dcgan_cifar10_cpu.json \
+        experiments/cifar10/curves/pytorch_gan_dcgan.json --out experiments/cifar10/curves/dcgan_race.png
+
+Protocol (issue 23): 5,000 samples against the first 10,000 training images of the copy, torch-fidelity's
+Inception-v3 features (`gan-zoo evaluate extractor=inception`; weights from $GAN_ZOO_CACHE/weights). Each point
+is one `gan-zoo evaluate` process; the reference statistics are cached after the first. Points already in --out
+are kept (a rerun scores only new snapshots). --every N keeps only snapshots at multiples of N minutes (plus the
+final one): each point costs ~7 minutes of the 2-core box (5,000 Inception forwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+PROTOCOL = ["extractor=inception", "metrics=[fid]", "split=train", "seed=0"]
+
+
+def snapshot_seconds(name: str) -> float:
+    """Seconds of training a snapshot's name records: wall-000300s.ckpt, samples-000300s.npz -> 300."""
+    stem = name.split("-", 1)[1].split(".")[0]
+    return float(stem.removesuffix("s"))
+
+
+def run_points(run_dir: Path) -> list[tuple[float, str, Path]]:
+    """(training seconds, tag, checkpoint) of a gan_zoo run: its wall-clock snapshots, then last.ckpt."""
+    points = [
+        (snapshot_seconds(p.name), p.stem, p) for p in sorted((run_dir / "checkpoints" / "wall").glob("wall-*s.ckpt"))
+    ]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        blob = torch.load(last, map_location="cpu", weights_only=False)
+        secs = next((s["elapsed"] for k, s in blob.get("callbacks", {}).items() if "WallClockCheckpoints" in k), None)
+        points.append((float(secs) if secs is not None else float("nan"), "final", last))
+    return points
+
+
+def peer_points(peer_dir: Path) -> list[tuple[float, str, Path]]:
+    """(training seconds, tag, samples .npz) of a peer launcher's folder (peer.json holds the final time)."""
+    points = [(snapshot_seconds(p.name), p.stem, p) for p in sorted(peer_dir.glob("samples-*s.npz"))]
+    final = peer_dir / "samples-final.npz"
+    if final.is_file():
+        report = json.loads((peer_dir / "peer.json").read_text()) if (peer_dir / "peer.json").is_file() else {}
+        points.append((float(report.get("train_seconds", float("nan"))), "final", final))
+    return points
+
+
+def fid_of(source: Path, is_checkpoint: bool, data_root: str, args: argparse.Namespace) -> float:
+    """Inception FID of one checkpoint or samples file under the protocol, by a `gan-zoo evaluate` process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "eval.json"
+        what = f"checkpoint={source}" if is_checkpoint else f"samples={source}"
+        # a checkpoint draws num_fake samples; a file's first num_fake are scored (max_samples)
+        counts = [f"num_fake={args.num_fake}", f"max_samples={args.num_fake}", f"num_real={args.num_real}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "gan_zoo.cli",
+            "evaluate",
+            what,
+            "data=cifar10",
+            f"data.root={data_root}",
+            *PROTOCOL,
+            *counts,
+            f"out={out}",
+        ]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+        subprocess.run(cmd, check=True, env=env)
+        report = json.loads(out.read_text())
+    fid = next((v for v in report["values"] if str(v["metric"]).startswith("fid")), None)
+    if fid is None:
+        raise SystemExit(f"gan-zoo evaluate reported no fid for {source}: {report['values']}")
+    return float(fid["value"])
+
+
+def score(points: list[tuple[float, str, Path]], is_checkpoint: bool, args: argparse.Namespace) -> None:
+    """Score the points not yet in --out and write the curve JSON and its Markdown table."""
+    out = Path(args.out)
+    curve = (
+        json.loads(out.read_text())
+        if out.is_file()
+        else {
+            "label": args.label,
+            "protocol": [*PROTOCOL, f"num_fake={args.num_fake}", f"num_real={args.num_real}"],
+            "points": [],
+        }
+    )
+    done = {p["tag"] for p in curve["points"]}
+    for secs, tag, path in points:
+        if tag in done or (args.every and tag != "final" and round(secs / 60) % args.every):
+            continue
+        fid = fid_of(path, is_checkpoint, args.data_root, args)
+        curve["points"].append({"tag": tag, "minutes": secs / 60, "fid": fid, "source": str(path)})
+        curve["points"].sort(key=lambda p: (p["tag"] == "final", p["minutes"]))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(curve, indent=2))  # after every point: a long scoring can stop and resume
+        print(f"{args.label} {tag}: {secs / 60:.1f} min, Inception FID {fid:.2f}", flush=True)
+    print(table([curve]))
+
+
+def table(curves: list[dict]) -> str:
+    """Markdown table: one row per point of each curve."""
+    counts = dict(a.split("=", 1) for a in curves[0]["protocol"] if a.startswith("num_"))
+    head = f"Inception FID ({counts.get('num_fake', '?')} vs first {counts.get('num_real', '?')} train)"
+    lines = [f"| implementation | minutes of training | {head} |", "|---|---:|---:|"]
+    for c in curves:
+        for p in c["points"]:
+            lines.append(
+                f"| {c['label']} | {p['minutes']:.1f}{' (final)' if p['tag'] == 'final' else ''} | {p['fid']:.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(paths: list[str], out: str) -> None:
+    """One small PNG with every curve, and its Markdown table beside it (same name, .md)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = [json.loads(Path(p).read_text()) for p in paths]
+    fig, ax = plt.subplots(figsize=(4.5, 3), dpi=100)
+    for c in curves:
+        pts = sorted(c["points"], key=lambda p: p["minutes"])
+        ax.plot([p["minutes"] for p in pts], [p["fid"] for p in pts], marker="o", label=c["label"])
+    ax.set_xlabel("minutes of training (2-core CPU)")
+    ax.set_ylabel("Inception FID (5k)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    Path(out).with_suffix(".md").write_text(table(curves) + "\n")
+    print(table(curves))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="a gan_zoo run directory (outputs/train/<experiment>/<run_id>)")
+    src.add_argument("--peer", help="a peer launcher's --out folder")
+    src.add_argument("--plot", nargs="+", help="curve JSONs to draw together")
+    ap.add_argument("--out", required=True, help="curve JSON (--run/--peer) or PNG (--plot)")
+    ap.add_argument("--label", default=None)
+    ap.add_argument("--data-root", default="data/cifar10")
+    ap.add_argument("--every", type=int, default=0, help="score only snapshots at multiples of this many minutes")
+    ap.add_argument("--num-fake", type=int, default=5000, help="the protocol's 5,000; smaller only for smoke tests")
+    ap.add_argument("--num-real", type=int, default=10000, help="the protocol's first 10,000 training images")
+    args = ap.parse_args()
+    if args.plot:
+        plot(args.plot, args.out)
+        return
+    args.label = args.label or Path(args.run or args.peer).name
+    if args.run:
+        score(run_points(Path(args.run)), True, args)
+    else:
+        score(peer_points(Path(args.peer)), False, args)
+
+
+if __name__ == "__main__":
+    main()
