@@ -22,7 +22,10 @@ NO_END = ["trainer.max_epochs=100000", "trainer.check_val_every_n_epoch=100000",
 ONE_CRITIC_STEP = {"wgan_gp_ring8": ["model.n_critic=1"]}
 
 
-@pytest.mark.parametrize("experiment", FAMILIES)
+# The default suite keeps one family (the default game); the other families' 3-second runs are `slow`.
+@pytest.mark.parametrize(
+    "experiment", [e if e == "dcgan_mnist" else pytest.param(e, marks=pytest.mark.slow) for e in FAMILIES]
+)
 def test_max_time_stops_cleanly_validates_and_finishes(experiment, make_cfg):
     cfg = make_cfg(tiny_overrides(experiment) + NO_END + ONE_CRITIC_STEP.get(experiment, []))
     out = run(cfg)
