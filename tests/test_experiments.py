@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import EXPERIMENTS, I2I_EXPERIMENTS, tiny_overrides
+from conftest import EXPERIMENTS, I2I_EXPERIMENTS, compose_cfg, tiny_overrides
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
 
 from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.train import run
@@ -94,15 +96,37 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
     assert info["g_steps"] == out["generator_steps"] and info["config"]["name"] == experiment
 
 
-def test_budget_in_generator_steps(make_cfg):
-    # max_epochs stays at 1 (from the shrink): the generator-step budget must replace it
-    cfg = make_cfg(tiny_overrides("wgan_gp_ring8") + ["trainer.max_g_steps=3", "trainer.limit_train_batches=1.0"])
+@pytest.fixture(scope="module")
+def ring8_budget_run(cache_root, tmp_path_factory):
+    """wgan_gp_ring8 with a 3-generator-step budget over full epochs (8 batches each, so the budget ends mid-epoch)
+    and the linear LR decay from half-way: the budget test and the decay test read this one run."""
+    overrides = ["trainer.max_g_steps=3", "trainer.limit_train_batches=1.0", "model.lr_decay_start=0.5"]
+    cfg = compose_cfg(tiny_overrides("wgan_gp_ring8") + overrides, tmp_path_factory.mktemp("ring8_budget"))
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
     out = run(cfg)
+    GlobalHydra.instance().clear()
+    return out
+
+
+def test_budget_in_generator_steps(ring8_budget_run):
+    # max_epochs stays at 1 (from the shrink): the generator-step budget must replace it
+    out = ring8_budget_run
     assert out["generator_steps"] == 3  # = Lightning global_step 3 * (5 + 1) = 18 optimizer steps
     # the budget ended mid-epoch (8 batches per epoch, 15 used): the final weights are still scored and saved
     assert "val/modes_500" in out["final_metrics"]
     _, info = load_checkpoint_gan(out["last_checkpoint"])
     assert info["g_steps"] == 3 and info["d_steps"] == 15
+
+
+def test_lr_decay_steps_once_per_generator_step_and_ends_at_zero(ring8_budget_run):
+    # model.lr_decay_start lives on the base: with n_critic=5 both optimizers (critic included) decay per
+    # generator step over the budget in generator steps, reaching 0 at its end
+    ckpt = torch.load(ring8_budget_run["last_checkpoint"], map_location="cpu", weights_only=False)
+    assert len(ckpt["lr_schedulers"]) == len(ckpt["optimizer_states"]) == 2
+    for sched in ckpt["lr_schedulers"]:
+        assert sched["last_epoch"] == 3 and sched["_last_lr"] == [0.0]
+    assert all(group["lr"] == 0.0 for opt in ckpt["optimizer_states"] for group in opt["param_groups"])
 
 
 def test_bf16_autocast_trains_wgan_gp(make_cfg):
@@ -156,6 +180,7 @@ def test_resuming_into_a_changed_network_is_a_clear_error(tiny_run, make_cfg, tm
         run(elsewhere)  # another run started from these weights
 
 
+@pytest.mark.slow  # the default suite checks the decay on the shared ring8 budget run above
 def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):
     # model.lr_decay_start lives on the base: a noise game decays both optimizers linearly to 0 over its budget
     cfg = make_cfg(
