@@ -129,10 +129,36 @@ def test_lr_decay_steps_once_per_generator_step_and_ends_at_zero(ring8_budget_ru
     assert all(group["lr"] == 0.0 for opt in ckpt["optimizer_states"] for group in opt["param_groups"])
 
 
-def test_bf16_autocast_trains_wgan_gp(make_cfg):
-    cfg = make_cfg(tiny_overrides("wgan_gp_mnist") + ["hardware=bf16", "hardware.accelerator=cpu"])
+@pytest.fixture(scope="module")
+def bf16_mid_epoch_run(cache_root, tmp_path_factory):
+    """wgan_gp_mnist under bf16 autocast on the CPU with a one-generator-step budget over epochs of 4 batches: one
+    evaluation at the end of epoch 0 (4 critic steps, generator step 0) and one at the budget, in the middle of
+    epoch 1 (generator step 1). The bf16 test and the mid-epoch best-checkpoint test read this one run."""
+    overrides = ["hardware=bf16", "hardware.accelerator=cpu", "trainer.max_g_steps=1", "trainer.max_epochs=null"]
+    cfg = compose_cfg(tiny_overrides("wgan_gp_mnist") + overrides, tmp_path_factory.mktemp("bf16_mid_epoch"))
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
     out = run(cfg)
+    GlobalHydra.instance().clear()
+    return out
+
+
+def _fids(out: dict) -> dict[int, float]:
+    """{generator step: val/fid_domain_200} of every evaluation in a run's metrics.csv."""
+    import csv
+
+    with open(Path(out["run_dir"]) / "csv" / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/fid_domain_200")]
+    return {int(float(r["val/g_step"])): float(r["val/fid_domain_200"]) for r in rows}
+
+
+def test_bf16_autocast_trains_wgan_gp(bf16_mid_epoch_run):
+    out = bf16_mid_epoch_run
+    assert out["generator_steps"] == 1  # the critic (gradient penalty included) and the generator both stepped
     assert np.isfinite(out["final_metrics"]["val/fid_domain_200"])
+    assert all(np.isfinite(v) for v in _fids(out).values())
+    gan, _ = load_checkpoint_gan(out["last_checkpoint"])
+    assert all(torch.isfinite(p).all() for p in gan.parameters())
 
 
 def test_metrics_must_fit_the_data(make_cfg):
@@ -195,18 +221,23 @@ def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):
     assert all(group["lr"] == 0.0 for opt in ckpt["optimizer_states"] for group in opt["param_groups"])
 
 
-def test_a_budget_ending_mid_epoch_still_keeps_the_best_checkpoint(make_cfg):
+def test_a_budget_ending_mid_epoch_still_keeps_the_best_checkpoint(bf16_mid_epoch_run):
     """The last (mid-epoch) evaluation competes for best.ckpt like the epoch-end ones."""
-    import csv
+    out = bf16_mid_epoch_run
+    fids = _fids(out)
+    assert sorted(fids) == [0, 1]  # one epoch-end evaluation, one at the budget
+    best_step = min(fids, key=fids.get)
+    assert out["best_score"] == pytest.approx(fids[best_step], rel=1e-5)
+    state = torch.load(out["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert state["gan_zoo"]["g_steps"] == best_step
 
-    import torch
 
+@pytest.mark.slow  # the default suite checks this on the shared bf16 run above
+def test_a_budget_ending_mid_epoch_keeps_the_best_checkpoint_of_a_dcgan(make_cfg):
+    """The same check on DCGAN in fp32, six generator steps over epochs of four."""
     cfg = make_cfg(tiny_overrides("dcgan_mnist") + ["trainer.max_g_steps=6", "trainer.max_epochs=null"])
     out = run(cfg)
-    rows = [
-        r for r in csv.DictReader(open(Path(out["run_dir"]) / "csv" / "metrics.csv")) if r.get("val/fid_domain_200")
-    ]
-    fids = {int(float(r["val/g_step"])): float(r["val/fid_domain_200"]) for r in rows}
+    fids = _fids(out)
     assert sorted(fids) == [4, 6]  # one epoch-end evaluation, one at the budget
     best_step = min(fids, key=fids.get)
     assert out["best_score"] == pytest.approx(fids[best_step], rel=1e-5)
