@@ -139,6 +139,26 @@ def tiny_run(cache_root: Path, tmp_path_factory: pytest.TempPathFactory):
     return _get
 
 
+def ring8_resume_overrides() -> list[str]:
+    """The resume tests' base: wgan_gp_ring8 at tiny sizes with 6 batches an epoch (one generator step, then the
+    next critic cycle begun, so a resume at an epoch end lands mid-cycle) and an EMA that moves visibly."""
+    return tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=6", "model.ema_decay=0.99", "resume=null"]
+
+
+@pytest.fixture(scope="session")
+def ring8_first_epoch(cache_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run directory of one epoch of `ring8_resume_overrides()`, trained once per session: the exact-resume
+    and the fused-choice tests resume from it (a test that continues it in place works on a copy)."""
+    from gan_zoo.train import run
+
+    cfg = compose_cfg(ring8_resume_overrides() + ["trainer.max_epochs=1"], tmp_path_factory.mktemp("ring8_epoch1"))
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
+    out = run(cfg)
+    GlobalHydra.instance().clear()
+    return Path(out["run_dir"])
+
+
 I2I_EXPERIMENTS = ("pix2pix_edges_mnist", "cyclegan_digits_mnist")
 
 

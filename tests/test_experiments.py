@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import EXPERIMENTS, I2I_EXPERIMENTS, tiny_overrides
+from conftest import EXPERIMENTS, I2I_EXPERIMENTS, compose_cfg, tiny_overrides
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import open_dict
 
 from gan_zoo.build import load_checkpoint_gan
 from gan_zoo.train import run
@@ -97,10 +99,22 @@ def test_experiment_trains_a_few_steps(experiment, make_cfg, request):
     assert info["g_steps"] == out["generator_steps"] and info["config"]["name"] == experiment
 
 
-def test_budget_in_generator_steps(make_cfg):
-    # max_epochs stays at 1 (from the shrink): the generator-step budget must replace it
-    cfg = make_cfg(tiny_overrides("wgan_gp_ring8") + ["trainer.max_g_steps=3", "trainer.limit_train_batches=1.0"])
+@pytest.fixture(scope="module")
+def ring8_budget_run(cache_root, tmp_path_factory):
+    """wgan_gp_ring8 with a 3-generator-step budget over full epochs (8 batches each, so the budget ends mid-epoch)
+    and the linear LR decay from half-way: the budget test and the decay test read this one run."""
+    overrides = ["trainer.max_g_steps=3", "trainer.limit_train_batches=1.0", "model.lr_decay_start=0.5"]
+    cfg = compose_cfg(tiny_overrides("wgan_gp_ring8") + overrides, tmp_path_factory.mktemp("ring8_budget"))
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
     out = run(cfg)
+    GlobalHydra.instance().clear()
+    return out
+
+
+def test_budget_in_generator_steps(ring8_budget_run):
+    # max_epochs stays at 1 (from the shrink): the generator-step budget must replace it
+    out = ring8_budget_run
     assert out["generator_steps"] == 3  # = Lightning global_step 3 * (5 + 1) = 18 optimizer steps
     # the budget ended mid-epoch (8 batches per epoch, 15 used): the final weights are still scored and saved
     assert "val/modes_500" in out["final_metrics"]
@@ -108,10 +122,46 @@ def test_budget_in_generator_steps(make_cfg):
     assert info["g_steps"] == 3 and info["d_steps"] == 15
 
 
-def test_bf16_autocast_trains_wgan_gp(make_cfg):
-    cfg = make_cfg(tiny_overrides("wgan_gp_mnist") + ["hardware=bf16", "hardware.accelerator=cpu"])
+def test_lr_decay_steps_once_per_generator_step_and_ends_at_zero(ring8_budget_run):
+    # model.lr_decay_start lives on the base: with n_critic=5 both optimizers (critic included) decay per
+    # generator step over the budget in generator steps, reaching 0 at its end
+    ckpt = torch.load(ring8_budget_run["last_checkpoint"], map_location="cpu", weights_only=False)
+    assert len(ckpt["lr_schedulers"]) == len(ckpt["optimizer_states"]) == 2
+    for sched in ckpt["lr_schedulers"]:
+        assert sched["last_epoch"] == 3 and sched["_last_lr"] == [0.0]
+    assert all(group["lr"] == 0.0 for opt in ckpt["optimizer_states"] for group in opt["param_groups"])
+
+
+@pytest.fixture(scope="module")
+def bf16_mid_epoch_run(cache_root, tmp_path_factory):
+    """wgan_gp_mnist under bf16 autocast on the CPU with a one-generator-step budget over epochs of 4 batches: one
+    evaluation at the end of epoch 0 (4 critic steps, generator step 0) and one at the budget, in the middle of
+    epoch 1 (generator step 1). The bf16 test and the mid-epoch best-checkpoint test read this one run."""
+    overrides = ["hardware=bf16", "hardware.accelerator=cpu", "trainer.max_g_steps=1", "trainer.max_epochs=null"]
+    cfg = compose_cfg(tiny_overrides("wgan_gp_mnist") + overrides, tmp_path_factory.mktemp("bf16_mid_epoch"))
+    with open_dict(cfg):
+        cfg.paths.cache_dir = str(cache_root)
     out = run(cfg)
+    GlobalHydra.instance().clear()
+    return out
+
+
+def _fids(out: dict) -> dict[int, float]:
+    """{generator step: val/fid_domain_200} of every evaluation in a run's metrics.csv."""
+    import csv
+
+    with open(Path(out["run_dir"]) / "csv" / "metrics.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r.get("val/fid_domain_200")]
+    return {int(float(r["val/g_step"])): float(r["val/fid_domain_200"]) for r in rows}
+
+
+def test_bf16_autocast_trains_wgan_gp(bf16_mid_epoch_run):
+    out = bf16_mid_epoch_run
+    assert out["generator_steps"] == 1  # the critic (gradient penalty included) and the generator both stepped
     assert np.isfinite(out["final_metrics"]["val/fid_domain_200"])
+    assert all(np.isfinite(v) for v in _fids(out).values())
+    gan, _ = load_checkpoint_gan(out["last_checkpoint"])
+    assert all(torch.isfinite(p).all() for p in gan.parameters())
 
 
 def test_metrics_must_fit_the_data(make_cfg):
@@ -159,6 +209,7 @@ def test_resuming_into_a_changed_network_is_a_clear_error(tiny_run, make_cfg, tm
         run(elsewhere)  # another run started from these weights
 
 
+@pytest.mark.slow  # the default suite checks the decay on the shared ring8 budget run above
 def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):
     # model.lr_decay_start lives on the base: a noise game decays both optimizers linearly to 0 over its budget
     cfg = make_cfg(
@@ -173,18 +224,23 @@ def test_lr_decay_reaches_every_noise_game_and_ends_at_zero(make_cfg):
     assert all(group["lr"] == 0.0 for opt in ckpt["optimizer_states"] for group in opt["param_groups"])
 
 
-def test_a_budget_ending_mid_epoch_still_keeps_the_best_checkpoint(make_cfg):
+def test_a_budget_ending_mid_epoch_still_keeps_the_best_checkpoint(bf16_mid_epoch_run):
     """The last (mid-epoch) evaluation competes for best.ckpt like the epoch-end ones."""
-    import csv
+    out = bf16_mid_epoch_run
+    fids = _fids(out)
+    assert sorted(fids) == [0, 1]  # one epoch-end evaluation, one at the budget
+    best_step = min(fids, key=fids.get)
+    assert out["best_score"] == pytest.approx(fids[best_step], rel=1e-5)
+    state = torch.load(out["best_checkpoint"], map_location="cpu", weights_only=False)
+    assert state["gan_zoo"]["g_steps"] == best_step
 
-    import torch
 
+@pytest.mark.slow  # the default suite checks this on the shared bf16 run above
+def test_a_budget_ending_mid_epoch_keeps_the_best_checkpoint_of_a_dcgan(make_cfg):
+    """The same check on DCGAN in fp32, six generator steps over epochs of four."""
     cfg = make_cfg(tiny_overrides("dcgan_mnist") + ["trainer.max_g_steps=6", "trainer.max_epochs=null"])
     out = run(cfg)
-    rows = [
-        r for r in csv.DictReader(open(Path(out["run_dir"]) / "csv" / "metrics.csv")) if r.get("val/fid_domain_200")
-    ]
-    fids = {int(float(r["val/g_step"])): float(r["val/fid_domain_200"]) for r in rows}
+    fids = _fids(out)
     assert sorted(fids) == [4, 6]  # one epoch-end evaluation, one at the budget
     best_step = min(fids, key=fids.get)
     assert out["best_score"] == pytest.approx(fids[best_step], rel=1e-5)

@@ -87,21 +87,21 @@ def test_build_gan_fuses_the_optimizers_unless_turned_off(tmp_path):
         assert len(opts) == 2 and all(bool(o.param_groups[0].get("fused")) is flag for o in opts)
 
 
-def test_resume_takes_this_runs_fused_choice_not_the_checkpoints(make_cfg, tmp_path):
+def test_resume_takes_this_runs_fused_choice_not_the_checkpoints(make_cfg, tmp_path, ring8_first_epoch):
     """torch's load_state_dict restores a saved param group's `fused` flag; a run resumed with
     trainer.fused_optimizers=false from a fused checkpoint steps unfused (and the reverse)."""
-    from conftest import tiny_overrides
+    from conftest import ring8_resume_overrides
 
     from gan_zoo.train import run
 
-    base = tiny_overrides("wgan_gp_ring8") + ["trainer.limit_train_batches=8", "resume=null"]
+    base = ring8_resume_overrides()  # 6 batches an epoch
 
     def fused_flags(ckpt: str, epochs: int) -> list[bool]:
         blob = torch.load(ckpt, map_location="cpu", weights_only=False)
-        assert blob["gan_zoo"]["d_steps"] == 8 * epochs  # resumed, not restarted: one critic step per batch
+        assert blob["gan_zoo"]["d_steps"] == 6 * epochs  # resumed, not restarted: one critic step per batch
         return [bool(g.get("fused")) for s in blob["optimizer_states"] for g in s["param_groups"]]
 
-    head = run(make_cfg(base + ["trainer.max_epochs=1"]))
+    head = {"last_checkpoint": str(ring8_first_epoch / "checkpoints" / "last.ckpt")}  # the session's fused epoch
     assert fused_flags(head["last_checkpoint"], 1) == [True, True]
     for flag, epochs in ((False, 2), (True, 3)):  # each a new run (run_id) started from the previous one's state
         cfg = make_cfg(

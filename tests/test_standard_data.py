@@ -244,12 +244,10 @@ def test_missing_data_exits_2_naming_root_and_layouts(tmp_path, monkeypatch, cap
         assert text in message[0]
 
 
-def test_train_on_cifar_pickles_makes_rgb_32px(make_cfg, tmp_path):
-    from gan_zoo.build import load_checkpoint_gan
-    from gan_zoo.train import run
-
+def _cifar_pickles_cfg(make_cfg, tmp_path):
+    """The default game on CIFAR-10 pickles written under tmp_path (40 training images), tiny and unscored."""
     write_cifar_pickles(tmp_path / "c", per_batch=8)
-    cfg = make_cfg(
+    return make_cfg(
         [
             "data=cifar10",
             f"data.root={tmp_path / 'c'}",
@@ -260,6 +258,27 @@ def test_train_on_cifar_pickles_makes_rgb_32px(make_cfg, tmp_path):
             *TINY,
         ]
     )
+
+
+def test_cifar_pickles_give_the_game_rgb_32px_and_their_source(make_cfg, tmp_path):
+    """What a run on the pickles builds and records (its checkpoint's data facts), without training it: the
+    training itself is test_train_on_cifar_pickles_makes_rgb_32px (slow) and the per-game contract tests."""
+    from gan_zoo.build import build_gan, data_facts, instantiate_checked
+
+    cfg = _cifar_pickles_cfg(make_cfg, tmp_path)
+    facts = data_facts(instantiate_checked(cfg.data, "data"))
+    assert facts["shape"] == [3, 32, 32] and facts["source"]["layout"] == "cifar-pickles"
+    assert facts["source"]["num_train"] == 40 and len(facts["source"]["train_sha256"]) == 64
+    images, _ = build_gan(cfg, facts).sample(2, seed=0)
+    assert images.shape == (2, 3, 32, 32) and images.std() > 0
+
+
+@pytest.mark.slow
+def test_train_on_cifar_pickles_makes_rgb_32px(make_cfg, tmp_path):
+    from gan_zoo.build import load_checkpoint_gan
+    from gan_zoo.train import run
+
+    cfg = _cifar_pickles_cfg(make_cfg, tmp_path)
     out = run(cfg)
     assert out["generator_steps"] == 4
     gan, info = load_checkpoint_gan(out["last_checkpoint"])
