@@ -209,7 +209,7 @@ def _train(
     gan.set_evaluator(evaluator)
     gan.run_info = {"config": OmegaConf.to_container(cfg, resolve=True), "data": facts}
     protocol = evaluator.protocol() if evaluator is not None else None
-    limit = datamodule.train_limit_info() if hasattr(datamodule, "train_limit_info") else None  # checks N here
+    limit = datamodule.train_limit_info()  # every data module has it (data/base.py); checks N here
     if protocol is not None:
         protocol["code_version"] = code_version()
         if facts.get("source"):  # benchmark copies: which copy the reference came from (docs/data.md)
@@ -354,7 +354,7 @@ def summarize(trainer: L.Trainer, gan: Any, output_dir: Path, cfg: DictConfig | 
         "budget": budget(cfg) if cfg is not None else None,  # what `train` compares a rerun's budget with
     }
     dm = getattr(trainer, "datamodule", None)
-    limit = dm.train_limit_info() if dm is not None and hasattr(dm, "train_limit_info") else None
+    limit = dm.train_limit_info() if dm is not None else None
     if limit is not None:
         out["train_limit"] = limit
     if trainer.is_global_zero:
