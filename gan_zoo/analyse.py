@@ -313,7 +313,7 @@ def truncation(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> di
 def steer(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[str, Any]:
     """Move z (G frozen) by gradient ascent on log p(target | G(z)) of the domain classifier, with a Gaussian
     prior term that keeps z typical; report how the target and every other class move."""
-    from gan_zoo.metrics.domain import load_or_train_extractor
+    from gan_zoo.metrics.domain import extractor_options, load_or_train_extractor
 
     run_cfg = OmegaConf.create(info["config"])
     dm = instantiate_checked(run_cfg.data, "data")
@@ -324,9 +324,7 @@ def steer(gan: Any, info: dict[str, Any], cfg: DictConfig, out: Path) -> dict[st
     k = dm.num_classes
     target = int(cfg.target)
     require(0 <= target < k, f"target must be a class in [0, {k - 1}], got {target}")
-    classifier, cinfo = load_or_train_extractor(
-        dm, cfg.paths.cache_dir, epochs=int(run_cfg.metrics.get("extractor_epochs", 6))
-    )
+    classifier, cinfo = load_or_train_extractor(dm, cfg.paths.cache_dir, **extractor_options(run_cfg.metrics))
     classifier = classifier.to(gan.device).eval().requires_grad_(False)
     num, iters = int(cfg.num or 500), int(cfg.iterations)
     z0 = latent_of(gan, num, cfg.seed)

@@ -208,7 +208,7 @@ def build_evaluator(cfg: DictConfig, datamodule: Any) -> Any:
 
 def build_translation_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: str | None) -> Any:
     """Held-out metrics of an image-to-image game (gan_zoo.metrics.translation), checked against the data kind."""
-    from gan_zoo.metrics.domain import load_or_train_extractor
+    from gan_zoo.metrics.domain import extractor_options, load_or_train_extractor
     from gan_zoo.metrics.extractors import DomainExtractor
     from gan_zoo.metrics.translation import PairedEvaluator, UnpairedEvaluator
 
@@ -224,7 +224,7 @@ def build_translation_evaluator(mcfg: DictConfig, datamodule: Any, cache_dir: st
     judges = {}
     for side, dm in (("A", datamodule.domain_a), ("B", datamodule.domain_b)):
         if dm.num_classes >= 2:  # a classifier per labelled domain (cached like the domain extractor)
-            model, info = load_or_train_extractor(dm, cache_dir, epochs=mcfg.extractor_epochs)
+            model, info = load_or_train_extractor(dm, cache_dir, **extractor_options(mcfg))
             judges[side] = DomainExtractor(model, info)
     if "B" not in judges:
         raise ConfigError(
@@ -244,7 +244,7 @@ def build_extractors(
     is only built when need_classifier (the `classes` metric) asks for it. keys: how the command names these
     settings in messages ("metrics." under train, "" for evaluate's top-level keys).
     """
-    from gan_zoo.metrics.domain import load_or_train_extractor
+    from gan_zoo.metrics.domain import extractor_options, load_or_train_extractor
     from gan_zoo.metrics.extractors import DomainExtractor, InceptionExtractor
 
     require(
@@ -253,7 +253,7 @@ def build_extractors(
     )
     classifier = None
     if datamodule.num_classes >= 2 and (need_classifier or mcfg.extractor == "domain"):
-        model, info = load_or_train_extractor(datamodule, cache_dir, epochs=mcfg.extractor_epochs)
+        model, info = load_or_train_extractor(datamodule, cache_dir, **extractor_options(mcfg))
         classifier = DomainExtractor(model, info)
     if mcfg.extractor == "inception":
         inc = mcfg.get("inception", {}) or {}

@@ -122,7 +122,7 @@ class DomainFeatures(torch.nn.Module):
 
 def domain_features(gan: Any, info: dict[str, Any], cache_dir: str) -> tuple[DomainFeatures, dict[str, Any]]:
     """The run's domain extractor, found as `evaluate` finds it (trained on the run's data once, then cached)."""
-    from gan_zoo.metrics.domain import load_or_train_extractor
+    from gan_zoo.metrics.domain import extractor_options, load_or_train_extractor
     from gan_zoo.metrics.extractors import DomainExtractor
 
     dm = instantiate_checked(OmegaConf.create(info["config"]["data"]), "data")
@@ -132,7 +132,8 @@ def domain_features(gan: Any, info: dict[str, Any], cache_dir: str) -> tuple[Dom
         f"feature=domain uses a classifier trained on the run's labelled data, but {dm.dataset_id} has no "
         "classes: use feature=none (pixels only) or feature=lpips (with its weights)",
     )
-    model, meta = load_or_train_extractor(dm, cache_dir)
+    # the run's own classifier settings, as its training-time evaluation used them
+    model, meta = load_or_train_extractor(dm, cache_dir, **extractor_options(info["config"].get("metrics") or {}))
     ext = DomainExtractor(model, meta)
     return DomainFeatures(ext).to(gan.device), ext.protocol()
 

@@ -72,6 +72,7 @@ SHRINK = [
     "callbacks.progress=null",
     "metrics.num_fake=100",
     "metrics.extractor_epochs=1",
+    "metrics.extractor_max_images=256",
     "data.batch_size=16",
 ]
 

@@ -33,6 +33,7 @@ def test_checkpoint_and_its_exported_npz_score_the_same(cgan_ckpt, make_cfg, tmp
         "num_fake=300",
         "batch_size=128",
         "extractor_epochs=1",
+        "extractor_max_images=256",
         "metric_names=[fid,kid,pr,dc,intra_fid,classes]",
         "kid_subsets=5",
         "kid_subset_size=100",
@@ -97,7 +98,13 @@ def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_c
     for i, im in enumerate(imgs[:60]):
         Image.fromarray(im[0]).convert("RGB").save(folder / f"{i:03d}.png")  # RGB files: converted to grey
     (folder / "broken.png").write_bytes(b"not an image")
-    common = ["data=mnist_mini", "extractor_epochs=1", "metric_names=[fid,classes]", "batch_size=64"]
+    common = [
+        "data=mnist_mini",
+        "extractor_epochs=1",
+        "extractor_max_images=256",
+        "metric_names=[fid,classes]",
+        "batch_size=64",
+    ]
     r_npz = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'other.npz'}", *common))
     r_dir = evaluate(eval_cfg(make_cfg, f"samples={folder}", *common))
     r_pad = evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'padded.npz'}", *common))
@@ -112,6 +119,7 @@ def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_c
             f"samples={tmp_path / 'other.npz'}",
             "data=mnist_mini",
             "extractor_epochs=1",
+            "extractor_max_images=256",
             "metric_names=[pr,dc]",
             "batch_size=64",
             "num_real=150",
@@ -133,10 +141,24 @@ def test_bad_evaluate_requests_are_named(cgan_ckpt, make_cfg, tmp_path):
         evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'nope.npz'}", "data=mnist_mini"))
     np.savez(tmp_path / "f.npz", images=np.zeros((4, 1, 8, 8), np.float32))
     with pytest.raises(ConfigError, match="must be uint8"):
-        evaluate(eval_cfg(make_cfg, f"samples={tmp_path / 'f.npz'}", "data=mnist_mini", "extractor_epochs=1"))
+        evaluate(
+            eval_cfg(
+                make_cfg,
+                f"samples={tmp_path / 'f.npz'}",
+                "data=mnist_mini",
+                "extractor_epochs=1",
+                "extractor_max_images=256",
+            )
+        )
     with pytest.raises(ConfigError, match="unknown metric"):
         evaluate(
-            eval_cfg(make_cfg, f"checkpoint={cgan_ckpt['run_dir']}", "metric_names=[fid,fidd]", "extractor_epochs=1")
+            eval_cfg(
+                make_cfg,
+                f"checkpoint={cgan_ckpt['run_dir']}",
+                "metric_names=[fid,fidd]",
+                "extractor_epochs=1",
+                "extractor_max_images=256",
+            )
         )
 
 
@@ -170,6 +192,7 @@ def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, m
         "isc_splits=2",
         "kid_subsets=3",
         "extractor_epochs=1",
+        "extractor_max_images=256",
         "batch_size=8",
     ]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -190,7 +213,13 @@ def test_infogan_checkpoint_and_npz_score_code_alignment(tiny_run, make_cfg, tmp
     from omegaconf import OmegaConf
 
     r = tiny_run("infogan_mnist")
-    common = ["num_fake=200", "batch_size=100", "extractor_epochs=1", "metric_names=[fid,classes]"]
+    common = [
+        "num_fake=200",
+        "batch_size=100",
+        "extractor_epochs=1",
+        "extractor_max_images=256",
+        "metric_names=[fid,classes]",
+    ]
     a = values(evaluate(eval_cfg(make_cfg, f"checkpoint={r['run_dir']}", *common, f"out={tmp_path / 'a.json'}")))
     npz = tmp_path / "info.npz"
     sample_to_npz(
@@ -215,7 +244,13 @@ def test_infogan_checkpoint_and_npz_score_code_alignment(tiny_run, make_cfg, tmp
 
 def test_seeds_average_independent_draws_and_state_them(cgan_ckpt, make_cfg, tmp_path):
     """seeds=[0,1]: each value is the mean of the single-seed values; the draws and their spread are in the JSON."""
-    common = [f"checkpoint={cgan_ckpt['run_dir']}", "num_fake=200", "extractor_epochs=1", "metric_names=[fid,pr]"]
+    common = [
+        f"checkpoint={cgan_ckpt['run_dir']}",
+        "num_fake=200",
+        "extractor_epochs=1",
+        "extractor_max_images=256",
+        "metric_names=[fid,pr]",
+    ]
     one = [values(evaluate(eval_cfg(make_cfg, *common, f"seed={s}", f"out={tmp_path / f'{s}.json'}"))) for s in (0, 1)]
     both = evaluate(eval_cfg(make_cfg, *common, "seeds=[0,1]"))
     assert one[0]["fid"] != one[1]["fid"]  # two different draws

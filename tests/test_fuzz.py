@@ -214,7 +214,13 @@ def test_full_fuzz_every_command_kind_and_bad_value(zoo, tmp_path, capsys, monke
                         "epochs=1",
                         "thresholds=[1.0]",
                     ],
-                    "evaluate": ["num_fake=20", "extractor_epochs=1", "kid_subsets=2", "kid_subset_size=10"],
+                    "evaluate": [
+                        "num_fake=20",
+                        "extractor_epochs=1",
+                        "extractor_max_images=256",
+                        "kid_subsets=2",
+                        "kid_subset_size=10",
+                    ],
                 }[cmd]
                 kw = {k.split("=")[0]: k for k in small}
                 if extra is not None:
@@ -234,6 +240,7 @@ def test_full_fuzz_every_command_kind_and_bad_value(zoo, tmp_path, capsys, monke
                     f"samples={bad / name}",
                     f"data={data}",
                     "extractor_epochs=1",
+                    "extractor_max_images=256",
                     f"out={tmp_path / f'e{next(counter)}.json'}",
                 ],
             )

@@ -262,7 +262,13 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
         )
     from gan_zoo.evaluate import evaluate  # the noise mode is in the report and in the default file name
 
-    common = [f"checkpoint={run_dir}", "num_fake=100", "metric_names=[fid]", "extractor_epochs=1"]
+    common = [
+        f"checkpoint={run_dir}",
+        "num_fake=100",
+        "metric_names=[fid]",
+        "extractor_epochs=1",
+        "extractor_max_images=256",
+    ]
     r = evaluate(make_cfg(common, config_name="evaluate"))
     c = evaluate(make_cfg(common + ["noise_mode=const"], config_name="evaluate"))
     assert r["out"].endswith("_domain_100_fid.json") and c["out"].endswith("_domain_100_constnoise_fid.json")

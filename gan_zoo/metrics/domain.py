@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from gan_zoo.data.images import to_float_images
 from gan_zoo.networks.classifier import SmallCNN
@@ -22,6 +22,7 @@ from gan_zoo.utils.io import atomic_torch_save, sha256_file
 
 log = logging.getLogger(__name__)
 EXTRACTOR_VERSION = "smallcnn-v1"
+DEFAULT_EPOCHS = 6  # the standard classifier: its file keeps the plain name that recorded protocols cite
 
 
 def _evaluate(model: nn.Module, loader: DataLoader) -> float:
@@ -34,18 +35,39 @@ def _evaluate(model: nn.Module, loader: DataLoader) -> float:
     return correct / max(total, 1)
 
 
-def train_classifier(datamodule: Any, epochs: int = 6, seed: int = 0) -> tuple[SmallCNN, float]:
-    """Train SmallCNN on the datamodule's training split; return it and its held-out accuracy."""
+def extractor_options(cfg: Any) -> dict[str, Any]:
+    """The classifier's training settings named by a metrics (or evaluate) config: epochs and max_images."""
+    max_images = cfg.get("extractor_max_images")
+    return {
+        "epochs": int(cfg.get("extractor_epochs", DEFAULT_EPOCHS)),
+        "max_images": None if max_images is None else int(max_images),
+    }
+
+
+def extractor_filename(dataset_id: str, epochs: int = DEFAULT_EPOCHS, max_images: int | None = None) -> str:
+    """The cache file of a classifier: the standard one (6 epochs on the whole split) keeps the plain name; other
+    settings are part of the name, so a quick 1-epoch run never stands in for the standard one (or the reverse)."""
+    tag = "" if epochs == DEFAULT_EPOCHS else f"-e{epochs}"
+    tag += "" if max_images is None else f"-n{max_images}"
+    return f"{dataset_id}-{EXTRACTOR_VERSION}{tag}.pt"
+
+
+def train_classifier(
+    datamodule: Any, epochs: int = DEFAULT_EPOCHS, seed: int = 0, max_images: int | None = None
+) -> tuple[SmallCNN, float]:
+    """Train SmallCNN on the datamodule's training split (its first max_images when given); return it and its
+    held-out accuracy."""
     datamodule.setup("fit")
     c = datamodule.image_shape[0]
+    train_set = datamodule.train_set
+    if max_images is not None and max_images < len(train_set):
+        train_set = Subset(train_set, range(max_images))
     with torch.random.fork_rng():  # leave the caller's RNG stream untouched
         torch.manual_seed(seed)
         model = SmallCNN(c, datamodule.num_classes)
         opt = torch.optim.Adam(model.parameters(), lr=2e-3)
         # small folders (fewer than 128 images) still get whole batches: no zero-step schedule
-        loader = DataLoader(
-            datamodule.train_set, batch_size=min(128, len(datamodule.train_set)), shuffle=True, drop_last=True
-        )
+        loader = DataLoader(train_set, batch_size=min(128, len(train_set)), shuffle=True, drop_last=True)
         steps = epochs * len(loader)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
         for _ in range(epochs):
@@ -65,22 +87,27 @@ def train_classifier(datamodule: Any, epochs: int = 6, seed: int = 0) -> tuple[S
     return model.eval(), acc
 
 
-def load_or_train_extractor(datamodule: Any, cache_dir: str | Path, epochs: int = 6) -> tuple[SmallCNN, dict]:
-    """The cached classifier for this dataset (trained and cached on first use) and its protocol info.
+def load_or_train_extractor(
+    datamodule: Any, cache_dir: str | Path, epochs: int = DEFAULT_EPOCHS, max_images: int | None = None
+) -> tuple[SmallCNN, dict]:
+    """The cached classifier for this dataset and these training settings (trained and cached on first use) and
+    its protocol info.
 
-    The info holds the file path, its sha256, the held-out accuracy and the dataset id.
+    The info holds the file path, its sha256, the held-out accuracy, the dataset id and the training settings.
     """
     cache = Path(cache_dir) / "extractors"
-    path = cache / f"{datamodule.dataset_id}-{EXTRACTOR_VERSION}.pt"
+    path = cache / extractor_filename(datamodule.dataset_id, epochs, max_images)
     if not path.exists():
         log.info("training the domain feature extractor for %s (cached at %s)", datamodule.dataset_id, path)
-        model, acc = train_classifier(datamodule, epochs=epochs)
+        model, acc = train_classifier(datamodule, epochs=epochs, max_images=max_images)
         info = {
             "dataset_id": datamodule.dataset_id,
             "arch": EXTRACTOR_VERSION,
             "val_accuracy": acc,
             "in_channels": datamodule.image_shape[0],
             "num_classes": datamodule.num_classes,
+            "epochs": epochs,
+            "max_images": max_images,
         }
         atomic_torch_save({"state_dict": model.state_dict(), "info": info}, path)
     blob = torch.load(path, map_location="cpu", weights_only=False)

@@ -73,7 +73,7 @@ class DomainExtractor(Extractor):
         return h.float(), self.classifier.head(h).float()
 
     def protocol(self) -> dict[str, Any]:
-        keys = ("arch", "dataset_id", "sha256", "val_accuracy", "path")
+        keys = ("arch", "dataset_id", "sha256", "val_accuracy", "epochs", "max_images", "path")
         return {
             "name": self.name,
             **{k: self.info[k] for k in keys if k in self.info},
