@@ -258,7 +258,8 @@ def test_vae_trains_and_samples_through_the_same_interface():
         first = first if first is not None else loss
     assert vae.g_steps == 30 and loss < first
     samples, conds = vae.generate(6, seed=0)
-    assert samples.shape == (6, 1, 16, 16) and conds == {}
+    assert samples.shape == (6, 1, 16, 16) and set(conds) == {"latents"}  # the z an exported decoder reads
+    assert conds["latents"].shape == (6, vae.latent_dim)
     assert vae.optimizer_steps_per_g_step == 1
 
 

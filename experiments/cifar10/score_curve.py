@@ -29,14 +29,10 @@ from pathlib import Path
 
 import torch
 
+from gan_zoo.callbacks.wall_clock import snapshot_seconds
+
 ROOT = Path(__file__).resolve().parents[2]
 PROTOCOL = ["extractor=inception", "metrics=[fid]", "split=train", "seed=0"]
-
-
-def snapshot_seconds(name: str) -> float:
-    """Seconds of training a snapshot's name records: wall-000300s.ckpt, samples-000300s.npz -> 300."""
-    stem = name.split("-", 1)[1].split(".")[0]
-    return float(stem.removesuffix("s"))
 
 
 def run_points(run_dir: Path) -> list[tuple[float, str, Path]]:

@@ -22,8 +22,9 @@ def snapshot_name(seconds: float) -> str:
 
 
 def snapshot_seconds(name: str) -> float:
-    """The seconds of training a snapshot's file name records (the inverse of snapshot_name)."""
-    return float(name.removeprefix("wall-").removesuffix("s.ckpt"))
+    """The seconds of training a snapshot's file name records (the inverse of snapshot_name); any prefix and
+    extension, so the peers' sample files (`samples-000300s.npz`) read the same way."""
+    return float(name.split("-", 1)[1].split(".")[0].removesuffix("s"))
 
 
 class WallClockCheckpoints(L.Callback):
