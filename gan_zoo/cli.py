@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 from omegaconf import DictConfig, OmegaConf
 
-from gan_zoo.models.contract import TRUNCATION_KEYS
-
 COMMANDS = {
     "train": ("gan_zoo.train", "train", "train a GAN (default: DCGAN on 5,000 offline MNIST digits)"),
     "sample": ("gan_zoo.sample", "sample", "write samples of a checkpoint to .npz + a PNG grid"),
@@ -144,6 +142,8 @@ def _suggest_key(cfg: DictConfig, dotted: str) -> str:
     keys = [k for k in node.keys() if k != "hydra"] if isinstance(node, DictConfig) else []
     close = difflib.get_close_matches(leaf, keys, n=1)
     hint = f" Did you mean '{'.'.join(path + close)}'?" if close else ""
+    from gan_zoo.models.contract import TRUNCATION_KEYS  # here: gan_zoo.models imports Lightning (seconds)
+
     other = {**RENAMED_KEYS, **{k: v[1] for k, v in TRUNCATION_KEYS.items() if v[1]}}.get(leaf)
     if other in keys:  # a truncation key of the other meaning, or an old name: the key this config has
         hint = f" Use '{'.'.join(path + [other])}' here (truncation: a threshold on z; psi: w towards the mean w)."
