@@ -47,3 +47,19 @@ def test_extractor_cache_names_a_capped_training_set(tmp_path: Path) -> None:
     _, whole = load_or_train_extractor(dm, tmp_path, epochs=1)
     _, capped = load_or_train_extractor(dm, tmp_path, epochs=1, max_images=16)
     assert whole["path"] != capped["path"] and capped["max_images"] == 16 and whole["max_images"] is None
+
+
+def test_a_capped_classifier_sees_every_class_of_class_sorted_data():
+    """Data stored class by class (class folders): the cap is a seeded choice over the whole split, not its head."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    from gan_zoo.metrics.domain import capped
+
+    labels = torch.arange(10).repeat_interleave(100)  # 1,000 images, sorted by class
+    data = TensorDataset(torch.zeros(1000, 1), labels)
+    sub = capped(data, 200, seed=0)
+    seen = labels[list(sub.indices)]
+    assert len(sub) == 200 and set(seen.tolist()) == set(range(10))
+    assert list(sub.indices) == list(capped(data, 200, seed=0).indices)  # the same choice every time
+    assert capped(data, None) is data and capped(data, 5000) is data

@@ -44,6 +44,15 @@ def extractor_options(cfg: Any) -> dict[str, Any]:
     }
 
 
+def capped(dataset: Any, max_images: int | None, seed: int = 0) -> Any:
+    """`max_images` of `dataset` chosen at random with a fixed seed (in stored order), or all of it. Not the first
+    N: class-folder data is stored class by class, so the first 10,000 of CIFAR-10's 50,000 are two classes only."""
+    if max_images is None or max_images >= len(dataset):
+        return dataset
+    pick = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:max_images]
+    return Subset(dataset, sorted(pick.tolist()))
+
+
 def extractor_filename(dataset_id: str, epochs: int = DEFAULT_EPOCHS, max_images: int | None = None) -> str:
     """The cache file of a classifier: the standard one (6 epochs on the whole split) keeps the plain name; other
     settings are part of the name, so a quick 1-epoch run never stands in for the standard one (or the reverse)."""
@@ -55,13 +64,12 @@ def extractor_filename(dataset_id: str, epochs: int = DEFAULT_EPOCHS, max_images
 def train_classifier(
     datamodule: Any, epochs: int = DEFAULT_EPOCHS, seed: int = 0, max_images: int | None = None
 ) -> tuple[SmallCNN, float]:
-    """Train SmallCNN on the datamodule's training split (its first max_images when given); return it and its
-    held-out accuracy."""
+    """Train SmallCNN on the datamodule's training split (a fixed, seeded choice of max_images of it when given);
+    return it and its held-out accuracy."""
     datamodule.setup("fit")
     c = datamodule.image_shape[0]
     train_set = datamodule.train_set
-    if max_images is not None and max_images < len(train_set):
-        train_set = Subset(train_set, range(max_images))
+    train_set = capped(train_set, max_images, seed)
     with torch.random.fork_rng():  # leave the caller's RNG stream untouched
         torch.manual_seed(seed)
         model = SmallCNN(c, datamodule.num_classes)
