@@ -90,3 +90,8 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
         GlobalHydra.instance().clear()
     captured = capsys.readouterr()
     return rc, captured.out + captured.err
+
+
+def error_line(text: str) -> str:
+    """The one `error:` line of a command's output."""
+    return next(line for line in text.splitlines() if "error:" in line)

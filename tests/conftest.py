@@ -329,3 +329,21 @@ def write_cifar_pickles(
         with open(folder / "batches.meta", "wb") as f:
             pickle.dump({b"label_names": [f"c{k}".encode() for k in range(10)]}, f)
     return root
+
+
+@pytest.fixture
+def gz(capsys, tmp_path, monkeypatch):
+    """gz(*args) -> (exit code, output) of `gan-zoo ARGS`, run in tmp_path; a refusal must be one line, no traceback."""
+    from cheap_runs import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GAN_ZOO_CACHE", str(tmp_path / "cache"))
+
+    def call(*args: str) -> tuple[int, str]:
+        rc, text = run_cli(capsys, *args)
+        assert "Traceback" not in text and "Error executing job" not in text, text[-3000:]
+        if rc == 2:
+            assert sum("error:" in line for line in text.splitlines()) == 1, text[-3000:]
+        return rc, text
+
+    return call

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cheap_runs import FACTS, MNIST_MINI, cheap_run, run_cli
+from cheap_runs import FACTS, MNIST_MINI, cheap_run, error_line
 
 FACTS.setdefault("stylegan_mnist", MNIST_MINI)
 KINDS = ("dcgan_mnist", "cgan_mnist", "infogan_mnist", "vae_mnist", "stylegan_mnist", "pix2pix_edges_mnist")
@@ -21,26 +21,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A run directory of every game family projection meets (untrained weights)."""
     root = tmp_path_factory.mktemp("proj_runs")
     return {kind: cheap_run(root, kind) for kind in KINDS}
-
-
-@pytest.fixture
-def gz(capsys, tmp_path, monkeypatch):
-    """gz(*args) -> (exit code, output) of `gan-zoo ARGS` in tmp_path; a refusal is one line, no traceback."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("GAN_ZOO_CACHE", str(tmp_path / "cache"))
-
-    def call(*args: str) -> tuple[int, str]:
-        rc, text = run_cli(capsys, *args)
-        assert "Traceback" not in text and "Error executing job" not in text, text[-3000:]
-        if rc == 2:
-            assert sum("error:" in line for line in text.splitlines()) == 1, text[-3000:]
-        return rc, text
-
-    return call
-
-
-def _error(text: str) -> str:
-    return next(line for line in text.splitlines() if "error:" in line)
 
 
 def _digits(tmp_path: Path, n: int = 6, size: int = 28, labels: bool = False) -> Path:
@@ -187,21 +167,21 @@ def test_refusals_name_the_problem_and_the_fix(runs, gz, tmp_path, monkeypatch):
     inputs = _digits(tmp_path, n=2, size=32)
     dc = f"checkpoint={runs['dcgan_mnist']}"
     rc, text = gz("project", dc, "input=nothere.npz", "out=p.npz")
-    assert rc == 2 and "input=nothere.npz" in _error(text) and not Path("p.npz").exists()
+    assert rc == 2 and "input=nothere.npz" in error_line(text) and not Path("p.npz").exists()
     rc, text = gz("project", dc, f"input={inputs}", "out=p.npz", "space=w")
-    assert rc == 2 and "space=z" in _error(text)
+    assert rc == 2 and "space=z" in error_line(text)
     rc, text = gz("project", dc, f"input={inputs}", "out=p.npz", "label=2")
-    assert rc == 2 and "unconditional" in _error(text)
+    assert rc == 2 and "unconditional" in error_line(text)
     Path("taken.npz").write_bytes(b"keep")
     rc, text = gz("project", dc, f"input={inputs}", "out=taken.npz")
-    assert rc == 2 and "overwrite=true" in _error(text) and Path("taken.npz").read_bytes() == b"keep"
+    assert rc == 2 and "overwrite=true" in error_line(text) and Path("taken.npz").read_bytes() == b"keep"
     rc, text = gz("project", f"checkpoint={runs['pix2pix_edges_mnist']}", f"input={inputs}", "out=p.npz")
-    assert rc == 2 and "translate" in _error(text)
+    assert rc == 2 and "translate" in error_line(text)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_torch_home"))
     rc, text = gz("project", dc, f"input={inputs}", "out=p.npz", "feature=lpips")
-    assert rc == 2 and "feature=domain" in _error(text) and "alexnet" in _error(text).lower()
+    assert rc == 2 and "feature=domain" in error_line(text) and "alexnet" in error_line(text).lower()
     rc, text = gz("project", f"checkpoint={runs['cgan_mnist']}", f"input={inputs}", "out=p.npz", "label=10")
-    assert rc == 2 and "label must be in [0, 9]" in _error(text)
+    assert rc == 2 and "label must be in [0, 9]" in error_line(text)
     assert not Path("p.npz").exists()
 
 
