@@ -16,15 +16,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 
 import hydra
 import lightning as L
 import torch
-from hydra import compose, initialize_config_module
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+from overhead import compose_cfg  # the same composition `gan-zoo train` does (benchmarks/ is on sys.path)
 from throughput import Timer  # benchmarks/throughput.py: per-epoch seconds and batches, counted
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
@@ -33,18 +30,6 @@ from gan_zoo.build import build_gan, data_facts
 from gan_zoo.models.noise import pack_samples
 
 CASES = ("dcgan_cifar10_cpu", "dcgan_cifar10", "sngan_cifar10", "wgan_gp_cifar10")
-
-
-def compose_cfg(overrides: list[str]) -> DictConfig:
-    """The config `gan-zoo train` would compose, with outputs in a temporary folder."""
-    GlobalHydra.instance().clear()
-    with initialize_config_module("gan_zoo.conf", version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]
-        cfg.paths.output_dir = tempfile.mkdtemp(prefix="gan_zoo_cifar10_speed_")
-    return cfg
 
 
 class FlopCount(TorchDispatchMode):
