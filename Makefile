@@ -20,7 +20,7 @@ test: $(STAMP)  ## the default (fast) suite
 	WANDB_MODE=disabled $(BIN)/pytest -q $(ARGS)
 
 test-slow: $(STAMP)  ## the slow checks (full training bars, DDP on two CPU processes)
-	WANDB_MODE=disabled $(BIN)/pytest -q -m slow $(ARGS)
+	WANDB_MODE=disabled $(BIN)/pytest -q -m slow -n 0 $(ARGS)  # one process: the DDP runs start their own
 
 coverage: $(STAMP)  ## the default suite with line coverage of gan_zoo (every module listed, even untested ones)
 	WANDB_MODE=disabled $(BIN)/pytest -q --cov=gan_zoo --cov-report=term $(ARGS)

@@ -12,6 +12,22 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (pyproject: `-n auto`) each worker gets its share of the cores for torch's intra-op
+    threads, and so do the subprocesses it starts (OMP_NUM_THREADS): torch's default, one thread per core in every
+    worker, runs cores x workers threads on the box."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+_share_the_cores()
 CONF = Path(__file__).parents[1] / "gan_zoo" / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 

@@ -3,8 +3,6 @@ strategy is registered with Lightning under its name. Full training under it: te
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
@@ -12,9 +10,9 @@ import torch.multiprocessing as mp
 from gan_zoo.strategies import all_reduce_gradients
 
 
-def _worker(rank: int, world: int, port: int, out: dict) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
+def _worker(rank: int, world: int, init_file: str, out: dict) -> None:
+    # a file rendezvous under tmp_path: no TCP port for two test processes (pytest-xdist workers) to fight over
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
         a, b, unused = (
             torch.nn.Parameter(torch.zeros(3)),
@@ -29,11 +27,11 @@ def _worker(rank: int, world: int, port: int, out: dict) -> None:
         dist.destroy_process_group()
 
 
-def test_all_reduce_gradients_averages_over_ranks():
+def test_all_reduce_gradients_averages_over_ranks(tmp_path):
     with mp.Manager() as manager:
         out = manager.dict()
         # fork, not spawn: the ranks inherit this process's imports instead of importing torch again (seconds each)
-        mp.start_processes(_worker, args=(2, 29517, out), nprocs=2, join=True, start_method="fork")
+        mp.start_processes(_worker, args=(2, str(tmp_path / "init"), out), nprocs=2, join=True, start_method="fork")
         for rank in (0, 1):
             a, b, unused = out[rank]
             assert torch.equal(a, torch.full((3,), 1.5))

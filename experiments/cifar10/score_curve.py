@@ -9,12 +9,16 @@
     # one plot and one Markdown table of several curves
     python experiments/cifar10/score_curve.py --plot experiments/cifar10/curves/dcgan_cifar10_cpu.json \
         experiments/cifar10/curves/pytorch_gan_dcgan.json --out experiments/cifar10/curves/dcgan_race.png
+    # the final point and the curve into our run's record (after `gan-zoo records add`), with the peer's ratio
+    python experiments/cifar10/score_curve.py --attach experiments/cifar10/curves/dcgan_cifar10_cpu.json \
+        --peer-curve experiments/cifar10/curves/pytorch_gan_dcgan.json --out experiments/dcgan_cifar10_cpu/race.json
 
 Protocol (issue 23): 5,000 samples against the first 10,000 training images of the copy, torch-fidelity's
 Inception-v3 features (`gan-zoo evaluate extractor=inception`; weights from $GAN_ZOO_CACHE/weights). Each point
 is one `gan-zoo evaluate` process; the reference statistics are cached after the first. Points already in --out
 are kept (a rerun scores only new snapshots). --every N keeps only snapshots at multiples of N minutes (plus the
-final one): each point costs ~7 minutes of the 2-core box (5,000 Inception forwards).
+final one; a snapshot less than a minute before the end is left to the final point): each point costs ~7 minutes
+of the 2-core box (5,000 Inception forwards).
 """
 
 from __future__ import annotations
@@ -99,8 +103,11 @@ def score(points: list[tuple[float, str, Path]], is_checkpoint: bool, args: argp
         }
     )
     done = {p["tag"] for p in curve["points"]}
+    final_secs = next((secs for secs, tag, _ in points if tag == "final"), float("inf"))
     for secs, tag, path in points:
         if tag in done or (args.every and tag != "final" and round(secs / 60) % args.every):
+            continue
+        if tag != "final" and final_secs - secs < 60:  # a snapshot in the last minute: the final point stands for it
             continue
         fid = fid_of(path, is_checkpoint, args.data_root, args)
         curve["points"].append({"tag": tag, "minutes": secs / 60, "fid": fid, "source": str(path)})
@@ -146,12 +153,47 @@ def plot(paths: list[str], out: str) -> None:
     print(table(curves))
 
 
+def attach(record: str, curve_path: str, peer_path: str | None) -> None:
+    """Put a scored curve into our run's record file (`gan-zoo records add` made it from the run's own files):
+    the final point as `evaluate/inception_5000/fid` (first headline), every point under `inception_curve`, and,
+    with --peer-curve, the peer's final FID (`peer/<label>/fid`) and our ratio to it (`peer/<label>/ratio`)."""
+    rec_file, curve = Path(record), json.loads(Path(curve_path).read_text())
+    rec = json.loads(rec_file.read_text())
+    final = next((p for p in curve["points"] if p["tag"] == "final"), None)
+    if final is None:
+        raise SystemExit(f"{curve_path} has no final point yet: score the run's last.ckpt first")
+    key = (
+        f"evaluate/inception_{dict(a.split('=', 1) for a in curve['protocol'] if a.startswith('num_'))['num_fake']}/fid"
+    )
+    rec["metrics"][key] = final["fid"]
+    rec["headline"] = {"Inception FID (5k vs 10k train)": key, **{k: v for k, v in rec["headline"].items() if v != key}}
+    rec["inception_curve"] = {
+        "file": os.path.relpath(curve_path, rec_file.parent),
+        "protocol": curve["protocol"],
+        "points": [{"minutes": round(p["minutes"], 2), "fid": p["fid"], "tag": p["tag"]} for p in curve["points"]],
+    }
+    if peer_path:
+        peer = json.loads(Path(peer_path).read_text())
+        peer_final = next(p for p in peer["points"] if p["tag"] == "final")
+        name = Path(peer_path).stem
+        rec["metrics"][f"peer/{name}/fid"] = peer_final["fid"]
+        rec["metrics"][f"peer/{name}/ratio"] = final["fid"] / peer_final["fid"]
+        rec["headline"][f"ratio to {peer['label']}"] = f"peer/{name}/ratio"
+    rec_file.write_text(json.dumps(rec, indent=1) + "\n")
+    print(
+        f"{rec_file}: Inception FID {final['fid']:.2f}"
+        + (f", ratio to the peer {rec['metrics'][f'peer/{name}/ratio']:.3f}" if peer_path else "")
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--run", help="a gan_zoo run directory (outputs/train/<experiment>/<run_id>)")
     src.add_argument("--peer", help="a peer launcher's --out folder")
     src.add_argument("--plot", nargs="+", help="curve JSONs to draw together")
+    src.add_argument("--attach", metavar="CURVE", help="a scored curve JSON of ours to put into --out, a record file")
+    ap.add_argument("--peer-curve", default=None, help="with --attach: the peer's curve JSON (final FID, ratio)")
     ap.add_argument("--out", required=True, help="curve JSON (--run/--peer) or PNG (--plot)")
     ap.add_argument("--label", default=None)
     ap.add_argument("--data-root", default="data/cifar10")
@@ -161,6 +203,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.plot:
         plot(args.plot, args.out)
+        return
+    if args.attach:
+        attach(args.out, args.attach, args.peer_curve)
         return
     args.label = args.label or Path(args.run or args.peer).name
     if args.run:
