@@ -260,7 +260,10 @@ def test_extraction_shards_across_ranks_and_gathers_in_source_order(tmp_path):
 
     from gan_zoo.metrics.features import FeatureSet
 
-    mp.spawn(_sharded_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True)
+    # fork, not spawn: the ranks inherit this process's imports instead of importing torch again (seconds each)
+    mp.start_processes(
+        _sharded_worker, args=(2, str(tmp_path / "init"), str(tmp_path)), nprocs=2, join=True, start_method="fork"
+    )
     x = (torch.arange(37 * 64) % 251).to(torch.uint8).view(37, 1, 8, 8)
     single = extract(tensor_source(x, torch.arange(37) % 3, 5, "t"), LinearExtractor())
     for rank in range(2):
