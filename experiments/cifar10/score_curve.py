@@ -107,6 +107,8 @@ def score(points: list[tuple[float, str, Path]], is_checkpoint: bool, args: argp
     for secs, tag, path in points:
         if tag in done or (args.every and tag != "final" and round(secs / 60) % args.every):
             continue
+        if args.at and tag != "final" and round(secs / 60) not in args.at:
+            continue
         if tag != "final" and final_secs - secs < 60:  # a snapshot in the last minute: the final point stands for it
             continue
         fid = fid_of(path, is_checkpoint, args.data_root, args)
@@ -166,7 +168,9 @@ def attach(record: str, curve_path: str, peer_path: str | None) -> None:
         f"evaluate/inception_{dict(a.split('=', 1) for a in curve['protocol'] if a.startswith('num_'))['num_fake']}/fid"
     )
     rec["metrics"][key] = final["fid"]
-    rec["headline"] = {"Inception FID (5k vs 10k train)": key, **{k: v for k, v in rec["headline"].items() if v != key}}
+    # the in-training FID is the domain classifier's: say so beside the Inception one
+    rest = {("domain FID (1k)" if v == "val/fid_domain_1k" else k): v for k, v in rec["headline"].items() if v != key}
+    rec["headline"] = {"Inception FID (5k vs 10k train)": key, **rest}
     rec["inception_curve"] = {
         "file": os.path.relpath(curve_path, rec_file.parent),
         "protocol": curve["protocol"],
@@ -198,6 +202,7 @@ def main() -> None:
     ap.add_argument("--label", default=None)
     ap.add_argument("--data-root", default="data/cifar10")
     ap.add_argument("--every", type=int, default=0, help="score only snapshots at multiples of this many minutes")
+    ap.add_argument("--at", type=int, nargs="+", default=None, help="score only snapshots at these minutes")
     ap.add_argument("--num-fake", type=int, default=5000, help="the protocol's 5,000; smaller only for smoke tests")
     ap.add_argument("--num-real", type=int, default=10000, help="the protocol's first 10,000 training images")
     args = ap.parse_args()
