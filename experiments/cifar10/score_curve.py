@@ -120,9 +120,14 @@ def score(points: list[tuple[float, str, Path]], is_checkpoint: bool, args: argp
     print(table([curve]))
 
 
+def sample_counts(protocol: list[str]) -> dict[str, str]:
+    """{'num_fake': '5000', 'num_real': '10000'} from a curve's protocol overrides."""
+    return dict(a.split("=", 1) for a in protocol if a.startswith("num_"))
+
+
 def table(curves: list[dict]) -> str:
     """Markdown table: one row per point of each curve."""
-    counts = dict(a.split("=", 1) for a in curves[0]["protocol"] if a.startswith("num_"))
+    counts = sample_counts(curves[0]["protocol"])
     head = f"Inception FID ({counts.get('num_fake', '?')} vs first {counts.get('num_real', '?')} train)"
     lines = [f"| implementation | minutes of training | {head} |", "|---|---:|---:|"]
     for c in curves:
@@ -164,9 +169,7 @@ def attach(record: str, curve_path: str, peer_path: str | None) -> None:
     final = next((p for p in curve["points"] if p["tag"] == "final"), None)
     if final is None:
         raise SystemExit(f"{curve_path} has no final point yet: score the run's last.ckpt first")
-    key = (
-        f"evaluate/inception_{dict(a.split('=', 1) for a in curve['protocol'] if a.startswith('num_'))['num_fake']}/fid"
-    )
+    key = f"evaluate/inception_{sample_counts(curve['protocol'])['num_fake']}/fid"
     rec["metrics"][key] = final["fid"]
     # the in-training FID is the domain classifier's: say so beside the Inception one
     rest = {("domain FID (1k)" if v == "val/fid_domain_1k" else k): v for k, v in rec["headline"].items() if v != key}
