@@ -95,3 +95,8 @@ def run_cli(capsys, *args: str) -> tuple[int, str]:
 def error_line(text: str) -> str:
     """The one `error:` line of a command's output."""
     return next(line for line in text.splitlines() if "error:" in line)
+
+
+# evaluate's quick classifier: one epoch on 256 images (its own cache file); the two keys belong together, since
+# one epoch on the whole split would take seconds and share no file with these
+QUICK_CLASSIFIER = ["extractor_epochs=1", "extractor_max_images=256"]

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from cheap_runs import run_cli
+from cheap_runs import QUICK_CLASSIFIER, run_cli
 from PIL import Image
 
 from gan_zoo.errors import ConfigError, DatasetNotFoundError
@@ -32,8 +32,7 @@ def test_checkpoint_and_its_exported_npz_score_the_same(cgan_ckpt, make_cfg, tmp
     common = [
         "num_fake=300",
         "batch_size=128",
-        "extractor_epochs=1",
-        "extractor_max_images=256",
+        *QUICK_CLASSIFIER,
         "metric_names=[fid,kid,pr,dc,intra_fid,classes]",
         "kid_subsets=5",
         "kid_subset_size=100",
@@ -100,8 +99,7 @@ def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_c
     (folder / "broken.png").write_bytes(b"not an image")
     common = [
         "data=mnist_mini",
-        "extractor_epochs=1",
-        "extractor_max_images=256",
+        *QUICK_CLASSIFIER,
         "metric_names=[fid,classes]",
         "batch_size=64",
     ]
@@ -118,8 +116,7 @@ def test_samples_of_another_size_and_a_folder_are_brought_to_the_protocol(cgan_c
             make_cfg,
             f"samples={tmp_path / 'other.npz'}",
             "data=mnist_mini",
-            "extractor_epochs=1",
-            "extractor_max_images=256",
+            *QUICK_CLASSIFIER,
             "metric_names=[pr,dc]",
             "batch_size=64",
             "num_real=150",
@@ -146,8 +143,7 @@ def test_bad_evaluate_requests_are_named(cgan_ckpt, make_cfg, tmp_path):
                 make_cfg,
                 f"samples={tmp_path / 'f.npz'}",
                 "data=mnist_mini",
-                "extractor_epochs=1",
-                "extractor_max_images=256",
+                *QUICK_CLASSIFIER,
             )
         )
     with pytest.raises(ConfigError, match="unknown metric"):
@@ -156,8 +152,7 @@ def test_bad_evaluate_requests_are_named(cgan_ckpt, make_cfg, tmp_path):
                 make_cfg,
                 f"checkpoint={cgan_ckpt['run_dir']}",
                 "metric_names=[fid,fidd]",
-                "extractor_epochs=1",
-                "extractor_max_images=256",
+                *QUICK_CLASSIFIER,
             )
         )
 
@@ -191,8 +186,7 @@ def test_inception_protocol_end_to_end_with_a_standin_file(make_cfg, tmp_path, m
         "metric_names=[fid,kid,is]",
         "isc_splits=2",
         "kid_subsets=3",
-        "extractor_epochs=1",
-        "extractor_max_images=256",
+        *QUICK_CLASSIFIER,
         "batch_size=8",
     ]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
@@ -216,8 +210,7 @@ def test_infogan_checkpoint_and_npz_score_code_alignment(tiny_run, make_cfg, tmp
     common = [
         "num_fake=200",
         "batch_size=100",
-        "extractor_epochs=1",
-        "extractor_max_images=256",
+        *QUICK_CLASSIFIER,
         "metric_names=[fid,classes]",
     ]
     a = values(evaluate(eval_cfg(make_cfg, f"checkpoint={r['run_dir']}", *common, f"out={tmp_path / 'a.json'}")))
@@ -247,8 +240,7 @@ def test_seeds_average_independent_draws_and_state_them(cgan_ckpt, make_cfg, tmp
     common = [
         f"checkpoint={cgan_ckpt['run_dir']}",
         "num_fake=200",
-        "extractor_epochs=1",
-        "extractor_max_images=256",
+        *QUICK_CLASSIFIER,
         "metric_names=[fid,pr]",
     ]
     one = [values(evaluate(eval_cfg(make_cfg, *common, f"seed={s}", f"out={tmp_path / f'{s}.json'}"))) for s in (0, 1)]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cheap_runs import cheap_run, md5s, run_cli
+from cheap_runs import QUICK_CLASSIFIER, cheap_run, md5s, run_cli
 
 KINDS = ("dcgan_mnist", "infogan_mnist", "pix2pix_edges_mnist", "wgan_gp_ring8")  # what the short list needs
 MORE_KINDS = ("cgan_mnist", "vae_mnist")  # the full fuzz adds these
@@ -216,8 +216,7 @@ def test_full_fuzz_every_command_kind_and_bad_value(zoo, tmp_path, capsys, monke
                     ],
                     "evaluate": [
                         "num_fake=20",
-                        "extractor_epochs=1",
-                        "extractor_max_images=256",
+                        *QUICK_CLASSIFIER,
                         "kid_subsets=2",
                         "kid_subset_size=10",
                     ],
@@ -239,8 +238,7 @@ def test_full_fuzz_every_command_kind_and_bad_value(zoo, tmp_path, capsys, monke
                     "evaluate",
                     f"samples={bad / name}",
                     f"data={data}",
-                    "extractor_epochs=1",
-                    "extractor_max_images=256",
+                    *QUICK_CLASSIFIER,
                     f"out={tmp_path / f'e{next(counter)}.json'}",
                 ],
             )

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cheap_runs import QUICK_CLASSIFIER
 from conftest import assert_same_weights, tiny_overrides
 
 from gan_zoo.errors import ConfigError
@@ -266,8 +267,7 @@ def test_sample_truncation_in_w_and_analyse_mixing_interpolate(style_run, make_c
         f"checkpoint={run_dir}",
         "num_fake=100",
         "metric_names=[fid]",
-        "extractor_epochs=1",
-        "extractor_max_images=256",
+        *QUICK_CLASSIFIER,
     ]
     r = evaluate(make_cfg(common, config_name="evaluate"))
     c = evaluate(make_cfg(common + ["noise_mode=const"], config_name="evaluate"))
