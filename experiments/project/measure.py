@@ -3,7 +3,6 @@
     python experiments/project/measure.py outputs/project/mnist_proj.npz outputs/project/fashion_proj.npz
     python experiments/project/measure.py M1.npz F1.npz M2.npz F2.npz ... --mnist-input SUBSET.npz   # several pairs
 
-
 - class kept: the share of MNIST reconstructions whose class, by a classifier that is not the one in the objective
   (scikit-learn: PCA to 50 dimensions, then 3-nearest neighbours, fitted on the 60,000 pixels of the official MNIST
   training split; its accuracy on the whole 10,000-image test split is printed), equals the digit's label;

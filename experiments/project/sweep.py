@@ -5,13 +5,15 @@
 Needs the two 500-image files of make_inputs.py (outputs/project/). Takes the first 10 of each class of both
 (gan_zoo's "first n of each class" rule), projects them once per setting (the defaults, then each row of SETTINGS,
 each a separate `gan-zoo project` command, timed whole, start-up included), scores every pair with measure.py
-(one classifier fit for all) and writes <out>/sweep.json and a Markdown table <out>/sweep.md. Time one setting
+(one classifier fit for all) and writes <out>/sweep.csv (the file kept in experiments/project/) and a Markdown
+table <out>/sweep.md. Time one setting
 at a time on an idle box: the wall column is only comparable within one sweep on one load.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -24,6 +26,7 @@ import numpy as np
 from gan_zoo.data.standard import first_n_indices
 
 PER_SET = 100
+SCORES = ("class_kept", "mnist_pixel_l1", "auroc_distances", "mnist_mean_distance", "fashion_mean_distance")
 # (name, overrides): one setting away from the defaults (steps 60, starts 2, feature_weight 0.5, prior_weight 0.1)
 SETTINGS = [
     ("default", []),
@@ -83,10 +86,14 @@ def main() -> None:
         while text[pos].isspace():
             pos += 1
         obj, pos = scores.raw_decode(text, pos)
-        row.update({k: obj[k] for k in ("class_kept", "mnist_pixel_l1", "auroc_distances",
-                                        "mnist_mean_distance", "fashion_mean_distance")})  # fmt: skip
-    record = {"checkpoint": args.checkpoint, "per_set": PER_SET, "rows": rows}
-    (out / "sweep.json").write_text(json.dumps(record, indent=1))
+        row.update({k: obj[k] for k in SCORES})
+    with open(out / "sweep.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["setting", "overrides", *SCORES, "wall_s_mnist", "wall_s_fashion", "load_average", "checkpoint",
+                    "images_per_set"])  # fmt: skip
+        for r in rows:
+            w.writerow([r["setting"], " ".join(r["overrides"]), *(r[k] for k in SCORES), r["wall_s"]["mnist"],
+                        r["wall_s"]["fashion"], r["load_average"], args.checkpoint, PER_SET])  # fmt: skip
     lines = [
         f"| setting | class kept ({PER_SET} digits) | pixel L1 | AUROC | wall MNIST / Fashion (s) | load |",
         "|---|---:|---:|---:|---:|---:|",
